@@ -1,0 +1,159 @@
+"""Configuration as data: one frozen Struct, loaded once from the environment and ``.env``.
+
+Every knob the service has lives here with its default; code paths read the Struct,
+never ``os.environ``. ``load_settings`` fails with :class:`ConfigError`, whose message
+is a single line naming the variable, so the CLI can print it and exit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+#: Signing key used when ``JWT_SECRET`` is unset outside production. Refused in ``ENV=prod``.
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0000"  # noqa: S105 - refused in prod
+MIN_PROD_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting. ``str(err)`` is one line that names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    env: Literal["dev", "test", "prod"] = "dev"
+    #: ``None`` only in dev: ``signage serve`` then starts an embedded PostgreSQL.
+    database_url: str | None = None
+    #: ``None`` means a single node with the in-process relay.
+    redis_url: str | None = None
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algo: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "signage"
+    jwt_audience: str = "signage-admin"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 14 * 24 * 3600
+    media_root: str = ".data/media"
+    media_base_url: str = "/media"
+    node_id: str = ""
+    #: Data folder of the embedded development PostgreSQL (``make run`` with no DATABASE_URL).
+    data_dir: str = ".data"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    db_connect_timeout_s: float = 5.0
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    shutdown_grace_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
+            raise ConfigError("DB_POOL_MIN/DB_POOL_MAX: need 1 <= DB_POOL_MIN <= DB_POOL_MAX")
+        if self.access_token_ttl_s <= 0 or self.refresh_token_ttl_s <= 0:
+            raise ConfigError("ACCESS_TOKEN_TTL_S/REFRESH_TOKEN_TTL_S: must be positive")
+        if self.env == "prod":
+            if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
+                raise ConfigError(
+                    f"JWT_SECRET: must be at least {MIN_PROD_SECRET_BYTES} bytes in ENV=prod"
+                )
+            if self.jwt_secret == DEV_JWT_SECRET:
+                raise ConfigError("JWT_SECRET: the development default is refused in ENV=prod")
+            if self.database_url is None:
+                raise ConfigError("DATABASE_URL: required in ENV=prod")
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and tracebacks: never print a secret or a password.
+        shown = {
+            f: ("***" if f == "jwt_secret" else _redact_url(getattr(self, f)))
+            for f in self.__struct_fields__
+        }
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+
+def _redact_url(value: object) -> object:
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
+    return value
+
+
+def normalize_database_url(raw: str) -> str:
+    """Return a libpq URL for ``raw``; accepts SQLAlchemy-style ``postgresql+driver://``.
+
+    :raises ConfigError: if the scheme is not PostgreSQL's or no database is named.
+    """
+    parts = urlsplit(raw)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"DATABASE_URL: expected a postgresql:// URL, got scheme {parts.scheme!r}"
+        )
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ConfigError("DATABASE_URL: no database name in the URL")
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def _check_redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL: expected a redis://, rediss:// or unix:// URL")
+    return raw
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines (``#`` comments, optional quotes). Missing file: empty."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> Settings:
+    """Build :class:`Settings` from ``.env`` overlaid by ``environ`` (the process's by default).
+
+    :raises ConfigError: naming the first missing or malformed variable.
+    """
+    source = dict(read_dotenv(dotenv)) if dotenv is not None else {}
+    source.update(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(Settings):
+        name = field.name.upper()
+        raw = source.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[field.name] = msgspec.convert(raw, field.type, strict=False)
+        except msgspec.ValidationError as exc:
+            message = str(exc).split(" - at ", 1)[0]
+            raise ConfigError(f"{name}: invalid value {raw!r} ({message})") from None
+    if "database_url" in values:
+        values["database_url"] = normalize_database_url(str(values["database_url"]))
+    if "redis_url" in values:
+        values["redis_url"] = _check_redis_url(str(values["redis_url"]))
+    values.setdefault("node_id", f"{socket.gethostname()}-{os.getpid()}")
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except TypeError as exc:  # pragma: no cover - guarded by the loop above
+        raise ConfigError(str(exc)) from None

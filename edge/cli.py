@@ -1,0 +1,95 @@
+"""``signage``: the operator's command line (migrate, serve, and the admin tools)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from actors.settings import ConfigError, Settings, load_settings
+from edge.logs import configure_logging
+from store.migrations import MigrationError, migrate
+
+log = logging.getLogger("signage")
+
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    from edge.server import event_loop_factory
+
+    factory = event_loop_factory()
+    if factory is None:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=factory) as runner:  # pragma: no cover - Windows
+        return runner.run(main)
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, or (dev only) the embedded PostgreSQL's."""
+    if settings.database_url is not None:
+        return settings.database_url
+    if settings.is_prod:  # pragma: no cover - refused by Settings already
+        raise ConfigError("DATABASE_URL: required in ENV=prod")
+    from store.embedded_pg import start_embedded_postgres
+
+    log.info("DATABASE_URL is unset: starting the embedded development PostgreSQL")
+    return start_embedded_postgres(settings.data_dir)
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    applied = await migrate(database_url(settings))
+    names = ", ".join(m.file_name for m in applied) or "nothing to do"
+    print(f"migrations applied: {names}")
+    return 0
+
+
+async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from edge.app import create_app
+    from edge.server import hypercorn_config, serve_app
+
+    url = database_url(settings)
+    applied = await migrate(url)
+    if applied:
+        log.info("applied %d migration(s)", len(applied))
+    app = create_app(settings, database_url=url)
+    log.info("serving on http://%s:%d (node %s)", args.host, args.port, settings.node_id)
+    await serve_app(app, hypercorn_config(settings, args.host, args.port))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {"migrate": cmd_migrate, "serve": cmd_serve}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="signage", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply pending migrations from sql/ (idempotent, locked)")
+    serve = sub.add_parser("serve", help="migrate if needed, then serve HTTP and WebSockets")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"signage: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(json=settings.is_prod, level=settings.log_level, node_id=settings.node_id)
+    try:
+        return _run(COMMANDS[args.command](args, settings))
+    except MigrationError as exc:
+        print(f"signage: migration error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

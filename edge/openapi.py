@@ -1,0 +1,107 @@
+"""``/openapi.json``: an OpenAPI 3.1 document built from the routers' declarations.
+
+Schemas come from the same msgspec Structs that validate requests and encode answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from edge.api import Operation
+from edge.problems import Problem
+
+_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+_REF = "#/components/schemas/{name}"
+_PARAM_SCHEMA: dict[str, dict[str, str]] = {
+    "uuid": {"type": "string", "format": "uuid"},
+    "int": {"type": "integer"},
+}
+
+
+def _path_and_params(path: str) -> tuple[str, list[dict[str, Any]]]:
+    params: list[dict[str, Any]] = []
+    for converter, name in _PARAM.findall(path):
+        params.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _PARAM_SCHEMA.get(converter, {"type": "string"}),
+            }
+        )
+    return _PARAM.sub(r"{\2}", path), params
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": _REF.format(name="Problem")}}},
+    }
+
+
+_ERROR_TEXT = {
+    401: "Missing or invalid credentials",
+    403: "Insufficient role",
+    404: "Not found (or another tenant's)",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    422: "Validation error naming the field",
+    429: "Throttled; see Retry-After",
+    503: "A dependency is unavailable",
+}
+
+
+def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str, Any]:
+    ops = list(operations)
+    types: list[Any] = [Problem]
+    for op in ops:
+        types.extend(t for t in (op.request, op.response) if t is not None)
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schema_of = dict(zip(types, schemas, strict=True))
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        path, params = _path_and_params(op.path)
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": f"{op.method}_{re.sub(r'\W+', '_', path).strip('_')}",
+            "responses": {},
+        }
+        if params:
+            entry["parameters"] = params
+        if op.request is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of[op.request]}},
+            }
+        ok: dict[str, Any] = {"description": "Success"}
+        if op.response is not None:
+            ok["content"] = {"application/json": {"schema": schema_of[op.response]}}
+        entry["responses"][str(op.status)] = ok
+        codes = set(op.errors)
+        if op.request is not None:
+            codes.add(422)
+        if op.auth is not None:
+            codes.update((401, 403))
+            entry["security"] = [{op.auth: []}]
+        for code in sorted(codes):
+            entry["responses"][str(code)] = _error_response(_ERROR_TEXT.get(code, "Error"))
+        paths.setdefault(path, {})[op.method] = entry
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Signage backend API", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "device": {"type": "http", "scheme": "bearer", "description": "device secret"},
+            },
+        },
+    }

@@ -1,0 +1,74 @@
+"""Settings: each bad value names its variable in one line; accepted URL dialects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actors.settings import DEV_JWT_SECRET, ConfigError, load_settings
+
+PG = "postgresql://u:pw@db.example/signage"
+
+
+def test_sqlalchemy_style_asyncpg_url_is_accepted_and_normalised() -> None:
+    s = load_settings({"DATABASE_URL": "postgresql+asyncpg://u:pw@db/signage"}, dotenv=None)
+    assert s.database_url == "postgresql://u:pw@db/signage"
+
+
+def test_postgres_scheme_alias_is_accepted() -> None:
+    s = load_settings({"DATABASE_URL": "postgres://u@db/signage"}, dotenv=None)
+    assert s.database_url == "postgresql://u@db/signage"
+
+
+@pytest.mark.parametrize(
+    ("environ", "names"),
+    [
+        ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://db"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://cache"}, "REDIS_URL"),
+        ({"ENV": "staging"}, "ENV"),
+        ({"JWT_ALGO": "none"}, "JWT_ALGO"),
+        ({"DB_POOL_MAX": "many"}, "DB_POOL_MAX"),
+        ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN"),
+        ({"ENV": "prod", "DATABASE_URL": PG, "JWT_SECRET": "short"}, "JWT_SECRET"),
+        ({"ENV": "prod", "DATABASE_URL": PG}, "JWT_SECRET"),
+        ({"ENV": "prod", "DATABASE_URL": PG, "JWT_SECRET": DEV_JWT_SECRET}, "JWT_SECRET"),
+        ({"ENV": "prod", "JWT_SECRET": "k" * 32}, "DATABASE_URL"),
+    ],
+)
+def test_bad_value_fails_with_one_line_naming_the_variable(
+    environ: dict[str, str], names: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ, dotenv=None)
+    message = str(info.value)
+    assert message.startswith(names)
+    assert "\n" not in message
+
+
+def test_prod_accepts_a_strong_secret() -> None:
+    s = load_settings({"ENV": "prod", "DATABASE_URL": PG, "JWT_SECRET": "k" * 32}, dotenv=None)
+    assert s.is_prod
+
+
+def test_environment_overrides_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text('# comment\nJWT_ALGO="HS512"\nDB_POOL_MAX=9\n', encoding="utf-8")
+    s = load_settings({"DB_POOL_MAX": "4"}, dotenv=dotenv)
+    assert (s.jwt_algo, s.db_pool_max) == ("HS512", 4)
+
+
+def test_malformed_dotenv_line_is_named(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("JWT_ALGO=HS256\nthis is not a setting\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\.env:2"):
+        load_settings({}, dotenv=dotenv)
+
+
+def test_repr_never_shows_secrets() -> None:
+    s = load_settings({"DATABASE_URL": PG, "JWT_SECRET": "s3cr3t" * 6}, dotenv=None)
+    text = repr(s)
+    assert "s3cr3t" not in text
+    assert ":pw@" not in text
+    assert "db.example" in text
