@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_upload_bytes: int = 50 * 1024 * 1024
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_grace_s: float = 10.0
+    #: Reverse proxies in front of the nodes that append to X-Forwarded-For (0: trust none).
+    trusted_proxy_hops: int = 0
 
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
