@@ -1,7 +1,8 @@
 """A private PostgreSQL for development (``make run`` with no ``DATABASE_URL``).
 
 The ``pgserver`` package ships real PostgreSQL binaries in a wheel; the data lives under
-``<DATA_DIR>/pg`` (git-ignored) and survives restarts. Never used in ``ENV=prod``.
+``<DATA_DIR>/pg`` (git-ignored) and survives restarts; the server stops when the process
+exits. Never used in ``ENV=prod``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,6 @@ def start_embedded_postgres(data_dir: str) -> str:
         ) from None
     path = Path(data_dir, "pg").resolve()
     path.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(path, cleanup_mode=None)  # type: ignore[attr-defined,unused-ignore]
+    server = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined,unused-ignore]
     uri: str = server.get_uri()
     return uri
