@@ -69,3 +69,5 @@ def configure_logging(*, json: bool, level: str, node_id: str) -> None:
     root.setLevel(level)
     # Hypercorn's access log duplicates ours; keep its error log.
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
+    # The embedded development PostgreSQL narrates initdb at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
