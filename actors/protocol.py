@@ -1,0 +1,135 @@
+"""The device WebSocket protocol: every frame a screen may send or receive.
+
+Text frames, one JSON object each, discriminated by ``"type"`` (API.md, "Device
+WebSocket"). Inbound frames are decoded exactly once, at the edge, by :func:`decode_inbound`;
+anything that is not one of :data:`Inbound` is a protocol error. Outbound frames are encoded
+once per event (not once per device) by :func:`encode_outbound` and the bytes are shared.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+#: Frames larger than this close the session with 1009 (API.md).
+MAX_INBOUND_FRAME_BYTES = 4096
+
+Severity = Literal["info", "warning", "critical"]
+
+
+# --- device → server ---------------------------------------------------------------------
+
+
+class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="hello", tag_field="type"):
+    """Authentication by first frame (when the upgrade carried no Authorization header)."""
+
+    token: str
+    #: The last emergency sequence number this screen saw; avoids repeats after reconnect.
+    last_seq: int | None = None
+
+
+class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", tag_field="type"):
+    """Liveness plus optional status. Unknown status fields are accepted and ignored (players
+    differ), but the frame size limit and these fields' types still apply."""
+
+    uptime_s: float | None = None
+    app_version: str | None = None
+    manifest_version: int | None = None
+    playing: str | None = None
+
+
+class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="ack", tag_field="type"):
+    """Acknowledges exactly one of: an emergency, or a manifest version."""
+
+    emergency_id: UUID | None = None
+    manifest_version: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.emergency_id is None) == (self.manifest_version is None):
+            raise ValueError("an ack names exactly one of emergency_id or manifest_version")
+
+
+Inbound = Hello | Heartbeat | Ack
+
+
+class ProtocolError(Exception):
+    """An inbound frame that is not valid protocol; ``str()`` is safe to send back."""
+
+
+_inbound: msgspec.json.Decoder[Inbound] = msgspec.json.Decoder(Inbound)
+
+
+def decode_inbound(raw: bytes | str) -> Inbound:
+    """Decode one inbound frame.
+
+    :raises ProtocolError: for bad JSON, an unknown type, wrong field types or unknown fields.
+    """
+    try:
+        return _inbound.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError(str(exc)) from None
+
+
+# --- server → device ---------------------------------------------------------------------
+
+
+class Welcome(msgspec.Struct, frozen=True, tag="welcome", tag_field="type"):
+    device_id: UUID
+    tenant_id: UUID
+    server_time: datetime
+
+
+class EmergencyFrame(msgspec.Struct, frozen=True, tag="emergency", tag_field="type"):
+    id: UUID
+    seq: int
+    message: str
+    severity: Severity
+    started_at: datetime
+    expires_at: datetime | None
+
+
+class EmergencyClearFrame(msgspec.Struct, frozen=True, tag="emergency_clear", tag_field="type"):
+    id: UUID
+    seq: int
+
+
+class Revoked(msgspec.Struct, frozen=True, tag="revoked", tag_field="type"):
+    """Sent just before closing with 4401."""
+
+
+class Reconnect(msgspec.Struct, frozen=True, tag="reconnect", tag_field="type"):
+    """The node is shutting down: reconnect (to any node) after a jittered delay."""
+
+    after_ms: int
+
+
+class ErrorFrame(msgspec.Struct, frozen=True, tag="error", tag_field="type"):
+    """A protocol error the server tolerated; repeated errors close the session (1008)."""
+
+    detail: str
+
+
+Outbound = Welcome | EmergencyFrame | EmergencyClearFrame | Revoked | Reconnect | ErrorFrame
+
+_outbound = msgspec.json.Encoder()
+
+
+def encode_outbound(frame: Outbound) -> bytes:
+    """The frame's wire bytes. Encode once and share the bytes among recipients."""
+    return _outbound.encode(frame)
+
+
+class CloseCode:
+    """WebSocket close codes the device endpoint uses."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008  # repeated protocol errors, inbound rate limit
+    TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013  # node overloaded or shutting down
+    UNAUTHORIZED = 4401  # bad, pending or revoked secret; suspended tenant
+    REPLACED = 4409  # a newer session with the same secret took over
+    SLOW_CONSUMER = 4408  # outbound queue overflowed on a never-drop message
