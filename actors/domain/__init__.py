@@ -1,0 +1,1 @@
+"""Domain types and rules: pure code, no I/O, no framework."""
