@@ -1,0 +1,188 @@
+"""Schedule value types: what plays where and when, as data.
+
+A :class:`ScheduleEntry` says "play this playlist on these screens, at this priority,
+between these dates, on these weekdays, in this daily window, in this time zone".
+Who wins when several entries apply is :mod:`actors.domain.schedule_resolution`'s job;
+the operator-facing rules are in ``docs/scheduling.md``.
+
+All instants are timezone-aware; the resolution functions compare them in UTC.
+Entries are built by the store (trusted rows) or by the edge from a request, in which
+case :func:`validate_schedule` must pass before the entry is persisted.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from enum import IntEnum
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from actors.domain.wall_clock import zone_named
+from actors.errors import Invalid
+
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An aware datetime (decoding refuses naive ones)."""
+
+ISO_WEEKDAYS = frozenset(range(1, 8))
+"""Monday = 1 … Sunday = 7, as ``date.isoweekday()``."""
+
+# Priorities are stored in a PostgreSQL ``integer`` column.
+PRIORITY_MIN = -(2**31)
+PRIORITY_MAX = 2**31 - 1
+
+_HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+class Specificity(IntEnum):
+    """How narrowly a target names its screens; the narrower wins a priority tie."""
+
+    TENANT = 0
+    GROUP = 1
+    DEVICE = 2
+
+
+class TenantTarget(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="tenant", tag_field="scope"
+):
+    """Every screen of the tenant (the API's ``{"all": true}``)."""
+
+    @property
+    def specificity(self) -> Specificity:
+        return Specificity.TENANT
+
+
+class GroupTarget(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="groups", tag_field="scope"
+):
+    """Screens that belong to at least one of ``groups``."""
+
+    groups: frozenset[str]
+
+    @property
+    def specificity(self) -> Specificity:
+        return Specificity.GROUP
+
+
+class DeviceTarget(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="devices", tag_field="scope"
+):
+    """Exactly the screens listed in ``device_ids``."""
+
+    device_ids: frozenset[UUID]
+
+    @property
+    def specificity(self) -> Specificity:
+        return Specificity.DEVICE
+
+
+Target = TenantTarget | GroupTarget | DeviceTarget
+"""Encodes as ``{"scope": "tenant" | "groups" | "devices", ...}`` (a tagged union)."""
+
+
+class DeviceProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What resolution needs to know about a screen.
+
+    ``timezone`` is the device's IANA zone; a device claimed without one should be given
+    the tenant's (or ``"UTC"``) by the caller — resolution never guesses.
+    """
+
+    id: UUID
+    timezone: str
+    groups: frozenset[str] = frozenset()
+
+
+class ScheduleEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One schedule entry of a tenant.
+
+    - ``starts_at``/``ends_at``: absolute instants, ``[starts_at, ends_at)``; ``None`` means
+      unbounded on that side.
+    - ``days_of_week``: ISO weekdays (1 = Monday) *on which a daily window opens*, in the
+      entry's zone; ``None`` means every day.
+    - ``start_time``/``end_time``: wall-clock daily window ``[start, end)`` in the entry's
+      zone; a missing start is 00:00, a missing end is the next midnight; an end at or
+      before the start crosses midnight (an end equal to the start makes a 24-hour window).
+    - ``timezone``: IANA zone for the weekdays and the window; ``None`` means each
+      device's own zone.
+    - ``created_at`` and ``id`` break ties between otherwise equal entries (newest wins).
+    """
+
+    id: UUID
+    playlist_id: UUID
+    target: Target
+    priority: int
+    created_at: Instant
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
+    days_of_week: frozenset[int] | None = None
+    start_time: time | None = None
+    end_time: time | None = None
+    timezone: str | None = None
+
+
+class Slice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``[start, end)`` during which ``schedule_id`` (playing ``playlist_id``) wins.
+
+    Both ids are ``None`` when no entry applies: the screen shows its idle state.
+    """
+
+    start: Instant
+    end: Instant
+    schedule_id: UUID | None
+    playlist_id: UUID | None
+
+
+def parse_wall_time(text: str, field: str) -> time:
+    """``"HH:MM"`` (24-hour clock, ``00:00`` to ``23:59``) as a :class:`~datetime.time`.
+
+    :raises Invalid: (naming ``field``) for anything else, ``"24:00"`` included: an end
+    of day is written by leaving ``end_time`` out, or as ``"00:00"``.
+    """
+    match = _HH_MM.fullmatch(text)
+    if match is None:
+        raise Invalid(f"expected a time of day as HH:MM, got {text!r}", field=field)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def validate_schedule(entry: ScheduleEntry) -> None:
+    """Check the rules a new or changed entry must satisfy before it is stored.
+
+    :raises Invalid: naming the offending field.
+    """
+    if not PRIORITY_MIN <= entry.priority <= PRIORITY_MAX:
+        raise Invalid(f"priority must lie in [{PRIORITY_MIN}, {PRIORITY_MAX}]", field="priority")
+    target = entry.target
+    if isinstance(target, GroupTarget) and (
+        not target.groups or any(not group.strip() for group in target.groups)
+    ):
+        raise Invalid("a group target needs at least one non-blank group", field="target")
+    if isinstance(target, DeviceTarget) and not target.device_ids:
+        raise Invalid("a device target needs at least one device id", field="target")
+    for name, instant in (
+        ("created_at", entry.created_at),
+        ("starts_at", entry.starts_at),
+        ("ends_at", entry.ends_at),
+    ):
+        if instant is not None and instant.utcoffset() is None:
+            raise Invalid("instants must carry a UTC offset", field=name)
+    if (
+        entry.starts_at is not None
+        and entry.ends_at is not None
+        and entry.ends_at <= entry.starts_at
+    ):
+        raise Invalid("ends_at must be later than starts_at", field="ends_at")
+    if entry.days_of_week is not None:
+        if not entry.days_of_week:
+            raise Invalid(
+                "days_of_week must name at least one day (leave it out for every day)",
+                field="days_of_week",
+            )
+        if not entry.days_of_week <= ISO_WEEKDAYS:
+            raise Invalid("days_of_week are ISO weekdays 1 (Monday) to 7", field="days_of_week")
+    for name, clock in (("start_time", entry.start_time), ("end_time", entry.end_time)):
+        if clock is not None and (clock.tzinfo is not None or clock.second or clock.microsecond):
+            raise Invalid("a daily time is a plain HH:MM wall-clock time", field=name)
+    if entry.timezone is not None:
+        zone_named(entry.timezone, field="timezone")
