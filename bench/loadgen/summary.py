@@ -1,0 +1,113 @@
+"""What a round or an opening amounted to: latency percentiles, missing sessions, errors.
+
+Percentiles are nearest-rank over *every expected session*, a missing one counting as
+infinitely late: with 1 % missing, p99 is still a number, but ``last`` is ``None``.
+A summary that hid missing devices would flatter exactly the runs that failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bench.loadgen.trigger import Triggered
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSummary:
+    requested: int
+    ready: int
+    failed: int
+    #: Sessions deliberately never reading (``stall_every``); ready, but not expected in rounds.
+    stalled: int
+    errors: dict[str, int]
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSummary:
+    """One trigger's delivery, in milliseconds from the moment the trigger was sent.
+
+    ``None`` means "not reached": more sessions missing than the percentile allows.
+    """
+
+    expected: int
+    received: int
+    missing: int
+    #: Expected sessions that closed during the round before the frame came.
+    lost: int
+    first_ms: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+    last_ms: float | None
+    #: When the trigger's own response came back (e.g. the HTTP 201), ms after it was sent.
+    answered_ms: float
+    #: CPU the load generator's workers spent during the round, all workers together.
+    generator_cpu_ms: float
+    errors: dict[str, int]
+    #: Every received session's latency, ascending, for whoever wants more than the summary.
+    latencies_ms: tuple[float, ...]
+    #: The trigger as sent and answered (its response body, e.g. the emergency's id).
+    triggered: Triggered
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0 and self.expected > 0
+
+
+def percentile(sorted_values: Sequence[float], q: float, total: int) -> float | None:
+    """Nearest-rank ``q``-quantile (0 < q <= 1) of ``total`` values of which ``sorted_values``
+    are the known ones and the rest are infinitely large; ``None`` if it falls on those.
+    """
+    if not 0.0 < q <= 1.0:
+        raise ValueError("q must be in (0, 1]")
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    return sorted_values[rank - 1] if rank <= len(sorted_values) else None
+
+
+def summarize_round(
+    *,
+    triggered: Triggered,
+    expected: int,
+    received_at: Iterable[float],
+    lost: int,
+    cpu_s: float,
+    errors: Mapping[str, int],
+) -> RoundSummary:
+    """Turn arrival times (``time.monotonic()``) into a :class:`RoundSummary` relative to
+    ``triggered.sent_at``, the reading taken just before the trigger was sent.
+    """
+    sent_at = triggered.sent_at
+    latencies = sorted((t - sent_at) * 1000.0 for t in received_at)
+    received = len(latencies)
+    return RoundSummary(
+        expected=expected,
+        received=received,
+        missing=expected - received,
+        lost=lost,
+        first_ms=latencies[0] if latencies else None,
+        p50_ms=percentile(latencies, 0.50, expected),
+        p99_ms=percentile(latencies, 0.99, expected),
+        last_ms=percentile(latencies, 1.0, expected),
+        answered_ms=(triggered.answered_at - sent_at) * 1000.0,
+        generator_cpu_ms=cpu_s * 1000.0,
+        errors=dict(errors),
+        latencies_ms=tuple(latencies),
+        triggered=triggered,
+    )
+
+
+def merge_counts(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for c in counts:
+        total.update(c)
+    return dict(total)
+
+
+def fmt_ms(value: float | None) -> str:
+    """Milliseconds for a table cell; ``—`` for "not reached"."""
+    return "—" if value is None else f"{value:.1f}"

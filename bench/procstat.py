@@ -1,0 +1,27 @@
+"""Process memory as the kernel accounts it (Linux ``/proc``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of process ``pid`` in KiB (``VmRSS`` in ``/proc/<pid>/status``).
+
+    Kernel socket buffers are not part of it: this is the process's own heap, stacks and
+    mapped pages, which is what "server memory per session" means in the reports.
+
+    :raises ProcessLookupError: if the process is gone.
+    :raises RuntimeError: if the kernel does not report ``VmRSS`` (a zombie, or not Linux).
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        raise ProcessLookupError(pid) from None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            value, unit = line.split()[1:3]
+            if unit != "kB":
+                raise RuntimeError(f"unexpected VmRSS unit {unit!r} for pid {pid}")
+            return int(value)
+    raise RuntimeError(f"no VmRSS for pid {pid} (exited?)")
