@@ -1,0 +1,254 @@
+"""One simulated device: an asyncio Protocol speaking just enough WebSocket to be measured.
+
+The hot path is :meth:`DeviceSession.data_received`: read the clock, split frames, look
+for the round's marker bytes in each message. No JSON, no UTF-8 decoding, no per-frame
+task or future. A session answers pings and close frames as RFC 6455 requires, and
+otherwise never writes after its handshake (and optional hello).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+from collections import Counter
+from time import monotonic
+from typing import cast
+
+from bench.loadgen.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameReader,
+    ProtocolError,
+    client_frame,
+    close_code,
+    close_payload,
+)
+from bench.loadgen.handshake import HandshakeError, check_response, split_head
+
+#: Close code a session sends when the benchmark is done with it (RFC 6455 "normal").
+CLOSE_NORMAL = 1000
+#: Close code a session sends when the server broke the protocol.
+CLOSE_PROTOCOL_ERROR = 1002
+
+
+class Round:
+    """What one worker's sessions watch for during a round, and how many still wait.
+
+    Shared by all sessions of a worker (one event loop, so no locking). ``marker`` is
+    empty between rounds.
+    """
+
+    __slots__ = ("done", "lost", "marker", "pending")
+
+    def __init__(self) -> None:
+        self.marker = b""
+        self.pending = 0
+        self.lost = 0
+        self.done = asyncio.Event()
+
+    def arm(self, marker: bytes, expected: int) -> None:
+        if not marker:
+            raise ValueError("a round needs a non-empty marker")
+        self.marker = marker
+        self.pending = expected
+        self.lost = 0
+        self.done = asyncio.Event()
+        if expected == 0:
+            self.done.set()
+
+    def disarm(self) -> None:
+        self.marker = b""
+        self.pending = 0
+
+    def settle_one(self) -> None:
+        self.pending -= 1
+        if self.pending <= 0:
+            self.done.set()
+
+
+class DeviceSession(asyncio.Protocol):
+    """A device's WebSocket session from TCP connect to close.
+
+    Life: handshake → (hello sent) → *ready* (at the ``101``, or at the first message
+    containing ``ready_marker`` if one is given) → watching rounds → closed.
+    ``ready`` resolves when the session is ready and fails with the reason if it never
+    gets there; whoever opened the session must await it (or cancel it on timeout).
+    """
+
+    __slots__ = (
+        "_errors",
+        "_hello",
+        "_key",
+        "_reader",
+        "_ready_marker",
+        "_request",
+        "_round",
+        "_transport",
+        "awaiting",
+        "is_ready",
+        "open",
+        "ready",
+        "received_at",
+        "stall",
+    )
+
+    def __init__(
+        self,
+        *,
+        request: bytes,
+        key: bytes,
+        hello_token: str | None,
+        ready_marker: bytes,
+        stall: bool,
+        round_: Round,
+        errors: Counter[str],
+    ) -> None:
+        self._request = request
+        self._key = key
+        self._hello = hello_token
+        self._ready_marker = ready_marker
+        self._round = round_
+        self._errors = errors
+        self._reader: FrameReader | None = None  # None until the 101 arrived
+        self._transport: asyncio.Transport | None = None
+        #: Never reads again once ready: the "device that stopped reading" of adversarial runs.
+        self.stall = stall
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.is_ready = False
+        self.open = False
+        #: True while this session is expected to receive the current round's marker.
+        self.awaiting = False
+        #: ``time.monotonic()`` when the marked frame arrived this round; 0.0 if not (yet).
+        self.received_at = 0.0
+
+    # -- asyncio callbacks ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self.open = True
+        self._transport.write(self._request)
+        self._request = b""
+
+    def data_received(self, data: bytes) -> None:
+        now = monotonic()  # before any parsing: the arrival time of these bytes
+        if self._reader is None:
+            data = self._finish_handshake(data)
+            if not data:
+                return
+        assert self._reader is not None
+        try:
+            units = self._reader.feed(data)
+        except ProtocolError as exc:
+            self._fail(f"protocol: {exc}", CLOSE_PROTOCOL_ERROR)
+            return
+        for opcode, payload in units:
+            if opcode in (OP_TEXT, OP_BINARY):
+                self._on_message(payload, now)
+            elif opcode == OP_PING:
+                self._write(client_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                self._on_close_frame(payload)
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        if not self.ready.done():
+            reason = "closed before ready" if exc is None else failure_reason(exc)
+            self.ready.set_exception(ConnectionError(reason))
+        if self.awaiting:
+            self.awaiting = False
+            self._round.lost += 1
+            self._round.settle_one()
+
+    # -- the hot path -----------------------------------------------------------------
+
+    def _on_message(self, payload: bytes, now: float) -> None:
+        marker = self._round.marker
+        if self.awaiting and marker and marker in payload:
+            self.awaiting = False
+            self.received_at = now
+            self._round.settle_one()
+        elif not self.is_ready and self._ready_marker and self._ready_marker in payload:
+            self._become_ready()
+
+    # -- the rest ---------------------------------------------------------------------
+
+    def _finish_handshake(self, data: bytes) -> bytes:
+        """Consume the response head; return the bytes behind it (frames), or b''."""
+        self._request += data  # the request is sent; reuse the slot as the response buffer
+        try:
+            split = split_head(self._request)
+            if split is None:
+                return b""
+            head, rest = split
+            check_response(head, self._key)
+        except HandshakeError as exc:
+            self._fail(str(exc), None)
+            return b""
+        self._request = b""
+        self._reader = FrameReader()
+        if self._hello is not None:
+            hello = json.dumps({"type": "hello", "token": self._hello}).encode()
+            self._write(client_frame(OP_TEXT, hello))
+            self._hello = None
+        if not self._ready_marker:
+            self._become_ready()
+        return rest
+
+    def _become_ready(self) -> None:
+        self.is_ready = True
+        if self.stall and self._transport is not None:
+            self._transport.pause_reading()
+        if not self.ready.done():
+            self.ready.set_result(None)
+
+    def _on_close_frame(self, payload: bytes) -> None:
+        code = close_code(payload)
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"server closed {code} before ready"))
+        elif code != CLOSE_NORMAL:
+            self._errors[f"server closed {code}"] += 1
+        # RFC 6455 §5.5.1: answer with a close frame, echoing the code, then drop TCP.
+        self._write(client_frame(OP_CLOSE, payload[:2]))
+        self._close_transport()
+
+    def _fail(self, reason: str, code: int | None) -> None:
+        if self.ready.done():
+            self._errors[reason] += 1
+        else:
+            self.ready.set_exception(ConnectionError(reason))
+        if code is not None:
+            self._write(client_frame(OP_CLOSE, close_payload(code)))
+        self._close_transport()
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _close_transport(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def close(self) -> None:
+        """Say goodbye (close 1000) and close the socket; ``connection_lost`` follows."""
+        if self._reader is not None:
+            self._write(client_frame(OP_CLOSE, close_payload(CLOSE_NORMAL)))
+        self._close_transport()
+
+    def abort(self) -> None:
+        """Drop the socket at once, as a crashed device would."""
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short, countable name for why a connection failed (errno name when there is one)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return errno.errorcode.get(exc.errno, f"errno {exc.errno}")
+    if isinstance(exc, ConnectionError | TimeoutError) and exc.args:
+        return str(exc.args[0])
+    return type(exc).__name__
