@@ -1,0 +1,109 @@
+"""What the coordinator and its worker processes say to each other, over one pipe each.
+
+The exchange is lock-step; every step has a reply the coordinator waits for, bounded::
+
+    worker  → Opened                  once its share of sessions is up (or its time ran out)
+    coord   → Arm(marker)             → Armed    sessions now watch for the marker
+    (the coordinator fires the trigger)
+    coord   → Collect(deadline)       → Report   when all armed sessions have it, or at deadline
+    coord   → Close                   → Closed   sessions closed, the worker exits
+
+Times are ``time.monotonic()`` readings. On Linux that is ``CLOCK_MONOTONIC``, one clock
+for the whole machine, so readings from different processes can be subtracted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AuthMode = Literal["none", "bearer", "hello"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """One worker's share of a :class:`~bench.loadgen.coordinator.SessionPlan`."""
+
+    worker_id: int
+    host: str
+    port: int
+    path: str
+    host_header: str
+    #: Global index of this worker's first session; its sessions are ``first .. first+count-1``.
+    first: int
+    count: int
+    source_addresses: tuple[str, ...]
+    auth: AuthMode
+    #: One token per session of this worker (empty when ``auth == "none"``).
+    tokens: tuple[str, ...]
+    ready_marker: bytes
+    stall_every: int
+    connect_concurrency: int
+    handshake_timeout_s: float
+    open_timeout_s: float
+    max_lifetime_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    worker_id: int
+    ready: int
+    failed: int
+    stalled: int
+    #: Failure reason → how many sessions failed that way.
+    errors: dict[str, int]
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    marker: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    worker_id: int
+    #: Sessions that are open, ready and reading: the ones expected to receive the marker.
+    expected: int
+
+
+@dataclass(frozen=True, slots=True)
+class Collect:
+    #: ``time.monotonic()`` after which sessions still waiting count as missing.
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    worker_id: int
+    expected: int
+    #: ``time.monotonic()`` at which each session that got the marked frame got it.
+    received_at: list[float] = field(default_factory=list)
+    #: Expected sessions that closed during the round without the frame.
+    lost: int = 0
+    #: CPU seconds this worker spent between Arm and Report: what the generator cost.
+    cpu_s: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    worker_id: int
+    errors: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The worker itself crashed; ``reason`` is the exception, one line."""
+
+    worker_id: int
+    reason: str
+
+
+Command = Arm | Collect | Close
+Reply = Opened | Armed | Report | Closed | Failed

@@ -1,0 +1,224 @@
+"""A load-generator worker process: opens its share of sessions, then obeys the coordinator.
+
+Entry point :func:`worker_main` (the target of a ``multiprocessing`` spawn). The worker
+lives at most ``spec.max_lifetime_s`` and exits when its pipe closes, so a crashed
+coordinator never leaves it behind holding thousands of sockets.
+
+Between rounds the worker's own garbage collector is frozen (after opening) and disabled
+(during a round): a collection over thousands of sessions would stamp late arrival times
+on frames that came in on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import resource
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+
+from bench.loadgen.handshake import new_key, upgrade_request
+from bench.loadgen.messages import (
+    Arm,
+    Armed,
+    Close,
+    Closed,
+    Collect,
+    Command,
+    Failed,
+    Opened,
+    Reply,
+    Report,
+    WorkerSpec,
+)
+from bench.loadgen.session import DeviceSession, Round, failure_reason
+
+#: Commands the coordinator may have in flight; the exchange is lock-step, so 1 is normal.
+_COMMAND_QUEUE = 8
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit; return the new soft one."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def worker_main(pipe: Connection, spec: WorkerSpec) -> None:
+    """Run one worker to completion. Never raises: failures are sent as :class:`Failed`."""
+    try:
+        raise_open_files_limit()
+        asyncio.run(_Worker(pipe, spec).run())
+    except Exception as exc:  # report, don't die silently: the coordinator is waiting
+        with contextlib.suppress(OSError):
+            pipe.send(Failed(spec.worker_id, f"{type(exc).__name__}: {exc}"))
+    finally:
+        pipe.close()
+
+
+class _Worker:
+    def __init__(self, pipe: Connection, spec: WorkerSpec) -> None:
+        self._pipe = pipe
+        self._spec = spec
+        self._sessions: list[DeviceSession] = []
+        self._round = Round()
+        self._errors: Counter[str] = Counter()
+        self._commands: asyncio.Queue[Command] = asyncio.Queue(_COMMAND_QUEUE)
+        self._expected = 0
+        self._cpu_at_arm = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._pipe.fileno(), self._on_pipe_readable)
+        try:
+            async with asyncio.timeout(self._spec.max_lifetime_s):
+                self._send(await self._open())
+                gc.collect()
+                gc.freeze()  # the sessions live for the whole run: stop re-scanning them
+                await self._obey()
+        finally:
+            loop.remove_reader(self._pipe.fileno())
+            for session in self._sessions:
+                session.abort()
+
+    # -- opening ----------------------------------------------------------------------
+
+    async def _open(self) -> Opened:
+        spec = self._spec
+        started = time.monotonic()
+        gate = asyncio.Semaphore(spec.connect_concurrency)
+        outcomes: Counter[str] = Counter()
+        try:
+            async with asyncio.timeout(spec.open_timeout_s), asyncio.TaskGroup() as tasks:
+                for i in range(spec.count):
+                    tasks.create_task(self._open_one(i, gate, outcomes))
+        except TimeoutError:
+            outcomes["open phase timed out"] += spec.count - sum(outcomes.values())
+        ready = outcomes.pop("ready", 0)
+        return Opened(
+            worker_id=spec.worker_id,
+            ready=ready,
+            failed=spec.count - ready,
+            stalled=sum(1 for s in self._sessions if s.stall and s.is_ready),
+            errors=dict(outcomes),
+            elapsed_s=time.monotonic() - started,
+        )
+
+    async def _open_one(self, i: int, gate: asyncio.Semaphore, outcomes: Counter[str]) -> None:
+        """Open session ``i`` of this worker; count it as ``ready`` or by its failure reason."""
+        spec = self._spec
+        key = new_key()
+        token = spec.tokens[i] if spec.auth != "none" else None
+        request = upgrade_request(
+            spec.host_header, spec.path, key, bearer=token if spec.auth == "bearer" else None
+        )
+        source = spec.source_addresses[i % len(spec.source_addresses)]
+        global_index = spec.first + i
+        session: DeviceSession | None = None
+        async with gate:
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(spec.handshake_timeout_s):
+                    _transport, session = await loop.create_connection(
+                        lambda: DeviceSession(
+                            request=request,
+                            key=key,
+                            hello_token=token if spec.auth == "hello" else None,
+                            ready_marker=spec.ready_marker,
+                            stall=spec.stall_every > 0 and global_index % spec.stall_every == 0,
+                            round_=self._round,
+                            errors=self._errors,
+                        ),
+                        spec.host,
+                        spec.port,
+                        local_addr=(source, 0),
+                    )
+                    await session.ready
+            except TimeoutError:
+                outcomes["handshake timeout"] += 1
+                if session is not None:
+                    session.ready.cancel()
+                    session.abort()
+                return
+            except OSError as exc:
+                outcomes[failure_reason(exc)] += 1
+                return
+        self._sessions.append(session)
+        outcomes["ready"] += 1
+
+    # -- obeying ----------------------------------------------------------------------
+
+    async def _obey(self) -> None:
+        while True:
+            command = await self._commands.get()
+            if isinstance(command, Arm):
+                self._send(self._arm(command))
+            elif isinstance(command, Collect):
+                self._send(await self._collect(command))
+            elif isinstance(command, Close):
+                self._close()
+                self._send(Closed(self._spec.worker_id, dict(self._errors)))
+                return
+
+    def _arm(self, command: Arm) -> Armed:
+        expected = 0
+        for session in self._sessions:
+            session.received_at = 0.0
+            session.awaiting = session.open and session.is_ready and not session.stall
+            expected += session.awaiting
+        self._errors.clear()
+        self._expected = expected
+        self._round.arm(command.marker, expected)
+        self._cpu_at_arm = time.process_time()
+        gc.disable()
+        return Armed(self._spec.worker_id, expected)
+
+    async def _collect(self, command: Collect) -> Report:
+        remaining = command.deadline - time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, remaining)):
+                await self._round.done.wait()
+        cpu_s = time.process_time() - self._cpu_at_arm
+        gc.enable()
+        received: list[float] = []
+        for session in self._sessions:
+            if session.received_at:
+                received.append(session.received_at)
+            session.awaiting = False
+        report = Report(
+            worker_id=self._spec.worker_id,
+            expected=self._expected,
+            received_at=received,
+            lost=self._round.lost,
+            cpu_s=cpu_s,
+            errors=dict(self._errors),
+        )
+        self._round.disarm()
+        return report
+
+    def _close(self) -> None:
+        # asyncio writes at once when a transport's buffer is empty, so each close frame is
+        # in the kernel when close() returns; process exit then sends the FINs.
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
+
+    # -- the pipe ---------------------------------------------------------------------
+
+    def _on_pipe_readable(self) -> None:
+        try:
+            command = self._pipe.recv()
+        except (EOFError, OSError):
+            command = Close()  # the coordinator is gone: clean up and exit
+        if not isinstance(command, Arm | Collect | Close):
+            self._errors[f"unexpected command {type(command).__name__}"] += 1
+            command = Close()
+        if isinstance(command, Close):
+            asyncio.get_running_loop().remove_reader(self._pipe.fileno())
+        self._commands.put_nowait(command)
+
+    def _send(self, reply: Reply) -> None:
+        with contextlib.suppress(OSError):
+            self._pipe.send(reply)
