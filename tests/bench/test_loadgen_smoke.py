@@ -1,0 +1,96 @@
+"""The load generator and the baseline server together, small: every session gets the frame.
+
+Real processes (a baseline server, two generator workers) on loopback; about 50 sessions,
+so that CI notices when either side rots without paying for a benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bench.baseline_control import BaselineServer
+from bench.fanout_baseline import emergency_payload
+from bench.loadgen import LoadGenerator, SessionPlan
+from bench.loopback import NotLoopback
+
+SESSIONS = 50
+#: Generous: a round on loopback takes milliseconds; this only bounds a broken run.
+ROUND_TIMEOUT_S = 5.0
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[BaselineServer]:
+    with BaselineServer(max_lifetime_s=120) as running:
+        yield running
+
+
+def test_every_session_receives_the_broadcast_frame(server: BaselineServer) -> None:
+    rss_before = server.rss_kib()
+    plan = SessionPlan(
+        url=server.ws_url,
+        count=SESSIONS,
+        workers=2,
+        auth="bearer",
+        tokens=tuple(f"token-{i}" for i in range(SESSIONS)),
+    )
+    with LoadGenerator(plan) as generator:
+        opened = generator.open()
+        assert (opened.ready, opened.failed, opened.errors) == (SESSIONS, 0, {})
+        assert server.wait_connections(SESSIONS, timeout_s=5) == SESSIONS
+        assert server.rss_kib() > rss_before
+
+        for round_number in range(2):  # a second round on the same sessions works too
+            marker = f"smoke-{round_number}"
+            summary = generator.run_round(
+                server.trigger_for(emergency_payload(marker)), marker.encode(), ROUND_TIMEOUT_S
+            )
+            assert (summary.expected, summary.received, summary.missing) == (SESSIONS, SESSIONS, 0)
+            assert summary.complete
+            assert summary.first_ms is not None
+            assert summary.p50_ms is not None
+            assert summary.p99_ms is not None
+            assert summary.last_ms is not None
+            assert 0 < summary.first_ms <= summary.p50_ms <= summary.p99_ms <= summary.last_ms
+            assert summary.last_ms < ROUND_TIMEOUT_S * 1000
+            assert len(summary.latencies_ms) == SESSIONS
+            assert summary.triggered.status == 200
+            assert summary.errors == {}
+    assert server.wait_connections(0, timeout_s=5) == 0
+
+
+def test_sessions_that_never_see_the_marker_are_reported_missing(server: BaselineServer) -> None:
+    plan = SessionPlan(
+        url=server.ws_url,
+        count=SESSIONS,
+        workers=1,
+        auth="hello",
+        tokens=tuple(f"token-{i}" for i in range(SESSIONS)),
+        stall_every=10,
+    )
+    with LoadGenerator(plan) as generator:
+        opened = generator.open()
+        assert (opened.ready, opened.stalled) == (SESSIONS, SESSIONS // 10)
+
+        seen = generator.run_round(
+            server.trigger_for(emergency_payload("seen")), b"seen", ROUND_TIMEOUT_S
+        )
+        assert (seen.expected, seen.received) == (SESSIONS - SESSIONS // 10, seen.expected)
+
+        unseen = generator.run_round(
+            server.trigger_for(emergency_payload("other")), b"never-sent", timeout_s=0.3
+        )
+        assert (unseen.received, unseen.missing) == (0, unseen.expected)
+        assert unseen.first_ms is None
+        assert unseen.last_ms is None
+        assert not unseen.complete
+
+
+def test_a_plan_aimed_off_the_machine_is_refused() -> None:
+    with pytest.raises(NotLoopback):
+        SessionPlan(url="ws://192.0.2.1:80/", count=1)
+    with pytest.raises(NotLoopback):
+        SessionPlan(url="ws://127.0.0.1:80/", count=1, source_addresses=("192.0.2.1",))
