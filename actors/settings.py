@@ -7,6 +7,7 @@ is a single line naming the variable, so the CLI can print it and exit.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -49,6 +50,30 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_upload_bytes: int = 50 * 1024 * 1024
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_grace_s: float = 10.0
+    # -- Admin authentication (docs/security.md) --
+    #: Clock skew tolerated between nodes when checking access tokens' exp/iat.
+    jwt_leeway_s: int = 5
+    #: Absolute lifetime of a login session (a refresh-token family), however often refreshed.
+    session_max_age_s: int = 30 * 24 * 3600
+    #: Argon2id parameters; defaults are the OWASP password storage cheat sheet's
+    #: (m=19 MiB, t=2, p=1). Raising them re-hashes each password at its next login.
+    password_memory_kib: int = 19456
+    password_time_cost: int = 2
+    password_parallelism: int = 1
+    #: Hashes computed at once (each holds PASSWORD_MEMORY_KIB) and allowed to wait for a
+    #: slot; beyond that, logins answer 429 instead of queueing without bound.
+    password_hash_concurrency: int = 2
+    password_hash_queue: int = 64
+    #: Failed logins: per account and per source address (IPv6: per /64), counted over
+    #: LOGIN_WINDOW_S; past the free budget each failure blocks the key for
+    #: LOGIN_BLOCK_BASE_S doubling up to LOGIN_BLOCK_MAX_S. Successes never count.
+    login_window_s: int = 3600
+    login_account_max_failures: int = 5
+    login_address_max_failures: int = 50
+    login_block_base_s: int = 1
+    login_block_max_s: int = 900
+    #: Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     #: Reverse proxies in front of the nodes that append to X-Forwarded-For (0: trust none).
     trusted_proxy_hops: int = 0
 
@@ -57,6 +82,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             raise ConfigError("DB_POOL_MIN/DB_POOL_MAX: need 1 <= DB_POOL_MIN <= DB_POOL_MAX")
         if self.access_token_ttl_s <= 0 or self.refresh_token_ttl_s <= 0:
             raise ConfigError("ACCESS_TOKEN_TTL_S/REFRESH_TOKEN_TTL_S: must be positive")
+        _check_auth_settings(self)
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
                 raise ConfigError(
@@ -78,6 +104,33 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
+
+
+#: OWASP's argon2id configurations (m, t) all spend at least this much memory x time.
+MIN_PROD_ARGON2_KIB_X_PASSES = 7168 * 5
+
+
+def _check_auth_settings(s: Settings) -> None:
+    if min(s.password_memory_kib, s.password_time_cost, s.password_parallelism) < 1:
+        raise ConfigError("PASSWORD_MEMORY_KIB/TIME_COST/PARALLELISM: must be positive")
+    if s.password_hash_concurrency < 1 or s.password_hash_queue < 0:
+        raise ConfigError("PASSWORD_HASH_CONCURRENCY >= 1 and PASSWORD_HASH_QUEUE >= 0")
+    if s.is_prod and s.password_memory_kib * s.password_time_cost < MIN_PROD_ARGON2_KIB_X_PASSES:
+        raise ConfigError(
+            "PASSWORD_MEMORY_KIB x PASSWORD_TIME_COST: below the OWASP minimum in ENV=prod"
+        )
+    if (
+        min(s.login_window_s, s.login_block_base_s, s.login_block_max_s) < 1
+        or min(s.login_account_max_failures, s.login_address_max_failures) < 1
+    ):
+        raise ConfigError("LOGIN_*: windows, blocks and failure budgets must be positive")
+    if s.session_max_age_s <= 0 or s.jwt_leeway_s < 0:
+        raise ConfigError("SESSION_MAX_AGE_S > 0 and JWT_LEEWAY_S >= 0 required")
+    for cidr in filter(None, (c.strip() for c in s.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {cidr!r} is not an address or CIDR") from None
 
 
 def _redact_url(value: object) -> object:

@@ -4,8 +4,9 @@ Every pooled connection runs ``SET ROLE signage_app`` when it is created, so row
 security binds the application even when ``DATABASE_URL`` names a superuser (RLS never
 binds superusers, nor table owners without FORCE). Each transaction then states whose
 data it may touch: :meth:`Database.tenant` sets ``app.tenant_id``, :meth:`Database.platform`
-sets ``app.scope = 'platform'`` — both with ``set_config(..., is_local => true)``, so a
-connection returned to the pool never carries a tenant over to its next borrower.
+sets ``app.scope = 'platform'``, :meth:`Database.anonymous` neither — all with
+``set_config(..., is_local => true)``, so a connection returned to the pool never carries a
+tenant over to its next borrower.
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ class Database:
         :raises Unavailable: if no connection can be had within the pool timeout.
         """
         async with self._transaction("", "platform") as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def anonymous(self) -> AsyncIterator[Connection]:
+        """A transaction in which RLS shows no tenant-owned row at all: for paths that run
+        before the caller is known (login, refresh), which reach their one row through a
+        narrow SECURITY DEFINER lookup instead of a platform-wide view.
+
+        :raises Unavailable: if no connection can be had within the pool timeout.
+        """
+        async with self._transaction("", "anonymous") as conn:
             yield conn
 
     @asynccontextmanager

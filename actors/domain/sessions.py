@@ -1,0 +1,57 @@
+"""Login sessions: a refresh-token family and what the store reports about it.
+
+A login opens a family; every refresh spends one token of it and issues the next. The
+family id is the access token's ``sid`` claim, so revoking a family (logout, reuse of a
+spent token, disabled user, suspended tenant) ends its access tokens too, at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+from actors.domain.rbac import Role
+
+RevokeReason = Literal["logout", "reuse", "user_disabled", "tenant_suspended"]
+
+
+class LoginCandidate(msgspec.Struct, frozen=True):
+    """The account an email names, as much as checking a password needs."""
+
+    user_id: UUID
+    tenant_id: UUID | None
+    password_hash: str
+
+
+class RefreshTokenOwner(msgspec.Struct, frozen=True):
+    """Whose a presented refresh token is (found by digest, before the tenant is known)."""
+
+    token_id: UUID
+    family_id: UUID
+    user_id: UUID
+    tenant_id: UUID | None
+
+
+class RefreshTokenState(msgspec.Struct, frozen=True, kw_only=True):
+    """A refresh token, locked for this transaction, with everything that decides its fate.
+    Times are judged by the database clock."""
+
+    token_id: UUID
+    family_id: UUID
+    user_id: UUID
+    tenant_id: UUID | None
+    spent: bool
+    expired: bool
+    family_live: bool
+    account_active: bool
+
+
+class SessionState(msgspec.Struct, frozen=True, kw_only=True):
+    """What an access token's bearer is right now: checked on every request."""
+
+    email: str
+    roles: tuple[Role, ...]
+    #: Account enabled, tenant (if any) active, family neither revoked nor expired.
+    live: bool

@@ -1,0 +1,273 @@
+"""What the core needs from the outside world, as Protocols (implemented in ``store/``).
+
+Use cases talk to PostgreSQL only through a :class:`UnitOfWork`: each ``async with`` is one
+transaction whose row-level-security scope is fixed when it opens, and ``tx.<aggregate>``
+are that transaction's repositories::
+
+    authorize(who, Permission.USER_MANAGE, tenant_id)
+    async with self.uow.tenant(tenant_id) as tx:
+        user = await tx.users.create(tenant_id=tenant_id, ...)
+        await tx.audit.append(tenant_id, who, "user.create", target=user.ref, after=user)
+
+Leaving the block commits; an exception rolls everything back, audit entry included.
+
+Adding a repository: a Protocol below plus one attribute on :class:`Tx`, a module in
+``store/repos/`` plus one line in ``store/uow.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+from actors.domain.audit import AuditEntry
+from actors.domain.principal import Actor, Principal
+from actors.domain.rbac import Role
+from actors.domain.sessions import (
+    LoginCandidate,
+    RefreshTokenOwner,
+    RefreshTokenState,
+    RevokeReason,
+    SessionState,
+)
+from actors.domain.tenants import Tenant, TenantStatus
+from actors.domain.users import User
+
+
+class TenantRepository(Protocol):
+    async def create(self, *, name: str, slug: str) -> Tenant:
+        """:raises Conflict: if the slug is taken."""
+        ...
+
+    async def get(self, tenant_id: UUID, *, for_update: bool = False) -> Tenant | None: ...
+
+    async def list(self) -> list[Tenant]: ...
+
+    async def update(
+        self, tenant_id: UUID, *, name: str | None = None, status: TenantStatus | None = None
+    ) -> Tenant:
+        """:raises NotFound: if there is no such tenant (in this scope)."""
+        ...
+
+
+class UserRepository(Protocol):
+    async def create(
+        self,
+        *,
+        tenant_id: UUID | None,
+        email: str,
+        password_hash: str,
+        roles: tuple[Role, ...],
+    ) -> User:
+        """:raises Conflict: if the (normalised) email is taken, in any tenant."""
+        ...
+
+    async def get(
+        self, tenant_id: UUID | None, user_id: UUID, *, for_update: bool = False
+    ) -> User | None: ...
+
+    async def list(self, tenant_id: UUID | None) -> list[User]: ...
+
+    async def update(
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        *,
+        roles: tuple[Role, ...] | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        """:raises NotFound: if there is no such user (in this scope)."""
+        ...
+
+    async def set_password_hash(
+        self, tenant_id: UUID | None, user_id: UUID, password_hash: str
+    ) -> None: ...
+
+    async def login_candidate(self, email: str) -> LoginCandidate | None:
+        """The account for a normalised email, in any scope (anonymous included)."""
+        ...
+
+    async def platform_admin_exists(self) -> bool:
+        """Platform scope only."""
+        ...
+
+
+class SessionRepository(Protocol):
+    """Refresh-token families (login sessions) and their tokens."""
+
+    async def open(
+        self,
+        *,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        token_hash: bytes,
+        token_ttl_s: int,
+        family_ttl_s: int,
+        source_ip: str | None,
+    ) -> UUID:
+        """Start a family with its first token; returns the family (session) id."""
+        ...
+
+    async def find_token(self, token_hash: bytes) -> RefreshTokenOwner | None:
+        """Whose token this is, in any scope (anonymous included)."""
+        ...
+
+    async def lock_token(self, tenant_id: UUID | None, token_id: UUID) -> RefreshTokenState | None:
+        """The token and its family, row-locked until the transaction ends."""
+        ...
+
+    async def rotate(
+        self,
+        tenant_id: UUID | None,
+        *,
+        token_id: UUID,
+        family_id: UUID,
+        new_hash: bytes,
+        ttl_s: int,
+    ) -> None:
+        """Mark ``token_id`` spent and issue ``new_hash`` in the same family."""
+        ...
+
+    async def revoke_family(
+        self, tenant_id: UUID | None, family_id: UUID, reason: RevokeReason
+    ) -> bool:
+        """True if the family was live until now."""
+        ...
+
+    async def revoke_user(self, tenant_id: UUID | None, user_id: UUID, reason: RevokeReason) -> int:
+        """Revoke every live family of a user; returns how many."""
+        ...
+
+    async def revoke_tenant(self, tenant_id: UUID, reason: RevokeReason) -> int:
+        """Revoke every live family of a tenant's users; returns how many."""
+        ...
+
+    async def state(
+        self, tenant_id: UUID | None, user_id: UUID, family_id: UUID
+    ) -> SessionState | None: ...
+
+    async def purge_expired(self, tenant_id: UUID | None, user_id: UUID) -> int:
+        """Delete the user's expired refresh tokens (housekeeping)."""
+        ...
+
+
+class ThrottleRepository(Protocol):
+    """Login failure counters, keyed by account digest and by source address."""
+
+    async def retry_after(self, keys: list[str]) -> int:
+        """Seconds until every key in ``keys`` is unblocked (0: none is blocked)."""
+        ...
+
+    async def count_failure(self, key: str, *, window_s: int) -> int:
+        """Count one failure; returns the failures within the window, this one included."""
+        ...
+
+    async def block(self, key: str, seconds: int) -> None: ...
+
+    async def clear(self, key: str) -> None: ...
+
+    async def purge_stale(self, *, window_s: int) -> int:
+        """Forget up to a bounded number of keys idle for longer than the window."""
+        ...
+
+
+class AuditRepository(Protocol):
+    """The hash-chained audit trail. ``tenant_id`` names the chain (``None``: platform)."""
+
+    async def append(
+        self,
+        tenant_id: UUID | None,
+        who: Principal | Actor,
+        action: str,
+        *,
+        target: str,
+        before: object = None,
+        after: object = None,
+        details: Mapping[str, object] | None = None,
+    ) -> AuditEntry:
+        """Seal and insert one entry at the head of ``tenant_id``'s chain, in this
+        transaction (it commits or rolls back with the change it records).
+
+        Takes the chain's lock until the transaction ends: append last, just before
+        leaving the ``async with``, to keep the lock short. Needs READ COMMITTED (the
+        default). ``before``/``after``/``details`` must hold no secret.
+        """
+        ...
+
+    async def query(
+        self,
+        tenant_id: UUID | None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Newest first."""
+        ...
+
+    async def page(self, tenant_id: UUID | None, *, after_seq: int, limit: int) -> list[AuditEntry]:
+        """Chain order (oldest first), entries with ``seq > after_seq``."""
+        ...
+
+    async def head_seq(self, tenant_id: UUID | None) -> int:
+        """The newest entry's ``seq`` (0: empty); the chain's length while it is intact."""
+        ...
+
+
+class Tx(Protocol):
+    """One transaction's repositories. Every method takes the owning tenant explicitly;
+    row-level security (fixed by the unit of work) is the second wall behind it."""
+
+    tenants: TenantRepository
+    users: UserRepository
+    sessions: SessionRepository
+    throttle: ThrottleRepository
+    audit: AuditRepository
+
+
+class UnitOfWork(Protocol):
+    def tenant(self, tenant_id: UUID) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that sees only ``tenant_id``'s rows."""
+        ...
+
+    def platform(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that sees every tenant: authorize a platform permission first."""
+        ...
+
+    def anonymous(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that sees no tenant-owned row: for pre-authentication paths,
+        which reach their one row through the store's narrow lookups."""
+        ...
+
+    def scoped(self, tenant_id: UUID | None) -> AbstractAsyncContextManager[Tx]:
+        """``tenant(tenant_id)``, or ``platform()`` for ``None`` (platform users' rows)."""
+        ...
+
+
+class PasswordCheck(msgspec.Struct, frozen=True):
+    ok: bool
+    #: A re-hash under the current parameters, when the stored one is outdated.
+    new_hash: str | None = None
+
+
+class PasswordHasher(Protocol):
+    """Slow password hashing, off the event loop and under a concurrency cap.
+
+    Both methods may raise :class:`~actors.errors.Throttled` when too many hashes are
+    already queued (a login flood), rather than queue without bound.
+    """
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password: str, stored: str | None) -> PasswordCheck:
+        """Check ``password``; with ``stored=None`` (unknown account) it spends the same
+        time on a dummy hash and answers ``ok=False``."""
+        ...

@@ -1,0 +1,145 @@
+"""SQL for admin users (tenant-owned; ``tenant_id`` NULL for platform users)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from psycopg import errors
+from psycopg.rows import dict_row
+
+from actors.domain.rbac import Role
+from actors.domain.sessions import LoginCandidate
+from actors.domain.users import User
+from actors.errors import Conflict, NotFound
+from store.db import Connection
+
+_INSERT = """
+INSERT INTO users (tenant_id, email, password_hash, roles)
+VALUES (%(tenant_id)s, %(email)s, %(password_hash)s, %(roles)s)
+RETURNING id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
+"""
+_GET = """
+SELECT id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
+FROM users WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+"""
+_GET_FOR_UPDATE = _GET + " FOR UPDATE"
+_LIST_TENANT = """
+SELECT id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
+FROM users WHERE tenant_id = %(tenant_id)s ORDER BY email
+"""
+_LIST_PLATFORM = """
+SELECT id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
+FROM users WHERE tenant_id IS NULL ORDER BY email
+"""
+_UPDATE = """
+UPDATE users
+SET roles = coalesce(%(roles)s::text[], roles),
+    disabled_at = CASE
+        WHEN %(disabled)s::boolean IS NULL THEN disabled_at
+        WHEN %(disabled)s::boolean THEN coalesce(disabled_at, now())
+        ELSE NULL
+    END,
+    updated_at = now()
+WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+RETURNING id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
+"""
+_REHASH = """
+UPDATE users SET password_hash = %(hash)s, updated_at = now()
+WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+"""
+_LOGIN_CANDIDATE = "SELECT user_id, tenant_id, password_hash FROM auth_login_candidate(%(email)s)"
+_PLATFORM_ADMIN_EXISTS = """
+SELECT EXISTS (
+    SELECT 1 FROM users
+    WHERE tenant_id IS NULL AND 'platform_admin' = ANY (roles) AND disabled_at IS NULL
+)
+"""
+
+
+def _user(row: dict[str, Any]) -> User:
+    return msgspec.convert(row, User)
+
+
+class UserRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def create(
+        self,
+        *,
+        tenant_id: UUID | None,
+        email: str,
+        password_hash: str,
+        roles: tuple[Role, ...],
+    ) -> User:
+        cur = self._conn.cursor(row_factory=dict_row)
+        params = {
+            "tenant_id": tenant_id,
+            "email": email,
+            "password_hash": password_hash,
+            "roles": [r.value for r in roles],
+        }
+        try:
+            await cur.execute(_INSERT, params)
+        except errors.UniqueViolation:
+            raise Conflict("a user with this email exists") from None
+        row = await cur.fetchone()
+        assert row is not None
+        return _user(row)
+
+    async def get(
+        self, tenant_id: UUID | None, user_id: UUID, *, for_update: bool = False
+    ) -> User | None:
+        cur = self._conn.cursor(row_factory=dict_row)
+        query = _GET_FOR_UPDATE if for_update else _GET
+        await cur.execute(query, {"id": user_id, "tenant_id": tenant_id})
+        row = await cur.fetchone()
+        return None if row is None else _user(row)
+
+    async def list(self, tenant_id: UUID | None) -> list[User]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        if tenant_id is None:
+            await cur.execute(_LIST_PLATFORM)
+        else:
+            await cur.execute(_LIST_TENANT, {"tenant_id": tenant_id})
+        return [_user(row) for row in await cur.fetchall()]
+
+    async def update(
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        *,
+        roles: tuple[Role, ...] | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        cur = self._conn.cursor(row_factory=dict_row)
+        params = {
+            "id": user_id,
+            "tenant_id": tenant_id,
+            "roles": None if roles is None else [r.value for r in roles],
+            "disabled": disabled,
+        }
+        await cur.execute(_UPDATE, params)
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound("no such user")
+        return _user(row)
+
+    async def set_password_hash(
+        self, tenant_id: UUID | None, user_id: UUID, password_hash: str
+    ) -> None:
+        await self._conn.execute(
+            _REHASH, {"id": user_id, "tenant_id": tenant_id, "hash": password_hash}
+        )
+
+    async def login_candidate(self, email: str) -> LoginCandidate | None:
+        cur = await self._conn.execute(_LOGIN_CANDIDATE, {"email": email})
+        row = await cur.fetchone()
+        return None if row is None else LoginCandidate(*row)
+
+    async def platform_admin_exists(self) -> bool:
+        cur = await self._conn.execute(_PLATFORM_ADMIN_EXISTS)
+        row = await cur.fetchone()
+        return bool(row and row[0])

@@ -1,0 +1,57 @@
+"""The unit of work: :class:`Store` opens scoped transactions, :class:`StoreTx` holds the
+repositories bound to one of them. Implements ``actors.ports.UnitOfWork`` / ``Tx``.
+
+To add a repository: write ``store/repos/<aggregate>.py`` and add one attribute to
+``StoreTx.__init__`` (typed with its port, so mypy checks the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from uuid import UUID
+
+from actors import ports
+from store.db import Connection, Database
+from store.repos.audit import AuditRepository
+from store.repos.sessions import SessionRepository
+from store.repos.tenants import TenantRepository
+from store.repos.throttle import ThrottleRepository
+from store.repos.users import UserRepository
+
+
+class StoreTx:
+    """One transaction's repositories; valid only inside the ``async with`` that made it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.tenants: ports.TenantRepository = TenantRepository(conn)
+        self.users: ports.UserRepository = UserRepository(conn)
+        self.sessions: ports.SessionRepository = SessionRepository(conn)
+        self.throttle: ports.ThrottleRepository = ThrottleRepository(conn)
+        self.audit: ports.AuditRepository = AuditRepository(conn)
+
+
+class Store:
+    """The application's :class:`~actors.ports.UnitOfWork` over a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @asynccontextmanager
+    async def tenant(self, tenant_id: UUID) -> AsyncIterator[StoreTx]:
+        async with self.db.tenant(tenant_id) as conn:
+            yield StoreTx(conn)
+
+    @asynccontextmanager
+    async def platform(self) -> AsyncIterator[StoreTx]:
+        async with self.db.platform() as conn:
+            yield StoreTx(conn)
+
+    @asynccontextmanager
+    async def anonymous(self) -> AsyncIterator[StoreTx]:
+        async with self.db.anonymous() as conn:
+            yield StoreTx(conn)
+
+    def scoped(self, tenant_id: UUID | None) -> AbstractAsyncContextManager[StoreTx]:
+        return self.platform() if tenant_id is None else self.tenant(tenant_id)
