@@ -203,19 +203,33 @@ class LoadGenerator:
 
     # -- rounds -----------------------------------------------------------------------
 
-    def run_round(self, trigger: Trigger, marker: bytes, timeout_s: float) -> RoundSummary:
+    def run_round(
+        self,
+        trigger: Trigger,
+        marker: bytes,
+        timeout_s: float,
+        *,
+        reconnect_fraction: float = 0.0,
+    ) -> RoundSummary:
         """Arm the sessions for ``marker``, fire ``trigger``, collect arrivals.
 
         ``marker`` must occur in the awaited frame and in no frame sent before it this
         round; a fresh random token per round is the easy way. Waits at most ``timeout_s``
         after the trigger was sent; sessions without the frame by then count as missing.
 
+        ``reconnect_fraction`` > 0 makes it a reconnect-storm round: that share of the
+        expected sessions is dropped when armed and reconnected at once, racing the trigger;
+        the replacements are expected to get the frame too (a server that replays active
+        emergencies on connect passes; one that does not shows them as missing).
+
         :raises LoadGeneratorError: if a worker fails or stops answering.
         :raises Exception: whatever ``trigger`` raises (the round is then abandoned cleanly).
         """
         if not self._workers:
             raise RuntimeError("open() first")
-        self._broadcast(Arm(marker))
+        if not 0.0 <= reconnect_fraction <= 1.0:
+            raise ValueError("reconnect_fraction is a share, from 0.0 to 1.0")
+        self._broadcast(Arm(marker, reconnect_fraction))
         self._gather(Armed, _REPLY_TIMEOUT_S)
         try:
             triggered = trigger()
@@ -228,8 +242,10 @@ class LoadGenerator:
         return summarize_round(
             triggered=triggered,
             expected=sum(r.expected for r in reports),
+            closed_before=sum(r.closed_before for r in reports),
             received_at=(t for r in reports for t in r.received_at),
             lost=sum(r.lost for r in reports),
+            reconnected=sum(r.reconnected for r in reports),
             cpu_s=sum(r.cpu_s for r in reports),
             errors=merge_counts(r.errors for r in reports),
         )

@@ -58,6 +58,9 @@ class Opened:
 @dataclass(frozen=True, slots=True)
 class Arm:
     marker: bytes
+    #: Share of the expected sessions to drop and reconnect right away (a reconnect storm
+    #: racing the trigger); 0.0 for none.
+    reconnect_fraction: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +80,14 @@ class Collect:
 class Report:
     worker_id: int
     expected: int
+    #: Sessions opened successfully but no longer open when the round was armed.
+    closed_before: int
     #: ``time.monotonic()`` at which each session that got the marked frame got it.
     received_at: list[float] = field(default_factory=list)
     #: Expected sessions that closed during the round without the frame.
     lost: int = 0
+    #: Storm reconnects that completed their handshake during the round.
+    reconnected: int = 0
     #: CPU seconds this worker spent between Arm and Report: what the generator cost.
     cpu_s: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)

@@ -36,18 +36,21 @@ CLOSE_PROTOCOL_ERROR = 1002
 
 
 class Round:
-    """What one worker's sessions watch for during a round, and how many still wait.
+    """What one worker's sessions watch for during a round, and what they saw.
 
     Shared by all sessions of a worker (one event loop, so no locking). ``marker`` is
-    empty between rounds.
+    empty between rounds. ``pending`` counts the sessions still expected; ``done`` is set
+    when it reaches zero, each session settling once, by receiving (``arrivals``) or by
+    closing first (``lost``).
     """
 
-    __slots__ = ("done", "lost", "marker", "pending")
+    __slots__ = ("arrivals", "done", "lost", "marker", "pending")
 
     def __init__(self) -> None:
         self.marker = b""
         self.pending = 0
         self.lost = 0
+        self.arrivals: list[float] = []
         self.done = asyncio.Event()
 
     def arm(self, marker: bytes, expected: int) -> None:
@@ -56,6 +59,7 @@ class Round:
         self.marker = marker
         self.pending = expected
         self.lost = 0
+        self.arrivals = []
         self.done = asyncio.Event()
         if expected == 0:
             self.done.set()
@@ -64,7 +68,15 @@ class Round:
         self.marker = b""
         self.pending = 0
 
-    def settle_one(self) -> None:
+    def received(self, at: float) -> None:
+        self.arrivals.append(at)
+        self._settle_one()
+
+    def lose_one(self) -> None:
+        self.lost += 1
+        self._settle_one()
+
+    def _settle_one(self) -> None:
         self.pending -= 1
         if self.pending <= 0:
             self.done.set()
@@ -89,16 +101,17 @@ class DeviceSession(asyncio.Protocol):
         "_round",
         "_transport",
         "awaiting",
+        "index",
         "is_ready",
         "open",
         "ready",
-        "received_at",
         "stall",
     )
 
     def __init__(
         self,
         *,
+        index: int,
         request: bytes,
         key: bytes,
         hello_token: str | None,
@@ -106,7 +119,10 @@ class DeviceSession(asyncio.Protocol):
         stall: bool,
         round_: Round,
         errors: Counter[str],
+        awaiting: bool = False,
     ) -> None:
+        #: This session's number within its worker (its token, if any, is ``tokens[index]``).
+        self.index = index
         self._request = request
         self._key = key
         self._hello = hello_token
@@ -120,10 +136,9 @@ class DeviceSession(asyncio.Protocol):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.is_ready = False
         self.open = False
-        #: True while this session is expected to receive the current round's marker.
-        self.awaiting = False
-        #: ``time.monotonic()`` when the marked frame arrived this round; 0.0 if not (yet).
-        self.received_at = 0.0
+        #: True while this session is expected to receive the current round's marker
+        #: (from the start for a session opened during a round, as after a reconnect).
+        self.awaiting = awaiting
 
     # -- asyncio callbacks ------------------------------------------------------------
 
@@ -161,8 +176,7 @@ class DeviceSession(asyncio.Protocol):
             self.ready.set_exception(ConnectionError(reason))
         if self.awaiting:
             self.awaiting = False
-            self._round.lost += 1
-            self._round.settle_one()
+            self._round.lose_one()
 
     # -- the hot path -----------------------------------------------------------------
 
@@ -170,8 +184,7 @@ class DeviceSession(asyncio.Protocol):
         marker = self._round.marker
         if self.awaiting and marker and marker in payload:
             self.awaiting = False
-            self.received_at = now
-            self._round.settle_one()
+            self._round.received(now)
         elif not self.is_ready and self._ready_marker and self._ready_marker in payload:
             self._become_ready()
 

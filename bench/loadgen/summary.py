@@ -36,8 +36,12 @@ class RoundSummary:
     expected: int
     received: int
     missing: int
+    #: Opened sessions that had closed before the round began (not expected, not missing).
+    closed_before: int
     #: Expected sessions that closed during the round before the frame came.
     lost: int
+    #: Reconnect-storm rounds: replacements whose handshake completed within the round.
+    reconnected: int
     first_ms: float | None
     p50_ms: float | None
     p99_ms: float | None
@@ -73,8 +77,10 @@ def summarize_round(
     *,
     triggered: Triggered,
     expected: int,
+    closed_before: int,
     received_at: Iterable[float],
     lost: int,
+    reconnected: int,
     cpu_s: float,
     errors: Mapping[str, int],
 ) -> RoundSummary:
@@ -88,7 +94,9 @@ def summarize_round(
         expected=expected,
         received=received,
         missing=expected - received,
+        closed_before=closed_before,
         lost=lost,
+        reconnected=reconnected,
         first_ms=latencies[0] if latencies else None,
         p50_ms=percentile(latencies, 0.50, expected),
         p99_ms=percentile(latencies, 0.99, expected),

@@ -34,9 +34,14 @@ from bench.loadgen.messages import (
     WorkerSpec,
 )
 from bench.loadgen.session import DeviceSession, Round, failure_reason
+from bench.loadgen.summary import merge_counts
 
 #: Commands the coordinator may have in flight; the exchange is lock-step, so 1 is normal.
 _COMMAND_QUEUE = 8
+
+
+def _prefixed(prefix: str, counts: Counter[str]) -> dict[str, int]:
+    return {f"{prefix}{k}": v for k, v in counts.items() if k != "ready"}
 
 
 def raise_open_files_limit() -> int:
@@ -67,7 +72,11 @@ class _Worker:
         self._errors: Counter[str] = Counter()
         self._commands: asyncio.Queue[Command] = asyncio.Queue(_COMMAND_QUEUE)
         self._expected = 0
+        self._closed_before = 0
         self._cpu_at_arm = 0.0
+        #: Reconnects of the current round's storm, owned here and reaped at Collect.
+        self._storm: set[asyncio.Task[None]] = set()
+        self._reconnects: Counter[str] = Counter()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -106,8 +115,14 @@ class _Worker:
             elapsed_s=time.monotonic() - started,
         )
 
-    async def _open_one(self, i: int, gate: asyncio.Semaphore, outcomes: Counter[str]) -> None:
-        """Open session ``i`` of this worker; count it as ``ready`` or by its failure reason."""
+    async def _open_one(
+        self, i: int, gate: asyncio.Semaphore, outcomes: Counter[str], *, in_round: bool = False
+    ) -> None:
+        """Open session ``i`` of this worker; count it as ``ready`` or by its failure reason.
+
+        ``in_round``: a reconnect during a round; the new session awaits the round's marker
+        from its first byte, and a failure to reconnect settles it as lost.
+        """
         spec = self._spec
         key = new_key()
         token = spec.tokens[i] if spec.auth != "none" else None
@@ -115,38 +130,45 @@ class _Worker:
             spec.host_header, spec.path, key, bearer=token if spec.auth == "bearer" else None
         )
         source = spec.source_addresses[i % len(spec.source_addresses)]
-        global_index = spec.first + i
+        stall = not in_round and spec.stall_every > 0 and (spec.first + i) % spec.stall_every == 0
         session: DeviceSession | None = None
+        kept = False
         async with gate:
             loop = asyncio.get_running_loop()
             try:
                 async with asyncio.timeout(spec.handshake_timeout_s):
                     _transport, session = await loop.create_connection(
                         lambda: DeviceSession(
+                            index=i,
                             request=request,
                             key=key,
                             hello_token=token if spec.auth == "hello" else None,
                             ready_marker=spec.ready_marker,
-                            stall=spec.stall_every > 0 and global_index % spec.stall_every == 0,
+                            stall=stall,
                             round_=self._round,
                             errors=self._errors,
+                            awaiting=in_round,
                         ),
                         spec.host,
                         spec.port,
                         local_addr=(source, 0),
                     )
                     await session.ready
+                kept = True
             except TimeoutError:
                 outcomes["handshake timeout"] += 1
-                if session is not None:
-                    session.ready.cancel()
-                    session.abort()
-                return
             except OSError as exc:
                 outcomes[failure_reason(exc)] += 1
-                return
-        self._sessions.append(session)
-        outcomes["ready"] += 1
+            finally:  # also on cancellation, when the phase or the round ran out of time
+                if not kept:
+                    if session is not None:
+                        session.ready.cancel()
+                        session.abort()  # connection_lost settles an awaiting session
+                    elif in_round and self._round.marker:
+                        self._round.lose_one()
+        if kept and session is not None:
+            self._sessions.append(session)
+            outcomes["ready"] += 1
 
     # -- obeying ----------------------------------------------------------------------
 
@@ -163,17 +185,42 @@ class _Worker:
                 return
 
     def _arm(self, command: Arm) -> Armed:
-        expected = 0
+        self._closed_before = sum(1 for session in self._sessions if not session.open)
+        expected: list[DeviceSession] = []
         for session in self._sessions:
-            session.received_at = 0.0
             session.awaiting = session.open and session.is_ready and not session.stall
-            expected += session.awaiting
+            if session.awaiting:
+                expected.append(session)
         self._errors.clear()
-        self._expected = expected
-        self._round.arm(command.marker, expected)
+        self._reconnects.clear()
+        self._expected = len(expected)
+        self._round.arm(command.marker, len(expected))
         self._cpu_at_arm = time.process_time()
         gc.disable()
-        return Armed(self._spec.worker_id, expected)
+        if command.reconnect_fraction > 0:
+            self._start_storm(expected, command.reconnect_fraction)
+        return Armed(self._spec.worker_id, self._expected)
+
+    def _start_storm(self, expected: list[DeviceSession], fraction: float) -> None:
+        """Drop ``fraction`` of the expected sessions, spread evenly, and reconnect them at
+        once: the coordinator fires the trigger while these handshakes are in flight. Each
+        replacement is still expected to get the marker (the server should replay an active
+        emergency on connect); the dropped originals no longer are.
+        """
+        count = min(len(expected), round(fraction * len(expected)))
+        if count == 0:
+            return
+        victims = expected[:: max(1, len(expected) // count)][:count]
+        gate = asyncio.Semaphore(self._spec.connect_concurrency)
+        for victim in victims:
+            victim.awaiting = False  # its replacement awaits instead
+            victim.abort()
+            self._sessions.remove(victim)
+            self._storm.add(
+                asyncio.create_task(
+                    self._open_one(victim.index, gate, self._reconnects, in_round=True)
+                )
+            )
 
     async def _collect(self, command: Collect) -> Report:
         remaining = command.deadline - time.monotonic()
@@ -182,21 +229,30 @@ class _Worker:
                 await self._round.done.wait()
         cpu_s = time.process_time() - self._cpu_at_arm
         gc.enable()
-        received: list[float] = []
         for session in self._sessions:
-            if session.received_at:
-                received.append(session.received_at)
             session.awaiting = False
         report = Report(
             worker_id=self._spec.worker_id,
             expected=self._expected,
-            received_at=received,
+            closed_before=self._closed_before,
+            received_at=list(self._round.arrivals),
             lost=self._round.lost,
+            reconnected=self._reconnects["ready"],
             cpu_s=cpu_s,
-            errors=dict(self._errors),
+            errors=merge_counts([self._errors, _prefixed("reconnect: ", self._reconnects)]),
         )
         self._round.disarm()
+        await self._reap_storm()
         return report
+
+    async def _reap_storm(self) -> None:
+        """Cancel the round's unfinished reconnects and wait for them (they abort their
+        half-open sessions on cancellation, so this is quick)."""
+        for task in self._storm:
+            task.cancel()
+        if self._storm:
+            await asyncio.gather(*self._storm, return_exceptions=True)
+        self._storm.clear()
 
     def _close(self) -> None:
         # asyncio writes at once when a transport's buffer is empty, so each close frame is
