@@ -13,8 +13,10 @@ HTTP/1.1, one request per connection (``websockets`` only parses GET, hence the
 separate port):
 
 - ``POST /trigger``: the body (UTF-8, e.g. JSON) goes out as ONE text frame to every open
-  connection; answers ``{"sent": n, "broadcast_ms": x}`` *after* the broadcast call
-  returned (the frames are then in the kernel or in per-connection write buffers);
+  connection (and, once, to each connection opened later, as the product replays an
+  active emergency); answers ``{"sent": n, "broadcast_ms": wall, "broadcast_user_ms":
+  cpu, "broadcast_sys_ms": cpu}`` *after* the broadcast call returned (the frames are
+  then in the kernel or in per-connection write buffers);
 - ``POST /gc/freeze``: ``gc.collect(); gc.freeze()``, as the product does once its
   sessions are established; answers ``{"frozen": n}``;
 - ``GET /stats``: ``{"connections": n, "gc_pauses": [[start, seconds, generation], ...]}``,
@@ -32,6 +34,7 @@ import contextlib
 import gc
 import json
 import logging
+import resource
 import signal
 import sys
 import time
@@ -71,9 +74,22 @@ class GcPauses:
             self.pauses.append((self._started, now - self._started, int(info["generation"])))
 
 
-async def _hold(connection: ServerConnection) -> None:
-    """Keep a device's connection open; read and drop whatever it sends (hello, heartbeats)."""
+class LastFrame:
+    """The last triggered frame, replayed to connections opened after it (as the product
+    replays an active emergency), so reconnect-storm rounds mean the same thing here."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self) -> None:
+        self.frame: bytes | None = None
+
+
+async def _hold(connection: ServerConnection, last: LastFrame) -> None:
+    """Keep a device's connection open; replay the last frame, if any; read and drop whatever
+    the device sends (hello, heartbeats)."""
     with contextlib.suppress(ConnectionClosed):
+        if last.frame is not None:
+            await connection.send(last.frame, text=True)
         async for _message in connection:
             pass
 
@@ -81,8 +97,9 @@ async def _hold(connection: ServerConnection) -> None:
 class Control:
     """The control port's request handler: trigger, GC freeze, stats."""
 
-    def __init__(self, server: Server, gc_pauses: GcPauses) -> None:
+    def __init__(self, server: Server, last: LastFrame, gc_pauses: GcPauses) -> None:
         self._server = server
+        self._last = last
         self._gc_pauses = gc_pauses
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -129,11 +146,21 @@ class Control:
 
     def _trigger(self, body: bytes) -> dict[str, Any]:
         body.decode("utf-8")  # a text frame must be UTF-8; refuse (400) rather than send junk
+        # Before the snapshot: a connection missing from it opens later and gets the replay.
+        self._last.frame = body
         connections = self._server.connections
-        started = time.perf_counter()
+        started, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         broadcast(connections, body, text=True)
         elapsed = time.perf_counter() - started
-        return {"sent": len(connections), "broadcast_ms": elapsed * 1000.0}
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "sent": len(connections),
+            "broadcast_ms": elapsed * 1000.0,
+            # CPU well below wall time means the server was waiting for a core, not working.
+            # System time is mostly the loopback TCP path, which runs in the sender's send().
+            "broadcast_user_ms": (after.ru_utime - usage.ru_utime) * 1000.0,
+            "broadcast_sys_ms": (after.ru_stime - usage.ru_stime) * 1000.0,
+        }
 
 
 async def run(host: str, port: int, control_port: int, max_lifetime_s: float) -> None:
@@ -144,15 +171,16 @@ async def run(host: str, port: int, control_port: int, max_lifetime_s: float) ->
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    last = LastFrame()
     async with serve(
-        _hold,
+        lambda connection: _hold(connection, last),
         host,
         port,
         compression=None,  # per-connection zlib state: ~50 KiB more each, no shared frame
         ping_interval=None,  # the floor does no keepalive work during a round
         backlog=LISTEN_BACKLOG,
     ) as server:
-        control = Control(server, gc_pauses)
+        control = Control(server, last, gc_pauses)
         control_server = await asyncio.start_server(
             control.handle, host, control_port, limit=MAX_CONTROL_HEAD
         )

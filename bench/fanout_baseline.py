@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 
 from bench.baseline_control import BaselineServer
 from bench.loadgen import LoadGenerator, RoundSummary, SessionPlan, fmt_ms
@@ -67,6 +68,10 @@ def emergency_payload(marker: str, size: int = FRAME_BYTES) -> bytes:
 class Round:
     summary: RoundSummary
     broadcast_ms: float
+    #: The server's CPU time in that call (user, system); far below ``broadcast_ms`` means
+    #: the server was waiting for a core, not working.
+    broadcast_user_ms: float
+    broadcast_sys_ms: float
     #: Server GC collections overlapping [trigger sent, last arrival]: (seconds, generation).
     gc_pauses: list[tuple[float, int]]
 
@@ -107,11 +112,14 @@ def _round(server: BaselineServer, generator: LoadGenerator) -> Round:
     trigger = server.trigger_for(emergency_payload(marker))
     summary = generator.run_round(trigger, marker.encode(), ROUND_TIMEOUT_S)
     triggered = summary.triggered
+    answer = json.loads(triggered.body)
     end = triggered.sent_at + (summary.latencies_ms[-1] / 1000.0 if summary.received else 0.0)
     pauses = server.stats().pauses_between(triggered.sent_at, end)
     return Round(
         summary=summary,
-        broadcast_ms=float(json.loads(triggered.body)["broadcast_ms"]),
+        broadcast_ms=float(answer["broadcast_ms"]),
+        broadcast_user_ms=float(answer["broadcast_user_ms"]),
+        broadcast_sys_ms=float(answer["broadcast_sys_ms"]),
         gc_pauses=[(seconds, generation) for _start, seconds, generation in pauses],
     )
 
@@ -127,9 +135,9 @@ def render(rows: Sequence[Row]) -> str:
     """A Markdown table: medians over the rounds, plus the worst ``last``."""
     lines = [
         "| sessions | server GC | rounds | first ms | p50 ms | p99 ms | last ms "
-        "| worst last ms | server broadcast ms | generator CPU ms | GC in rounds "
-        "| RSS / idle session KiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| worst last ms | server broadcast ms | its CPU user + sys ms | generator CPU ms "
+        "| GC in rounds | RSS / idle session KiB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         s = [r.summary for r in row.rounds]
@@ -148,6 +156,8 @@ def render(rows: Sequence[Row]) -> str:
             f"| {fmt_ms(_median([x.p99_ms for x in s]))} "
             f"| {fmt_ms(_median(lasts))} | {fmt_ms(worst)} "
             f"| {fmt_ms(_median([r.broadcast_ms for r in row.rounds]))} "
+            f"| {fmt_ms(_median([r.broadcast_user_ms for r in row.rounds]))} + "
+            f"{fmt_ms(_median([r.broadcast_sys_ms for r in row.rounds]))} "
             f"| {fmt_ms(_median([x.generator_cpu_ms for x in s]))} "
             f"| {gc_cell} | {row.rss_per_session_kib:.1f} |"
         )
@@ -158,8 +168,13 @@ def environment(workers: int) -> str:
     return (
         f"{os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, "
         f"websockets {version('websockets')}, load generator: {workers} worker process(es), "
-        f"server and generator on the same cores"
+        f"server and generator on the same cores; load average {load_average()}"
     )
+
+
+def load_average() -> str:
+    """The 1-minute load average: anything else busy on the machine shows up here."""
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(measure(sessions, args.rounds, args.workers))
         print(f"  measured {sessions:,} sessions", file=sys.stderr, flush=True)
     print(render(rows))
+    print(f"\nload average at the end: {load_average()}")
     return 0
 
 

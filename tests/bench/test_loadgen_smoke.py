@@ -58,7 +58,7 @@ def test_every_session_receives_the_broadcast_frame(server: BaselineServer) -> N
             assert summary.last_ms < ROUND_TIMEOUT_S * 1000
             assert len(summary.latencies_ms) == SESSIONS
             assert summary.triggered.status == 200
-            assert summary.errors == {}
+            assert (summary.errors, summary.closed_before, summary.lost) == ({}, 0, 0)
     assert server.wait_connections(0, timeout_s=5) == 0
 
 
@@ -87,6 +87,28 @@ def test_sessions_that_never_see_the_marker_are_reported_missing(server: Baselin
         assert unseen.first_ms is None
         assert unseen.last_ms is None
         assert not unseen.complete
+
+
+def test_reconnect_storm_replacements_are_expected_and_stay(server: BaselineServer) -> None:
+    plan = SessionPlan(url=server.ws_url, count=SESSIONS, workers=2)
+    with LoadGenerator(plan) as generator:
+        assert generator.open().ready == SESSIONS
+
+        # 20 % of each worker's 25 sessions drop and reconnect while the trigger fires; the
+        # baseline replays its last frame on connect, so every replacement gets it too.
+        stormy = generator.run_round(
+            server.trigger_for(emergency_payload("storm")),
+            b"storm",
+            ROUND_TIMEOUT_S,
+            reconnect_fraction=0.2,
+        )
+        assert (stormy.expected, stormy.received, stormy.reconnected) == (SESSIONS, SESSIONS, 10)
+        assert stormy.errors == {}
+
+        calm = generator.run_round(
+            server.trigger_for(emergency_payload("calm")), b"calm", ROUND_TIMEOUT_S
+        )
+        assert (calm.expected, calm.received, calm.closed_before) == (SESSIONS, SESSIONS, 0)
 
 
 def test_a_plan_aimed_off_the_machine_is_refused() -> None:
