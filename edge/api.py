@@ -7,6 +7,7 @@ same declarations, so the document cannot drift from the code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -37,6 +38,10 @@ class Operation(msgspec.Struct, frozen=True):
     endpoint: str = ""
     #: Overrides ``MAX_BODY_BYTES`` for this route (uploads).
     max_body: int | None = None
+    #: A Struct whose fields are the query parameters (see :func:`query`).
+    query: Any = None
+    #: The success body's media type, when not JSON (e.g. ``application/x-ndjson``).
+    media_type: str = "application/json"
 
 
 def decode[T](kind: type[T], raw: bytes | str) -> T:
@@ -48,11 +53,37 @@ def decode[T](kind: type[T], raw: bytes | str) -> T:
     try:
         return msgspec.json.decode(raw or b"null", type=kind, strict=True)
     except msgspec.ValidationError as exc:
-        message, _, where = str(exc).partition(" - at ")
-        field = where.removeprefix("`$").removeprefix(".").rstrip("`") or None
-        raise Invalid(message, field=field) from None
+        raise _invalid(exc) from None
     except msgspec.DecodeError as exc:
         raise Invalid(f"the body is not valid JSON: {exc}") from None
+
+
+def query[T](kind: type[T]) -> T:
+    """Validate the current request's query string as ``kind`` (a Struct of scalars).
+
+    Empty values count as absent; a repeated parameter uses its first value.
+
+    :raises Invalid: (422) naming the parameter, for unknown parameters or bad values.
+    """
+    given = {key: value for key, value in request.args.items() if value != ""}
+    try:
+        return msgspec.convert(given, type=kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+
+
+def _invalid(exc: msgspec.ValidationError) -> Invalid:
+    """msgspec's message, with ``field`` the path to the culprit (``a.b[0]``); for an
+    unknown field, the path to that field itself."""
+    message, _, where = str(exc).partition(" - at ")
+    field = where.removeprefix("`$").removeprefix(".").rstrip("`")
+    unknown = _UNKNOWN_FIELD.search(message)
+    if unknown is not None:
+        field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
+    return Invalid(message, field=field or None)
 
 
 async def body[T](kind: type[T]) -> T:
@@ -93,6 +124,8 @@ class ApiRouter:
         auth: str | None = "bearer",
         errors: tuple[int, ...] = (),
         max_body: int | None = None,
+        query: Any = None,
+        media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.blueprint.add_url_rule(path, view_func=handler, methods=[method])
@@ -109,6 +142,8 @@ class ApiRouter:
                     errors=errors,
                     endpoint=handler.__name__,
                     max_body=max_body,
+                    query=query,
+                    media_type=media_type,
                 )
             )
             return handler

@@ -13,13 +13,19 @@ from edge.api import ApiRouter, Operation
 from edge.container import EXTENSION_KEY, Container
 from edge.logs import request_id_var
 from edge.problems import register_error_handlers
-from edge.routes import health
+from edge.routes import audit, auth, health, tenants, users
 
 API_VERSION = "1.0.0"
 #: Accepted as-is from ``X-Request-ID``; anything else is replaced by a fresh id.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-ROUTERS: tuple[ApiRouter, ...] = (health.router,)
+ROUTERS: tuple[ApiRouter, ...] = (
+    health.router,
+    auth.router,
+    tenants.router,
+    users.router,
+    audit.router,
+)
 
 
 def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:

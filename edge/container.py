@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 import redis.asyncio as redis
 from quart import current_app
 
+from actors.domain.tokens import AccessTokens
 from actors.settings import Settings
+from actors.usecases.audit import AuditTrail
+from actors.usecases.auth import Auth, AuthPolicy
+from actors.usecases.tenants import Tenants
+from actors.usecases.users import Users
 from store import redis_client
 from store.db import Database
+from store.passwords import Argon2Passwords
+from store.uow import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,12 @@ class Container:
     database_url: str
     db: Database
     redis: redis.Redis | None
+    store: Store
+    passwords: Argon2Passwords
+    auth: Auth
+    tenants: Tenants
+    users: Users
+    audit: AuditTrail
     started_at: float = field(default_factory=time.time)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
@@ -47,7 +60,28 @@ class Container:
             if settings.redis_url
             else None
         )
-        return cls(settings=settings, database_url=database_url, db=db, redis=client)
+        store = Store(db)
+        passwords = Argon2Passwords.from_settings(settings)
+        tokens = AccessTokens(
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algo,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_s=settings.access_token_ttl_s,
+            leeway_s=settings.jwt_leeway_s,
+        )
+        return cls(
+            settings=settings,
+            database_url=database_url,
+            db=db,
+            redis=client,
+            store=store,
+            passwords=passwords,
+            auth=Auth(store, passwords, tokens, AuthPolicy.from_settings(settings)),
+            tenants=Tenants(store),
+            users=Users(store, passwords),
+            audit=AuditTrail(store),
+        )
 
     async def start(self) -> None:
         await self.db.open(wait=False)

@@ -36,6 +36,30 @@ def _path_and_params(path: str) -> tuple[str, list[dict[str, Any]]]:
     return _PARAM.sub(r"{\2}", path), params
 
 
+def _query_params(kind: Any) -> list[dict[str, Any]]:
+    """One ``in: query`` parameter per field of the Struct ``kind``."""
+    schema = msgspec.json.schema(kind)
+    name = schema["$ref"].rsplit("/", 1)[-1]
+    struct = schema["$defs"][name]
+    params: list[dict[str, Any]] = []
+    for field, prop in struct.get("properties", {}).items():
+        prop = dict(prop)
+        prop.pop("default", None)
+        # A query parameter is absent rather than null.
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if options:
+            prop.update(options[0] if len(options) == 1 else {"anyOf": options})
+        params.append(
+            {
+                "name": field,
+                "in": "query",
+                "required": field in struct.get("required", []),
+                "schema": prop,
+            }
+        )
+    return params
+
+
 def _error_response(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -72,6 +96,8 @@ def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str,
             "operationId": f"{op.method}_{re.sub(r'\W+', '_', path).strip('_')}",
             "responses": {},
         }
+        if op.query is not None:
+            params = params + _query_params(op.query)
         if params:
             entry["parameters"] = params
         if op.request is not None:
@@ -81,10 +107,12 @@ def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str,
             }
         ok: dict[str, Any] = {"description": "Success"}
         if op.response is not None:
-            ok["content"] = {"application/json": {"schema": schema_of[op.response]}}
+            ok["content"] = {op.media_type: {"schema": schema_of[op.response]}}
+        elif op.media_type != "application/json":
+            ok["content"] = {op.media_type: {}}
         entry["responses"][str(op.status)] = ok
         codes = set(op.errors)
-        if op.request is not None:
+        if op.request is not None or op.query is not None:
             codes.add(422)
         if op.auth is not None:
             codes.update((401, 403))

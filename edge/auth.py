@@ -1,0 +1,48 @@
+"""Who is calling: the bearer token → :class:`Principal`, and the request's metadata.
+
+Routes that need a user call ``who = await authenticated()`` first and pass ``who`` to
+their one use case; routes that run before authentication (login, refresh) pass
+``request_meta()`` (request id, client address: see ``edge/client_address.py``).
+"""
+
+from __future__ import annotations
+
+from quart import request
+
+from actors.domain.principal import Principal, RequestMeta
+from actors.errors import Unauthenticated
+from edge.client_address import client_address
+from edge.container import container
+from edge.logs import request_id_var
+
+#: Longer "tokens" are refused before any parsing (ours are well under 1 KiB).
+MAX_BEARER_LENGTH = 4096
+
+
+async def authenticated() -> Principal:
+    """The admin user behind ``Authorization: Bearer <access token>``.
+
+    :raises Unauthenticated: (401) if the header is missing or malformed, the token is
+        invalid or expired, or its session has ended (logout, disabled account,
+        suspended tenant).
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("send Authorization: Bearer <access token>")
+    if len(token) > MAX_BEARER_LENGTH:
+        raise Unauthenticated("the access token is not valid")
+    return await container().auth.authenticate(token, request_meta())
+
+
+def request_meta() -> RequestMeta:
+    """This request's id and client address, for use cases and their audit entries."""
+    address = client_address(
+        request.remote_addr,
+        request.headers.get("X-Forwarded-For"),
+        container().settings.trusted_proxy_hops,
+    )
+    return RequestMeta(
+        request_id=request_id_var.get(), source_ip=None if address == "unknown" else address
+    )

@@ -1,0 +1,53 @@
+"""A tenant's admin users (tenant_admin within its tenant; platform_admin anywhere)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from quart import Response
+
+from actors.domain.users import User
+from actors.usecases.users import CreateUser, UpdateUser, UserList
+from edge.api import ApiRouter, body, encoded
+from edge.auth import authenticated
+from edge.container import container
+
+router = ApiRouter("users", __name__, tag="users")
+
+
+@router.post(
+    "/api/v1/tenants/<uuid:tenant_id>/users",
+    summary="Create a user in a tenant",
+    request=CreateUser,
+    response=User,
+    status=201,
+    errors=(404, 409),
+)
+async def create_user(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(CreateUser)
+    return encoded(await container().users.create(who, tenant_id, cmd), status=201)
+
+
+@router.get(
+    "/api/v1/tenants/<uuid:tenant_id>/users",
+    summary="A tenant's users",
+    response=UserList,
+    errors=(404,),
+)
+async def list_users(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().users.list(who, tenant_id))
+
+
+@router.patch(
+    "/api/v1/tenants/<uuid:tenant_id>/users/<uuid:user_id>",
+    summary="Change a user's roles, or disable/enable it (disabling ends its sessions)",
+    request=UpdateUser,
+    response=User,
+    errors=(404, 409),
+)
+async def update_user(tenant_id: UUID, user_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(UpdateUser)
+    return encoded(await container().users.update(who, tenant_id, user_id, cmd))

@@ -1,0 +1,92 @@
+"""Argon2id password hashing through the passlib API (``libpass``), off the event loop.
+
+Each hash holds ``memory_kib`` of memory for tens of milliseconds of CPU, so hashing runs in
+worker threads behind a :class:`anyio.CapacityLimiter` (``max_concurrent`` at once) with a
+bounded number of callers allowed to wait (``max_queued``): a login flood then costs at
+most ``max_concurrent * memory_kib`` of memory and gets 429s, while the event loop keeps
+serving everything else. Implements ``actors.ports.PasswordHasher``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import anyio
+import anyio.to_thread
+from passlib.context import CryptContext
+from passlib.exc import UnknownHashError
+
+from actors.errors import Throttled
+from actors.ports import PasswordCheck
+from actors.settings import Settings
+
+#: What callers turned away by a full queue are told to wait.
+RETRY_AFTER_S = 1
+
+
+class Argon2Passwords:
+    def __init__(
+        self,
+        *,
+        memory_kib: int,
+        time_cost: int,
+        parallelism: int,
+        max_concurrent: int,
+        max_queued: int,
+    ) -> None:
+        # Hashes made under other parameters still verify, and are flagged for re-hash.
+        self._context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__memory_cost=memory_kib,
+            argon2__rounds=time_cost,
+            argon2__parallelism=parallelism,
+        )
+        self._max_concurrent = max_concurrent
+        self._max_pending = max_concurrent + max_queued
+        self._pending = 0
+        # Created on first use: anyio primitives belong to a running event loop.
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._dummy_hash: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Argon2Passwords:
+        return cls(
+            memory_kib=settings.password_memory_kib,
+            time_cost=settings.password_time_cost,
+            parallelism=settings.password_parallelism,
+            max_concurrent=settings.password_hash_concurrency,
+            max_queued=settings.password_hash_queue,
+        )
+
+    async def hash(self, password: str) -> str:
+        return await self._in_worker(self._context.hash, password)
+
+    async def verify(self, password: str, stored: str | None) -> PasswordCheck:
+        if stored is None:
+            # Unknown account: spend the same time as for a real one, then refuse.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+            await self._in_worker(self._check, password, self._dummy_hash)
+            return PasswordCheck(ok=False)
+        return await self._in_worker(self._check, password, stored)
+
+    def _check(self, password: str, stored: str) -> PasswordCheck:
+        try:
+            ok, new_hash = self._context.verify_and_update(password, stored)
+        except (UnknownHashError, ValueError):
+            # A corrupt or foreign hash can never match; say so rather than fail loudly.
+            return PasswordCheck(ok=False)
+        return PasswordCheck(ok=bool(ok), new_hash=new_hash if ok else None)
+
+    async def _in_worker[R](self, fn: Callable[..., R], *args: str) -> R:
+        if self._pending >= self._max_pending:
+            raise Throttled("too many logins in progress; retry shortly", RETRY_AFTER_S)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._max_concurrent)
+        self._pending += 1
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        finally:
+            self._pending -= 1
