@@ -8,6 +8,7 @@ is a single line naming the variable, so the CLI can print it and exit.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,37 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     login_block_max_s: int = 900
     #: Reverse proxies in front of the nodes that append to X-Forwarded-For (0: trust none).
     trusted_proxy_hops: int = 0
+    # -- Actor runtime (docs/actors.md) --
+    #: Messages an actor's mailbox holds before its overflow policies apply, and the extra
+    #: room never-drop messages get past that (the actor is killed when that is full too).
+    actor_mailbox_capacity: int = 1024
+    actor_mailbox_reserve: int = 256
+    actor_ask_timeout_s: float = 5.0
+    #: Time an actor gets to finish its message and on_stop before it is cancelled.
+    actor_stop_timeout_s: float = 5.0
+    #: A handler running longer than this is killed and counted as a crash (0: never).
+    actor_stuck_after_s: float = 30.0
+    #: Restart budget: more than ACTOR_RESTART_MAX crashes within ACTOR_RESTART_WITHIN_S
+    #: and the supervisor gives up; restarts back off from ACTOR_BACKOFF_INITIAL_S doubling
+    #: up to ACTOR_BACKOFF_MAX_S.
+    actor_restart_max: int = 5
+    actor_restart_within_s: float = 60.0
+    actor_backoff_initial_s: float = 0.1
+    actor_backoff_max_s: float = 10.0
+    # -- Relay between nodes (REDIS_URL set) --
+    #: Prefix of every relay channel; give each installation (or test run) sharing one
+    #: Redis its own.
+    relay_channel_prefix: str = "signage"
+    #: Use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE), for Redis Cluster.
+    relay_sharded: bool = False
+    relay_publish_timeout_s: float = 1.0
+    #: How long a subscriber waits for Redis to confirm before going on (and catching up
+    #: once the confirmation arrives).
+    relay_subscribe_timeout_s: float = 2.0
+    #: Silence on the subscriber connection before it is pinged; no answer within the same
+    #: time again and the connection is declared dead and replaced.
+    relay_ping_interval_s: float = 5.0
+    relay_reconnect_max_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
@@ -80,6 +112,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         if self.access_token_ttl_s <= 0 or self.refresh_token_ttl_s <= 0:
             raise ConfigError("ACCESS_TOKEN_TTL_S/REFRESH_TOKEN_TTL_S: must be positive")
         _check_auth_settings(self)
+        _check_runtime_settings(self)
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
                 raise ConfigError(
@@ -101,6 +134,29 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
+
+
+_CHANNEL_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _check_runtime_settings(s: Settings) -> None:
+    if s.actor_mailbox_capacity < 1 or s.actor_mailbox_reserve < 0:
+        raise ConfigError("ACTOR_MAILBOX_CAPACITY >= 1 and ACTOR_MAILBOX_RESERVE >= 0 required")
+    if min(s.actor_ask_timeout_s, s.actor_stop_timeout_s, s.actor_restart_within_s) <= 0:
+        raise ConfigError("ACTOR_*_TIMEOUT_S and ACTOR_RESTART_WITHIN_S: must be positive")
+    if s.actor_stuck_after_s < 0 or s.actor_restart_max < 0:
+        raise ConfigError("ACTOR_STUCK_AFTER_S and ACTOR_RESTART_MAX: must not be negative")
+    if not 0 <= s.actor_backoff_initial_s <= s.actor_backoff_max_s:
+        raise ConfigError("ACTOR_BACKOFF_*: need 0 <= ACTOR_BACKOFF_INITIAL_S <= _MAX_S")
+    if not _CHANNEL_PREFIX.match(s.relay_channel_prefix):
+        raise ConfigError("RELAY_CHANNEL_PREFIX: 1-64 of A-Z a-z 0-9 _ . -")
+    if min(
+        s.relay_publish_timeout_s,
+        s.relay_subscribe_timeout_s,
+        s.relay_ping_interval_s,
+        s.relay_reconnect_max_s,
+    ) <= 0:
+        raise ConfigError("RELAY_*_S: must be positive")
 
 
 #: OWASP's argon2id configurations (m, t) all spend at least this much memory x time.
