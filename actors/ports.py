@@ -17,7 +17,7 @@ Adding a repository: a Protocol below plus one attribute on :class:`Tx`, a modul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -26,6 +26,7 @@ from uuid import UUID
 import msgspec
 
 from actors.domain.audit import AuditEntry
+from actors.domain.devices import Credential, Device, Presence
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Role
 from actors.domain.sessions import (
@@ -222,6 +223,100 @@ class AuditRepository(Protocol):
         ...
 
 
+class DeviceRepository(Protocol):
+    """Screens. Pending registrations have no tenant: only platform scope sees them."""
+
+    async def register(
+        self,
+        *,
+        device_id: UUID,
+        secret_hash: bytes,
+        hardware_id: str,
+        model: str | None,
+        app_version: str | None,
+        source: str,
+        pairing_code: str,
+        pairing_ttl_s: int,
+    ) -> datetime | None:
+        """Insert a pending registration; returns when its code expires, or ``None`` if
+        the pairing code is already in use (draw another). Platform scope."""
+        ...
+
+    async def pending_counts(self, source: str) -> tuple[int, int]:
+        """Live pending registrations (from ``source``, in all). Platform scope."""
+        ...
+
+    async def purge_expired_registrations(self, *, limit: int) -> int:
+        """Delete up to ``limit`` pending registrations whose code expired. Platform scope."""
+        ...
+
+    async def credential(self, secret_hash: bytes) -> Credential | None:
+        """Who presents this secret, with its tenant's status. Platform scope."""
+        ...
+
+    async def claim(
+        self,
+        *,
+        tenant_id: UUID,
+        pairing_code: str,
+        name: str,
+        groups: tuple[str, ...],
+        timezone: str,
+        claimed_by: UUID,
+    ) -> Device | None:
+        """Move the pending device with this live code into ``tenant_id`` (approved, code
+        spent); ``None`` if no live code matches. Platform scope."""
+        ...
+
+    async def get(
+        self, tenant_id: UUID, device_id: UUID, *, for_update: bool = False
+    ) -> Device | None: ...
+
+    async def list(self, tenant_id: UUID) -> list[Device]: ...
+
+    async def update(
+        self,
+        tenant_id: UUID,
+        device_id: UUID,
+        *,
+        name: str | None = None,
+        groups: tuple[str, ...] | None = None,
+        timezone: str | None = None,
+    ) -> Device:
+        """:raises NotFound: if there is no such device in ``tenant_id``."""
+        ...
+
+    async def revoke(self, tenant_id: UUID, device_id: UUID) -> Device:
+        """:raises NotFound: if there is no such device in ``tenant_id``."""
+        ...
+
+    async def set_secret(self, tenant_id: UUID, device_id: UUID, secret_hash: bytes) -> Device:
+        """:raises NotFound: if there is no such device in ``tenant_id``."""
+        ...
+
+    async def record_last_seen(self, seen: Sequence[tuple[UUID, datetime, str]]) -> int:
+        """Batch: ``(device_id, at, node_id)``; never moves ``last_seen_at`` backwards.
+        Platform scope (one statement for every tenant's devices)."""
+        ...
+
+
+class TenantEvents(Protocol):
+    """Tells live sessions about committed changes (actors/events.py)."""
+
+    async def publish(self, tenant_id: UUID, event: msgspec.Struct) -> None:
+        """Deliver to this node's tenant actor now and to the other nodes over the relay.
+        Call only after the change committed; never raises for relay trouble."""
+        ...
+
+
+class PresenceReader(Protocol):
+    """Which devices have a live session, on which node (ephemeral, never the truth)."""
+
+    async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
+        """Live sessions among ``device_ids``; unknown or offline devices are absent."""
+        ...
+
+
 class Tx(Protocol):
     """One transaction's repositories. Every method takes the owning tenant explicitly;
     row-level security (fixed by the unit of work) is the second wall behind it."""
@@ -231,6 +326,7 @@ class Tx(Protocol):
     sessions: SessionRepository
     throttle: ThrottleRepository
     audit: AuditRepository
+    devices: DeviceRepository
 
 
 class UnitOfWork(Protocol):

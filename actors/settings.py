@@ -106,6 +106,25 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     relay_ping_interval_s: float = 5.0
     relay_reconnect_max_s: float = 5.0
 
+    # -- Devices (docs/devices.md) --
+    #: How long a pairing code shown on a new screen stays claimable.
+    pairing_ttl_s: int = 600
+    #: Registrations per source address: a burst big enough for a building's rollout
+    #: behind one NAT, then a steady refill. 429 with Retry-After beyond it.
+    registration_burst: int = 500
+    registration_per_s: float = 5.0
+    #: Live pending registrations allowed per source address and in all.
+    registration_max_pending_per_source: int = 2000
+    registration_max_pending: int = 100_000
+    #: Pairing-code claims per admin user (guessing codes is hopeless at this rate).
+    claim_burst: int = 20
+    claim_per_s: float = 0.5
+    #: Unauthenticated device-endpoint calls (GET /devices/self) per source address.
+    device_poll_burst: int = 1000
+    device_poll_per_s: float = 100.0
+    #: Source addresses (or device ids) whose buckets are remembered at once, per node.
+    rate_limit_max_keys: int = 100_000
+
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigError("DB_POOL_MIN/DB_POOL_MAX: need 1 <= DB_POOL_MIN <= DB_POOL_MAX")

@@ -14,6 +14,7 @@ from uuid import UUID
 from actors import ports
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
+from store.repos.devices import DeviceRepository
 from store.repos.sessions import SessionRepository
 from store.repos.tenants import TenantRepository
 from store.repos.throttle import ThrottleRepository
@@ -30,6 +31,7 @@ class StoreTx:
         self.sessions: ports.SessionRepository = SessionRepository(conn)
         self.throttle: ports.ThrottleRepository = ThrottleRepository(conn)
         self.audit: ports.AuditRepository = AuditRepository(conn)
+        self.devices: ports.DeviceRepository = DeviceRepository(conn)
 
 
 class Store:

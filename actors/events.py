@@ -1,0 +1,50 @@
+"""Tenant events: what changes in PostgreSQL that live sessions on every node must learn.
+
+A use case commits its change, then publishes one of these for the tenant: the local
+tenant actor gets it at once and the relay carries it to the other nodes' tenant actors
+(once per node, never per device). The relay may lose them (principle 4), so each event
+only *tells* nodes to act on what PostgreSQL already holds; a node that missed one catches
+up through the relay's gap hook (``Resync``) or the periodic reconciliation.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+
+class DeviceRevoked(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_revoked"):
+    """Close the device's sessions (4401) on every node; its secret is refused from now."""
+
+    device_id: UUID
+
+
+class DeviceSecretRotated(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_secret_rotated"
+):
+    """Close the sessions opened with the old secret (4401); the new secret connects."""
+
+    device_id: UUID
+
+
+class DeviceUpdated(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_updated"):
+    """A device's name, groups or time zone changed (targeting and manifests follow)."""
+
+    device_id: UUID
+    groups: tuple[str, ...]
+    timezone: str
+
+
+class TenantSuspended(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="tenant_suspended"
+):
+    """Close every session of the tenant (4401); devices are refused until it resumes."""
+
+
+TENANT_EVENTS: tuple[type[msgspec.Struct], ...] = (
+    DeviceRevoked,
+    DeviceSecretRotated,
+    DeviceUpdated,
+    TenantSuspended,
+)

@@ -1,0 +1,320 @@
+"""Devices: self-registration, the claim (approval), administration and the secret check.
+
+Registration and the self check run without an admin: they are rate-limited per source
+address and bounded in the database, so a flood can exhaust neither memory nor storage.
+Every admin action is authorized first, audited in the tenant's chain in the same
+transaction, and only after commit published to the live sessions on every node.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID, uuid4
+
+import msgspec
+
+from actors.domain.device_secret import hash_device_secret, new_device_secret
+from actors.domain.devices import (
+    Credential,
+    DeviceName,
+    DeviceStatus,
+    DeviceView,
+    GroupList,
+    HardwareId,
+    ShortLabel,
+    TimezoneName,
+    check_timezone,
+    normalize_groups,
+)
+from actors.domain.pairing import new_pairing_code, normalize_pairing_code
+from actors.domain.principal import Principal, RequestMeta
+from actors.domain.rbac import Permission, authorize
+from actors.errors import Conflict, NotFound, Throttled, Unauthenticated, Unavailable
+from actors.events import DeviceRevoked, DeviceSecretRotated, DeviceUpdated
+from actors.ports import PresenceReader, TenantEvents, UnitOfWork
+from actors.ratelimit import Clock, KeyedBuckets
+from actors.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Pairing-code draws before giving up (a collision needs ~10^5 live codes to be likely).
+CODE_ATTEMPTS = 5
+#: Expired registrations deleted per registration (housekeeping paid by the newcomers).
+PURGE_BATCH = 100
+
+
+class RegisterDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    hardware_id: HardwareId
+    model: ShortLabel | None = None
+    app_version: ShortLabel | None = None
+
+
+class Registered(msgspec.Struct, frozen=True):
+    device_id: UUID
+    #: Shown once; only its SHA-256 is stored.
+    device_secret: str
+    pairing_code: str
+    pairing_expires_at: datetime
+
+
+class DeviceSelf(msgspec.Struct, frozen=True):
+    device_id: UUID
+    status: DeviceStatus
+    tenant_id: UUID | None
+
+
+class ClaimDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pairing_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    name: DeviceName
+    groups: GroupList = msgspec.field(default_factory=list)
+    timezone: TimezoneName = "UTC"
+
+
+class UpdateDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: DeviceName | None = None
+    groups: GroupList | None = None
+    timezone: TimezoneName | None = None
+
+
+class DeviceList(msgspec.Struct, frozen=True):
+    items: list[DeviceView]
+
+
+class RotatedSecret(msgspec.Struct, frozen=True):
+    device_id: UUID
+    device_secret: str
+
+
+class DeviceLimits(msgspec.Struct, frozen=True, kw_only=True):
+    pairing_ttl_s: int
+    max_pending_per_source: int
+    max_pending: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeviceLimits:
+        return cls(
+            pairing_ttl_s=settings.pairing_ttl_s,
+            max_pending_per_source=settings.registration_max_pending_per_source,
+            max_pending=settings.registration_max_pending,
+        )
+
+
+class Devices:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        events: TenantEvents,
+        presence: PresenceReader,
+        settings: Settings,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._uow = uow
+        self._events = events
+        self._presence = presence
+        self._limits = DeviceLimits.from_settings(settings)
+        cap = settings.rate_limit_max_keys
+        self._registrations = KeyedBuckets(
+            settings.registration_per_s, settings.registration_burst, max_keys=cap, clock=clock
+        )
+        self._polls = KeyedBuckets(
+            settings.device_poll_per_s, settings.device_poll_burst, max_keys=cap, clock=clock
+        )
+        self._claims = KeyedBuckets(
+            settings.claim_per_s, settings.claim_burst, max_keys=cap, clock=clock
+        )
+
+    # -- unauthenticated: the screen itself ------------------------------------------------
+
+    async def register(self, meta: RequestMeta, cmd: RegisterDevice) -> Registered:
+        """A new pending device with a one-time secret and a pairing code.
+
+        :raises Throttled: (429) past the per-address rate or pending limits.
+        :raises Unavailable: if no free pairing code could be drawn (practically never).
+        """
+        source = meta.source_ip or "unknown"
+        wait = self._registrations.take(source)
+        if wait:
+            raise Throttled("too many registrations from this address", retry_after=int(wait) + 1)
+        secret = new_device_secret()
+        secret_hash = hash_device_secret(secret)
+        assert secret_hash is not None
+        device_id = uuid4()
+        async with self._uow.platform() as tx:
+            await tx.devices.purge_expired_registrations(limit=PURGE_BATCH)
+            from_source, total = await tx.devices.pending_counts(source)
+            if (
+                from_source >= self._limits.max_pending_per_source
+                or total >= self._limits.max_pending
+            ):
+                raise Throttled(
+                    "too many pending registrations; claim or let some expire",
+                    retry_after=min(self._limits.pairing_ttl_s, 60),
+                )
+            for _ in range(CODE_ATTEMPTS):
+                code = new_pairing_code()
+                expires_at = await tx.devices.register(
+                    device_id=device_id,
+                    secret_hash=secret_hash,
+                    hardware_id=cmd.hardware_id,
+                    model=cmd.model,
+                    app_version=cmd.app_version,
+                    source=source,
+                    pairing_code=code,
+                    pairing_ttl_s=self._limits.pairing_ttl_s,
+                )
+                if expires_at is not None:
+                    break
+            else:
+                raise Unavailable("no free pairing code; retry shortly")
+        log.info("device %s registered from %s", device_id, source)
+        return Registered(
+            device_id=device_id,
+            device_secret=secret,
+            pairing_code=code,
+            pairing_expires_at=expires_at,
+        )
+
+    async def credential(self, secret: str) -> Credential:
+        """Who presents ``secret`` (any status: the caller decides what each means).
+
+        :raises Unauthenticated: (401) for a malformed or unknown secret.
+        """
+        digest = hash_device_secret(secret)
+        if digest is None:
+            raise Unauthenticated("unknown device secret")
+        async with self._uow.platform() as tx:
+            found = await tx.devices.credential(digest)
+        if found is None:
+            raise Unauthenticated("unknown device secret")
+        return found
+
+    async def self_status(self, meta: RequestMeta, secret: str) -> DeviceSelf:
+        """What a (pending) screen polls to learn it has been approved.
+
+        :raises Throttled: (429) past the per-address poll rate.
+        :raises Unauthenticated: (401) for an unknown secret.
+        """
+        wait = self._polls.take(meta.source_ip or "unknown")
+        if wait:
+            raise Throttled("polling too fast", retry_after=int(wait) + 1)
+        found = await self.credential(secret)
+        return DeviceSelf(device_id=found.device_id, status=found.status, tenant_id=found.tenant_id)
+
+    # -- device managers ------------------------------------------------------------------
+
+    async def claim(self, who: Principal, tenant_id: UUID, cmd: ClaimDevice) -> DeviceView:
+        """Approve the screen showing ``cmd.pairing_code`` into ``tenant_id``.
+
+        :raises NotFound: (404) for an unknown, expired or already used code.
+        :raises Throttled: (429) past the per-user claim rate (codes cannot be guessed).
+        :raises Conflict: (409) if the tenant is suspended.
+        """
+        authorize(who, Permission.DEVICE_MANAGE, tenant_id)
+        wait = self._claims.take(str(who.user_id))
+        if wait:
+            raise Throttled("too many claim attempts", retry_after=int(wait) + 1)
+        code = normalize_pairing_code(cmd.pairing_code)
+        timezone = check_timezone(cmd.timezone)
+        if code is None:
+            raise NotFound("unknown or expired pairing code")
+        async with self._uow.platform() as tx:
+            tenant = await tx.tenants.get(tenant_id, for_update=True)
+            if tenant is None:
+                raise NotFound("no such tenant")
+            if not tenant.active:
+                raise Conflict("the tenant is suspended")
+            device = await tx.devices.claim(
+                tenant_id=tenant_id,
+                pairing_code=code,
+                name=cmd.name,
+                groups=normalize_groups(cmd.groups),
+                timezone=timezone,
+                claimed_by=who.user_id,
+            )
+            if device is None:
+                raise NotFound("unknown or expired pairing code")
+            await tx.audit.append(tenant_id, who, "device.claim", target=device.ref, after=device)
+        return DeviceView.of(device, None)
+
+    async def list(self, who: Principal, tenant_id: UUID) -> DeviceList:
+        authorize(who, Permission.DEVICE_READ, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            devices = await tx.devices.list(tenant_id)
+        online = await self._presence.lookup(tenant_id, [d.id for d in devices])
+        return DeviceList(items=[DeviceView.of(d, online.get(d.id)) for d in devices])
+
+    async def get(self, who: Principal, tenant_id: UUID, device_id: UUID) -> DeviceView:
+        authorize(who, Permission.DEVICE_READ, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            device = await tx.devices.get(tenant_id, device_id)
+        if device is None:
+            raise NotFound("no such device")
+        online = await self._presence.lookup(tenant_id, [device_id])
+        return DeviceView.of(device, online.get(device_id))
+
+    async def update(
+        self, who: Principal, tenant_id: UUID, device_id: UUID, cmd: UpdateDevice
+    ) -> DeviceView:
+        """Rename, regroup or move to another time zone (each optional)."""
+        authorize(who, Permission.DEVICE_MANAGE, tenant_id)
+        timezone = None if cmd.timezone is None else check_timezone(cmd.timezone)
+        groups = None if cmd.groups is None else normalize_groups(cmd.groups)
+        async with self._uow.tenant(tenant_id) as tx:
+            before = await tx.devices.get(tenant_id, device_id, for_update=True)
+            if before is None:
+                raise NotFound("no such device")
+            if before.status == "revoked":
+                raise Conflict("the device is revoked")
+            after = await tx.devices.update(
+                tenant_id, device_id, name=cmd.name, groups=groups, timezone=timezone
+            )
+            if after == before:
+                return DeviceView.of(after, None)
+            await tx.audit.append(
+                tenant_id, who, "device.update", target=after.ref, before=before, after=after
+            )
+        await self._events.publish(
+            tenant_id, DeviceUpdated(device_id, groups=after.groups, timezone=after.timezone)
+        )
+        online = await self._presence.lookup(tenant_id, [device_id])
+        return DeviceView.of(after, online.get(device_id))
+
+    async def revoke(self, who: Principal, tenant_id: UUID, device_id: UUID) -> DeviceView:
+        """Revoke for good (idempotent): the secret is refused from now, and live sessions
+        on every node are closed (4401) within the relay's latency."""
+        authorize(who, Permission.DEVICE_MANAGE, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            before = await tx.devices.get(tenant_id, device_id, for_update=True)
+            if before is None:
+                raise NotFound("no such device")
+            after = before
+            if before.status != "revoked":
+                after = await tx.devices.revoke(tenant_id, device_id)
+                await tx.audit.append(
+                    tenant_id, who, "device.revoke", target=after.ref, before=before, after=after
+                )
+        # Published even when already revoked: a node that missed the first one closes now.
+        await self._events.publish(tenant_id, DeviceRevoked(device_id))
+        return DeviceView.of(after, None)
+
+    async def rotate_secret(
+        self, who: Principal, tenant_id: UUID, device_id: UUID
+    ) -> RotatedSecret:
+        """A new secret for an approved device; sessions on the old one are closed."""
+        authorize(who, Permission.DEVICE_MANAGE, tenant_id)
+        secret = new_device_secret()
+        digest = hash_device_secret(secret)
+        assert digest is not None
+        async with self._uow.tenant(tenant_id) as tx:
+            before = await tx.devices.get(tenant_id, device_id, for_update=True)
+            if before is None:
+                raise NotFound("no such device")
+            if before.status != "approved":
+                raise Conflict(f"the device is {before.status}")
+            device = await tx.devices.set_secret(tenant_id, device_id, digest)
+            await tx.audit.append(tenant_id, who, "device.rotate_secret", target=device.ref)
+        await self._events.publish(tenant_id, DeviceSecretRotated(device_id))
+        return RotatedSecret(device_id=device_id, device_secret=secret)
