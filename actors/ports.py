@@ -26,7 +26,7 @@ from uuid import UUID
 import msgspec
 
 from actors.domain.audit import AuditEntry
-from actors.domain.devices import Credential, Device, Presence
+from actors.domain.devices import Credential, Device, Presence, SessionGrant
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Role
 from actors.domain.sessions import (
@@ -292,6 +292,12 @@ class DeviceRepository(Protocol):
 
     async def set_secret(self, tenant_id: UUID, device_id: UUID, secret_hash: bytes) -> Device:
         """:raises NotFound: if there is no such device in ``tenant_id``."""
+        ...
+
+    async def session_grants(
+        self, tenant_id: UUID, device_ids: Sequence[UUID]
+    ) -> Sequence[SessionGrant]:
+        """Which of ``device_ids`` may hold a session now (approved, tenant active)."""
         ...
 
     async def record_last_seen(self, seen: Sequence[tuple[UUID, datetime, str]]) -> int:

@@ -14,6 +14,8 @@ from uuid import UUID
 
 import msgspec
 
+from actors.domain.manifest_plan import Manifest, ManifestContent, ManifestSlice
+
 #: Frames larger than this close the session with 1009 (API.md).
 MAX_INBOUND_FRAME_BYTES = 4096
 
@@ -82,6 +84,27 @@ class Welcome(msgspec.Struct, frozen=True, tag="welcome", tag_field="type"):
     server_time: datetime
 
 
+class ManifestFrame(msgspec.Struct, frozen=True, tag="manifest", tag_field="type"):
+    """What the screen plays now and over the next hours (``actors/domain/manifest_plan``):
+    the manifest document itself, plus its version (bumped only when it changes)."""
+
+    version: int
+    starts_at: datetime
+    ends_at: datetime
+    slices: tuple[ManifestSlice, ...]
+    content: tuple[ManifestContent, ...]
+
+    @classmethod
+    def of(cls, version: int, manifest: Manifest) -> ManifestFrame:
+        return cls(
+            version=version,
+            starts_at=manifest.starts_at,
+            ends_at=manifest.ends_at,
+            slices=manifest.slices,
+            content=manifest.content,
+        )
+
+
 class EmergencyFrame(msgspec.Struct, frozen=True, tag="emergency", tag_field="type"):
     id: UUID
     seq: int
@@ -112,7 +135,15 @@ class ErrorFrame(msgspec.Struct, frozen=True, tag="error", tag_field="type"):
     detail: str
 
 
-Outbound = Welcome | EmergencyFrame | EmergencyClearFrame | Revoked | Reconnect | ErrorFrame
+Outbound = (
+    Welcome
+    | ManifestFrame
+    | EmergencyFrame
+    | EmergencyClearFrame
+    | Revoked
+    | Reconnect
+    | ErrorFrame
+)
 
 _outbound = msgspec.json.Encoder()
 

@@ -132,3 +132,13 @@ class Credential(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def may_connect(self) -> bool:
         return self.status == "approved" and self.tenant_id is not None and self.tenant_active
+
+
+class SessionGrant(msgspec.Struct, frozen=True, kw_only=True):
+    """A device allowed to hold a session now (approved, tenant active), as stored."""
+
+    device_id: UUID
+    groups: tuple[str, ...]
+    timezone: str
+    name: str | None
+    secret_hash: bytes

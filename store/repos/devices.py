@@ -11,7 +11,7 @@ import msgspec
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from actors.domain.devices import Credential, Device
+from actors.domain.devices import Credential, Device, SessionGrant
 from actors.errors import NotFound
 from store.db import Connection
 
@@ -105,6 +105,13 @@ RETURNING id, tenant_id, name, status, groups, timezone, hardware_id, model, app
           created_at, claimed_at, revoked_at, last_seen_at
 """
 
+_SESSION_GRANTS = """
+SELECT d.id AS device_id, d.groups, d.timezone, d.name, d.secret_hash
+FROM devices d JOIN tenants t ON t.id = d.tenant_id
+WHERE d.tenant_id = %(tenant_id)s AND d.id = ANY(%(ids)s::uuid[])
+  AND d.status = 'approved' AND t.status = 'active'
+"""
+
 _LAST_SEEN = """
 UPDATE devices AS d
 SET last_seen_at = v.at, last_node = v.node
@@ -114,9 +121,13 @@ WHERE d.id = v.id AND d.tenant_id IS NOT NULL
 """
 
 
-def _device(row: dict[str, Any]) -> Device:
+def _grouped(row: dict[str, Any]) -> dict[str, Any]:
     row["groups"] = tuple(row["groups"])
-    return msgspec.convert(row, Device)
+    return row
+
+
+def _device(row: dict[str, Any]) -> Device:
+    return msgspec.convert(_grouped(row), Device)
 
 
 class DeviceRepository:
@@ -240,6 +251,14 @@ class DeviceRepository:
             )
         except errors.UniqueViolation:  # pragma: no cover - 256-bit collision
             raise RuntimeError("device secret collision") from None
+
+    async def session_grants(
+        self, tenant_id: UUID, device_ids: Sequence[UUID]
+    ) -> Sequence[SessionGrant]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_SESSION_GRANTS, {"tenant_id": tenant_id, "ids": list(device_ids)})
+        rows = await cur.fetchall()
+        return [msgspec.convert(_grouped(row), SessionGrant) for row in rows]
 
     async def record_last_seen(self, seen: Sequence[tuple[UUID, datetime, str]]) -> int:
         if not seen:

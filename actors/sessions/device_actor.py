@@ -1,0 +1,217 @@
+"""The device actor: one per connected screen, owner of its session.
+
+It sends ``welcome``, then the session's opening frames (manifest, active emergencies),
+then whatever its tenant actor queues in its :class:`Outbox`; it records heartbeats in
+presence and hands acknowledgements to the ack sink. It is the only writer of its socket,
+and every send is bounded: a screen that stops reading is disconnected, never waited for.
+
+Its life is the session's: it is never restarted (``temporary``). Whatever ends it —
+revocation, a newer session (``replace``), the screen leaving, a crash, shutdown — its
+``on_stop`` closes the socket with the matching code and deregisters from its tenant actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from uuid import UUID
+
+import anyio
+import msgspec
+
+from actors.protocol import Ack, CloseCode, Heartbeat, Reconnect, Welcome, encode_outbound
+from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
+from actors.sessions.messages import CloseSession, Flush, Regroup, SessionClosed, SessionOpened
+from actors.sessions.outbox import Outbox
+from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
+from actors.sessions.presence import LocalPresence
+
+log = logging.getLogger("actors.device")
+
+KIND = "device"
+#: How long one frame may take to leave before the screen counts as not reading.
+SEND_TIMEOUT_S = 10.0
+#: A shutting-down node asks screens to reconnect within this spread (ms), so they do
+#: not all land on the surviving nodes in the same instant.
+RECONNECT_SPREAD_MS = 5_000
+
+_CLOSE_ON_STOP = {
+    StopReason.REQUESTED: (CloseCode.REPLACED, "replaced by a newer session"),
+    StopReason.CRASHED: (1011, "internal error"),
+    StopReason.SHUTDOWN: (1012, "node restarting; reconnect"),
+    StopReason.IDLE: (CloseCode.GOING_AWAY, "idle"),
+}
+
+
+class DeviceSummary(msgspec.Struct, frozen=True):
+    """What ``/api/v1/ops/actors/device/<id>`` shows."""
+
+    tenant_id: UUID
+    groups: tuple[str, ...]
+    connected_at: datetime
+    last_heartbeat_at: datetime | None
+    outbox_depth: int
+    outbox_dropped: int
+    frames_sent: int
+    manifest_acked: int | None
+    emergencies_acked: int
+
+
+class DeviceActor(Actor):
+    def __init__(
+        self,
+        identity: SessionIdentity,
+        socket: DeviceSocket,
+        *,
+        tenant: Callable[[UUID], ActorRef],
+        opening: SessionOpening,
+        acks: AckSink,
+        presence: LocalPresence,
+        last_seq: int | None = None,
+        send_timeout_s: float = SEND_TIMEOUT_S,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        self.identity = identity
+        self.socket = socket
+        self.outbox = Outbox()
+        self._tenant = tenant
+        self._opening = opening
+        self._acks = acks
+        self._presence = presence
+        self._last_seq = last_seq
+        self._send_timeout_s = send_timeout_s
+        self._jitter = jitter
+        self._closed = False
+        self.connected_at = datetime.now(UTC)
+        self.last_heartbeat_at: datetime | None = None
+        self.frames_sent = 0
+        self.manifest_acked: int | None = None
+        self.emergencies_acked = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        me = self.identity
+        self._presence.connected(me.tenant_id, me.device_id, self)
+        welcome = Welcome(device_id=me.device_id, tenant_id=me.tenant_id, server_time=_now())
+        await self._send(encode_outbound(welcome))
+        opening = await self._opening.opening(me, self._last_seq)
+        for frame in opening.urgent:
+            self.outbox.put_urgent(frame)
+        if opening.manifest is not None:
+            self.outbox.put_manifest(opening.manifest)
+        # Registered last: fan-out frames queue behind the opening ones, none is missed
+        # (an emergency committed meanwhile is in both: screens ignore a repeated id).
+        self._tenant(me.tenant_id).tell(SessionOpened(me, ref=self.ref, outbox=self.outbox))
+        await self._drain()
+
+    async def on_stop(self, reason: StopReason) -> None:
+        me = self.identity
+        self._presence.disconnected(me.device_id, self)
+        # ActorStopped: the node is shutting down, nothing left to deregister from.
+        with contextlib.suppress(ActorStopped):
+            self._tenant(me.tenant_id).tell(SessionClosed(me.device_id, self.ref))
+        if self._closed:
+            return
+        code, why = _CLOSE_ON_STOP[reason]
+        if reason is StopReason.SHUTDOWN:
+            spread = self._jitter() if self._jitter is not None else 0.5
+            frame = encode_outbound(Reconnect(after_ms=int(spread * RECONNECT_SPREAD_MS)))
+            with anyio.move_on_after(1.0):
+                await self._try_send(frame)
+        await self._close(code, why)
+
+    async def on_overflow(self) -> None:
+        await self._close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect to catch up")
+        self.ref.stop()
+
+    # -- handlers --------------------------------------------------------------------------
+
+    @handler(Overflow.COALESCE)
+    async def flush(self, msg: Flush) -> None:
+        await self._drain()
+
+    @handler(Overflow.DROP_OLDEST)
+    async def heartbeat(self, msg: Heartbeat) -> None:
+        self.last_heartbeat_at = _now()
+        self._presence.seen(self.identity.device_id)
+
+    @handler(Overflow.BLOCK)
+    async def ack(self, msg: Ack) -> None:
+        me = self.identity
+        self._presence.seen(me.device_id)
+        if msg.emergency_id is not None:
+            self.emergencies_acked += 1
+            self._acks.emergency_acked(me.tenant_id, me.device_id, msg.emergency_id, _now())
+        elif msg.manifest_version is not None:
+            self.manifest_acked = msg.manifest_version
+            self._acks.manifest_acked(me.tenant_id, me.device_id, msg.manifest_version, _now())
+
+    @handler(Overflow.NEVER_DROP)
+    async def close_session(self, msg: CloseSession) -> None:
+        if msg.frame is not None:
+            with anyio.move_on_after(1.0):
+                await self._try_send(msg.frame)
+        await self._close(msg.code, msg.reason)
+        self.ref.stop()
+
+    @handler(Overflow.COALESCE)
+    async def regroup(self, msg: Regroup) -> None:
+        self.identity = msgspec.structs.replace(
+            self.identity, groups=msg.groups, timezone=msg.timezone
+        )
+
+    def summary(self) -> DeviceSummary:
+        return DeviceSummary(
+            tenant_id=self.identity.tenant_id,
+            groups=self.identity.groups,
+            connected_at=self.connected_at,
+            last_heartbeat_at=self.last_heartbeat_at,
+            outbox_depth=len(self.outbox),
+            outbox_dropped=self.outbox.dropped,
+            frames_sent=self.frames_sent,
+            manifest_acked=self.manifest_acked,
+            emergencies_acked=self.emergencies_acked,
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        outbox = self.outbox
+        if outbox.overflowed:
+            await self.on_overflow()
+            return
+        while not self._closed and (frame := outbox.pop()) is not None:
+            await self._send(frame)
+
+    async def _send(self, frame: bytes) -> None:
+        """Send or end the session: a failed or stalled send closes it."""
+        if self._closed:
+            return
+        if not await self._try_send(frame):
+            await self._close(CloseCode.TRY_AGAIN_LATER, "send failed or timed out")
+            self.ref.stop()
+
+    async def _try_send(self, frame: bytes) -> bool:
+        try:
+            with anyio.fail_after(self._send_timeout_s):
+                await self.socket.send(frame)
+        except TimeoutError:
+            log.warning("device %s stopped reading: disconnecting", self.identity.device_id)
+            return False
+        except Exception as exc:  # the connection is gone, however the edge reports it
+            log.info("device %s send failed: %s", self.identity.device_id, type(exc).__name__)
+            return False
+        self.frames_sent += 1
+        return True
+
+    async def _close(self, code: int, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.socket.close(code, reason)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,61 @@
+"""Messages between the edge, device actors and tenant actors of one node.
+
+They never cross the relay (they carry live references); the relayed tenant events are
+in ``actors/events.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from actors.sessions.ports import SessionIdentity
+
+
+class Flush(msgspec.Struct, frozen=True):
+    """The device's outbox has frames: send them (coalesced: one pending at most)."""
+
+
+class CloseSession(msgspec.Struct, frozen=True):
+    """End the session: send ``frame`` (if any), close with ``code``, stop."""
+
+    code: int
+    reason: str
+    frame: bytes | None = None
+
+
+class Regroup(msgspec.Struct, frozen=True):
+    """The device's groups or time zone changed (coalesced: only the newest matters)."""
+
+    groups: tuple[str, ...]
+    timezone: str
+
+
+class SessionOpened(msgspec.Struct, frozen=True):
+    """A device actor on this node took over a session (sent by the device actor).
+
+    ``ref`` is the device actor's :class:`~actors.runtime.ActorRef` and ``outbox`` its
+    :class:`~actors.sessions.outbox.Outbox`: the tenant actor writes fan-out frames into
+    the outbox directly and tells ``ref`` to flush (no per-device encoding, no await).
+    """
+
+    identity: SessionIdentity
+    ref: Any
+    outbox: Any
+
+
+class SessionClosed(msgspec.Struct, frozen=True):
+    """A device actor's session ended (only the incarnation holding ``ref`` is removed)."""
+
+    device_id: UUID
+    ref: Any
+
+
+class SessionsQuery(msgspec.Struct, frozen=True):
+    """Ask a tenant actor for the device ids it has sessions for."""
+
+
+class SessionsAnswer(msgspec.Struct, frozen=True):
+    device_ids: tuple[UUID, ...]

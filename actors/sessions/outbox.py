@@ -1,0 +1,83 @@
+"""A device's outbound frames, in the order they must reach the screen.
+
+Three lanes, drained in priority order, each with its own overflow policy:
+
+============ ================================================================== =========
+lane         what                                                                when full
+============ ================================================================== =========
+urgent       emergencies and their clears: never dropped, never reordered       overflowed
+manifest     the newest manifest only (a newer one replaces an unsent older one) coalesce
+normal       everything else (informational frames)                              drop oldest
+============ ================================================================== =========
+
+An urgent frame jumps ahead of any queued manifest or normal frame. When the urgent lane
+holds more than its limit the outbox marks itself :attr:`Outbox.overflowed` and keeps the
+frame: its owner must then close the session (the screen reconnects and gets every active
+emergency from PostgreSQL), never drop an emergency and never wait for the screen.
+
+Frames are pre-encoded ``bytes`` shared between recipients: the outbox never copies them.
+Not thread-safe: one event loop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+URGENT_LIMIT = 64
+NORMAL_LIMIT = 32
+
+
+class Outbox:
+    __slots__ = (
+        "_manifest",
+        "_normal",
+        "_normal_limit",
+        "_urgent",
+        "_urgent_limit",
+        "dropped",
+        "overflowed",
+    )
+
+    def __init__(self, urgent_limit: int = URGENT_LIMIT, normal_limit: int = NORMAL_LIMIT) -> None:
+        self._urgent: deque[bytes] = deque()
+        self._manifest: bytes | None = None
+        self._normal: deque[bytes] = deque()
+        self._urgent_limit = urgent_limit
+        self._normal_limit = normal_limit
+        #: Normal frames dropped and manifests superseded.
+        self.dropped = 0
+        #: The urgent lane went past its limit: close the session.
+        self.overflowed = False
+
+    def put_urgent(self, frame: bytes) -> bool:
+        """Queue a never-drop frame; returns False if the outbox just overflowed."""
+        self._urgent.append(frame)
+        if len(self._urgent) > self._urgent_limit:
+            self.overflowed = True
+        return not self.overflowed
+
+    def put_manifest(self, frame: bytes) -> None:
+        """Queue the newest manifest, replacing one not sent yet."""
+        if self._manifest is not None:
+            self.dropped += 1
+        self._manifest = frame
+
+    def put_normal(self, frame: bytes) -> None:
+        if len(self._normal) >= self._normal_limit:
+            self._normal.popleft()
+            self.dropped += 1
+        self._normal.append(frame)
+
+    def pop(self) -> bytes | None:
+        """The next frame to send, urgent first; ``None`` when empty."""
+        if self._urgent:
+            return self._urgent.popleft()
+        if self._manifest is not None:
+            frame, self._manifest = self._manifest, None
+            return frame
+        if self._normal:
+            return self._normal.popleft()
+        return None
+
+    def __len__(self) -> int:
+        return len(self._urgent) + (self._manifest is not None) + len(self._normal)

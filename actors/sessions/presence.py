@@ -1,0 +1,81 @@
+"""Presence: which devices have a live session on this node, and when each last spoke.
+
+Device actors update :class:`LocalPresence` (plain dict writes, no I/O on the heartbeat
+path). A presence service copies it periodically to the shared store (Redis, with TTLs,
+so a dead node's devices fall offline by themselves) and writes ``last_seen_at`` to
+PostgreSQL in one batched statement: presence is ephemeral, ``last_seen_at`` durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from actors.domain.devices import Presence
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Entry:
+    tenant_id: UUID
+    owner: object
+    last_seen_at: datetime
+    dirty: bool
+
+
+class LocalPresence:
+    """This node's live sessions (see the module docstring)."""
+
+    def __init__(self, node_id: str, clock: Callable[[], datetime] = utc_now) -> None:
+        self.node_id = node_id
+        self._clock = clock
+        self._live: dict[UUID, _Entry] = {}
+
+    def connected(self, tenant_id: UUID, device_id: UUID, owner: object) -> None:
+        """``owner`` (the session's actor) now holds the device's session."""
+        self._live[device_id] = _Entry(tenant_id, owner, self._clock(), dirty=True)
+
+    def seen(self, device_id: UUID) -> None:
+        entry = self._live.get(device_id)
+        if entry is not None:
+            entry.last_seen_at = self._clock()
+            entry.dirty = True
+
+    def disconnected(self, device_id: UUID, owner: object) -> None:
+        """Forget the session, unless a newer one (another owner) took over already."""
+        entry = self._live.get(device_id)
+        if entry is not None and entry.owner is owner:
+            del self._live[device_id]
+
+    def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
+        found: dict[UUID, Presence] = {}
+        for device_id in device_ids:
+            entry = self._live.get(device_id)
+            if entry is not None and entry.tenant_id == tenant_id:
+                found[device_id] = Presence(self.node_id, entry.last_seen_at)
+        return found
+
+    def live(self) -> list[tuple[UUID, UUID, datetime]]:
+        """Every live session: ``(tenant_id, device_id, last_seen_at)``."""
+        return [(e.tenant_id, d, e.last_seen_at) for d, e in self._live.items()]
+
+    def take_seen(self) -> list[tuple[UUID, datetime, str]]:
+        """Sessions seen since the last call, ``(device_id, at, node_id)``, for one batched
+        ``last_seen_at`` write; marks them clean."""
+        batch: list[tuple[UUID, datetime, str]] = []
+        for device_id, entry in self._live.items():
+            if entry.dirty:
+                entry.dirty = False
+                batch.append((device_id, entry.last_seen_at, self.node_id))
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._live

@@ -1,0 +1,234 @@
+"""The tenant actor: this node's view of one tenant's live sessions.
+
+It knows which device actors on this node hold sessions of its tenant, and their groups;
+it receives the tenant's events — from this node's use cases and, through the relay,
+from every other node — and applies them to the sessions it knows: closing revoked
+devices, regrouping, and (with emergencies) fanning one pre-encoded frame out to many
+outboxes without awaiting any screen.
+
+The relay may lose events (principle 4). After a relay gap, and periodically, the actor
+reconciles its sessions with PostgreSQL (:class:`Resync`): a device revoked, a secret
+rotated or a tenant suspended while this node heard nothing is closed then.
+
+One per tenant per node, spawned on demand and never passivated (a tenant actor holding
+sessions must not forget them; tenants are few).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+from actors.events import DeviceRevoked, DeviceSecretRotated, DeviceUpdated, TenantSuspended
+from actors.protocol import CloseCode, Revoked, encode_outbound
+from actors.relay import Relay, Resync, Subscription
+from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
+from actors.sessions.messages import (
+    CloseSession,
+    Flush,
+    Regroup,
+    SessionClosed,
+    SessionOpened,
+    SessionsAnswer,
+    SessionsQuery,
+)
+from actors.sessions.outbox import Outbox
+from actors.sessions.ports import SessionIdentity
+
+log = logging.getLogger("actors.tenant")
+
+KIND = "tenant"
+_REVOKED = encode_outbound(Revoked())
+
+
+class SessionDirectory(Protocol):
+    """The truth about sessions, for reconciliation (implemented over PostgreSQL)."""
+
+    async def allowed(
+        self, tenant_id: UUID, device_ids: Sequence[UUID]
+    ) -> dict[UUID, SessionIdentity]:
+        """Which of ``device_ids`` may hold a session now (approved, tenant active), with
+        their current groups and time zone; the others must be closed."""
+        ...
+
+
+@dataclass(slots=True)
+class LocalSession:
+    ref: ActorRef
+    outbox: Outbox
+    groups: tuple[str, ...]
+    secret_digest: bytes
+
+
+class TenantSummary(msgspec.Struct, frozen=True):
+    sessions: int
+    groups: dict[str, int]
+    subscribed: bool
+    resyncs: int
+
+
+class TenantActor(Actor):
+    def __init__(
+        self,
+        tenant_id: UUID,
+        *,
+        relay: Relay,
+        directory: SessionDirectory,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.sessions: dict[UUID, LocalSession] = {}
+        self.by_group: dict[str, set[UUID]] = {}
+        self._relay = relay
+        self._directory = directory
+        self._subscription: Subscription | None = None
+        self.resyncs = 0
+
+    async def on_start(self) -> None:
+        # Incoming relay messages are told to this actor; a gap asks for a resync.
+        self._subscription = await self._relay.subscribe(
+            self.tenant_id, self._relayed, lambda: self._relayed(Resync(reason="relay gap"))
+        )
+
+    async def on_stop(self, reason: StopReason) -> None:
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+
+    def _relayed(self, message: msgspec.Struct) -> None:
+        try:
+            self.ref.tell(message)
+        except ActorStopped:
+            pass  # stopping: the next incarnation resyncs
+        except Exception:
+            log.exception("tenant %s: relayed %s refused", self.tenant_id, type(message).__name__)
+
+    # -- the local sessions ----------------------------------------------------------------
+
+    @handler(Overflow.NEVER_DROP)
+    async def session_opened(self, msg: SessionOpened) -> None:
+        me = msg.identity
+        self._forget(me.device_id)
+        self.sessions[me.device_id] = LocalSession(msg.ref, msg.outbox, me.groups, me.secret_digest)
+        for group in me.groups:
+            self.by_group.setdefault(group, set()).add(me.device_id)
+
+    @handler(Overflow.NEVER_DROP)
+    async def session_closed(self, msg: SessionClosed) -> None:
+        session = self.sessions.get(msg.device_id)
+        if session is not None and session.ref is msg.ref:
+            self._forget(msg.device_id)
+
+    @handler(Overflow.BLOCK)
+    async def sessions_query(self, msg: SessionsQuery) -> SessionsAnswer:
+        return SessionsAnswer(tuple(self.sessions))
+
+    def _forget(self, device_id: UUID) -> None:
+        session = self.sessions.pop(device_id, None)
+        if session is None:
+            return
+        for group in session.groups:
+            members = self.by_group.get(group)
+            if members is not None:
+                members.discard(device_id)
+                if not members:
+                    del self.by_group[group]
+
+    # -- tenant events ---------------------------------------------------------------------
+
+    @handler(Overflow.NEVER_DROP)
+    async def device_revoked(self, msg: DeviceRevoked | DeviceSecretRotated) -> None:
+        self._close(msg.device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+
+    @handler(Overflow.NEVER_DROP)
+    async def tenant_suspended(self, msg: TenantSuspended) -> None:
+        for device_id in list(self.sessions):
+            self._close(device_id, CloseCode.UNAUTHORIZED, "tenant suspended")
+
+    @handler(Overflow.NEVER_DROP)
+    async def device_updated(self, msg: DeviceUpdated) -> None:
+        session = self.sessions.get(msg.device_id)
+        if session is None:
+            return
+        self._regroup(msg.device_id, session, msg.groups, msg.timezone)
+
+    @handler(Overflow.COALESCE)
+    async def resync(self, msg: Resync) -> None:
+        """Reconcile the local sessions with PostgreSQL (after a relay gap, periodically)."""
+        self.resyncs += 1
+        if not self.sessions:
+            return
+        allowed = await self._directory.allowed(self.tenant_id, list(self.sessions))
+        for device_id, session in list(self.sessions.items()):
+            current = allowed.get(device_id)
+            if current is None or current.secret_digest != session.secret_digest:
+                self._close(device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+            elif current.groups != session.groups:
+                self._regroup(device_id, session, current.groups, current.timezone)
+
+    def _regroup(
+        self, device_id: UUID, session: LocalSession, groups: tuple[str, ...], timezone: str
+    ) -> None:
+        self._forget(device_id)
+        self.sessions[device_id] = LocalSession(
+            session.ref, session.outbox, groups, session.secret_digest
+        )
+        for group in groups:
+            self.by_group.setdefault(group, set()).add(device_id)
+        _tell(session.ref, Regroup(groups=groups, timezone=timezone))
+
+    def _close(self, device_id: UUID, code: int, reason: str) -> None:
+        session = self.sessions.get(device_id)
+        if session is None:
+            return
+        self._forget(device_id)
+        _tell(session.ref, CloseSession(code=code, reason=reason, frame=_REVOKED))
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    def targets(
+        self, *, everyone: bool, groups: Iterable[str] = (), device_ids: Iterable[UUID] = ()
+    ) -> list[LocalSession]:
+        """The local sessions a target (all / groups / devices) selects, each once."""
+        if everyone:
+            return list(self.sessions.values())
+        chosen: set[UUID] = set()
+        for group in groups:
+            chosen |= self.by_group.get(group, set())
+        chosen.update(d for d in device_ids if d in self.sessions)
+        return [self.sessions[d] for d in chosen]
+
+    @staticmethod
+    def push_urgent(sessions: Iterable[LocalSession], frame: bytes) -> int:
+        """Queue one pre-encoded never-drop frame in each session's outbox and wake its
+        actor; returns how many were handed the frame. Never awaits a screen."""
+        flush = _FLUSH
+        count = 0
+        for session in sessions:
+            session.outbox.put_urgent(frame)
+            if _tell(session.ref, flush):
+                count += 1
+        return count
+
+    def summary(self) -> TenantSummary:
+        return TenantSummary(
+            sessions=len(self.sessions),
+            groups={g: len(m) for g, m in sorted(self.by_group.items())},
+            subscribed=self._subscription is not None,
+            resyncs=self.resyncs,
+        )
+
+
+_FLUSH = Flush()
+
+
+def _tell(ref: ActorRef, message: msgspec.Struct) -> bool:
+    try:
+        ref.tell(message)
+    except ActorStopped:
+        return False  # the session just ended; its SessionClosed is on the way
+    return True
