@@ -82,7 +82,7 @@ class Argon2Passwords:
 
     async def _in_worker[R](self, fn: Callable[..., R], *args: str) -> R:
         if self._pending >= self._max_pending:
-            raise Throttled("too many logins in progress; retry shortly", RETRY_AFTER_S)
+            raise Throttled("too many password checks in progress; retry shortly", RETRY_AFTER_S)
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self._max_concurrent)
         self._pending += 1
