@@ -252,6 +252,16 @@ class DeviceSession(asyncio.Protocol):
             self._write(client_frame(OP_CLOSE, close_payload(CLOSE_NORMAL)))
         self._close_transport()
 
+    def discard(self) -> None:
+        """Give up on a session that never became ready: abort it, and settle ``ready``
+        without leaving an exception nobody will retrieve."""
+        if self.ready.done():
+            if not self.ready.cancelled():
+                self.ready.exception()  # mark as retrieved
+        else:
+            self.ready.cancel()
+        self.abort()
+
     def abort(self) -> None:
         """Drop the socket at once, as a crashed device would."""
         if self._transport is not None:

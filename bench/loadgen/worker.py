@@ -41,7 +41,7 @@ _COMMAND_QUEUE = 8
 
 
 def _prefixed(prefix: str, counts: Counter[str]) -> dict[str, int]:
-    return {f"{prefix}{k}": v for k, v in counts.items() if k != "ready"}
+    return {f"{prefix}{k}": v for k, v in counts.items()}
 
 
 def raise_open_files_limit() -> int:
@@ -74,9 +74,11 @@ class _Worker:
         self._expected = 0
         self._closed_before = 0
         self._cpu_at_arm = 0.0
+        #: Sessions created but not yet adopted into ``_sessions`` (see ``_adopt``).
+        self._born: list[DeviceSession] = []
         #: Reconnects of the current round's storm, owned here and reaped at Collect.
         self._storm: set[asyncio.Task[None]] = set()
-        self._reconnects: Counter[str] = Counter()
+        self._reconnect_failures: Counter[str] = Counter()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -87,9 +89,11 @@ class _Worker:
                 gc.collect()
                 gc.freeze()  # the sessions live for the whole run: stop re-scanning them
                 await self._obey()
+        except TimeoutError:
+            raise RuntimeError(f"lifetime of {self._spec.max_lifetime_s}s is over") from None
         finally:
             loop.remove_reader(self._pipe.fileno())
-            for session in self._sessions:
+            for session in (*self._sessions, *self._born):
                 session.abort()
 
     # -- opening ----------------------------------------------------------------------
@@ -98,28 +102,33 @@ class _Worker:
         spec = self._spec
         started = time.monotonic()
         gate = asyncio.Semaphore(spec.connect_concurrency)
-        outcomes: Counter[str] = Counter()
+        failures: Counter[str] = Counter()
         try:
             async with asyncio.timeout(spec.open_timeout_s), asyncio.TaskGroup() as tasks:
                 for i in range(spec.count):
-                    tasks.create_task(self._open_one(i, gate, outcomes))
+                    tasks.create_task(self._connect(i, gate, failures))
         except TimeoutError:
-            outcomes["open phase timed out"] += spec.count - sum(outcomes.values())
-        ready = outcomes.pop("ready", 0)
+            pass
+        ready = self._adopt()
+        unexplained = spec.count - ready - sum(failures.values())
+        if unexplained > 0:
+            failures["open phase timed out"] += unexplained
         return Opened(
             worker_id=spec.worker_id,
             ready=ready,
             failed=spec.count - ready,
-            stalled=sum(1 for s in self._sessions if s.stall and s.is_ready),
-            errors=dict(outcomes),
+            stalled=sum(1 for s in self._sessions if s.stall),
+            errors=dict(failures),
             elapsed_s=time.monotonic() - started,
         )
 
-    async def _open_one(
-        self, i: int, gate: asyncio.Semaphore, outcomes: Counter[str], *, in_round: bool = False
+    async def _connect(
+        self, i: int, gate: asyncio.Semaphore, failures: Counter[str], *, in_round: bool = False
     ) -> None:
-        """Open session ``i`` of this worker; count it as ``ready`` or by its failure reason.
+        """Connect session ``i`` of this worker and wait until it is ready, or count why not.
 
+        Whether the session is kept is not decided here but by :meth:`_adopt`, from its
+        state: this task may be cancelled one step after its session became ready.
         ``in_round``: a reconnect during a round; the new session awaits the round's marker
         from its first byte, and a failure to reconnect settles it as lost.
         """
@@ -129,46 +138,54 @@ class _Worker:
         request = upgrade_request(
             spec.host_header, spec.path, key, bearer=token if spec.auth == "bearer" else None
         )
-        source = spec.source_addresses[i % len(spec.source_addresses)]
         stall = not in_round and spec.stall_every > 0 and (spec.first + i) % spec.stall_every == 0
-        session: DeviceSession | None = None
-        kept = False
+        born: DeviceSession | None = None
+
+        def factory() -> DeviceSession:
+            nonlocal born
+            born = DeviceSession(
+                index=i,
+                request=request,
+                key=key,
+                hello_token=token if spec.auth == "hello" else None,
+                ready_marker=spec.ready_marker,
+                stall=stall,
+                round_=self._round,
+                errors=self._errors,
+                awaiting=in_round,
+            )
+            self._born.append(born)
+            return born
+
+        source = spec.source_addresses[i % len(spec.source_addresses)]
+        loop = asyncio.get_running_loop()
         async with gate:
-            loop = asyncio.get_running_loop()
             try:
                 async with asyncio.timeout(spec.handshake_timeout_s):
                     _transport, session = await loop.create_connection(
-                        lambda: DeviceSession(
-                            index=i,
-                            request=request,
-                            key=key,
-                            hello_token=token if spec.auth == "hello" else None,
-                            ready_marker=spec.ready_marker,
-                            stall=stall,
-                            round_=self._round,
-                            errors=self._errors,
-                            awaiting=in_round,
-                        ),
-                        spec.host,
-                        spec.port,
-                        local_addr=(source, 0),
+                        factory, spec.host, spec.port, local_addr=(source, 0)
                     )
                     await session.ready
-                kept = True
-            except TimeoutError:
-                outcomes["handshake timeout"] += 1
-            except OSError as exc:
-                outcomes[failure_reason(exc)] += 1
-            finally:  # also on cancellation, when the phase or the round ran out of time
-                if not kept:
-                    if session is not None:
-                        session.ready.cancel()
-                        session.abort()  # connection_lost settles an awaiting session
-                    elif in_round and self._round.marker:
-                        self._round.lose_one()
-        if kept and session is not None:
-            self._sessions.append(session)
-            outcomes["ready"] += 1
+            except (TimeoutError, OSError) as exc:
+                reason = "handshake timeout" if isinstance(exc, TimeoutError) else None
+                failures[reason or failure_reason(exc)] += 1
+                if born is not None:
+                    born.discard()  # an awaiting session settles as lost in connection_lost
+                elif in_round and self._round.marker:
+                    self._round.lose_one()  # never connected: lost all the same
+
+    def _adopt(self) -> int:
+        """Keep the sessions born since the last call that are ready and open; abort the
+        rest. Returns how many were kept."""
+        kept = 0
+        for session in self._born:
+            if session.is_ready and session.open:
+                self._sessions.append(session)
+                kept += 1
+            else:
+                session.discard()
+        self._born.clear()
+        return kept
 
     # -- obeying ----------------------------------------------------------------------
 
@@ -192,7 +209,7 @@ class _Worker:
             if session.awaiting:
                 expected.append(session)
         self._errors.clear()
-        self._reconnects.clear()
+        self._reconnect_failures.clear()
         self._expected = len(expected)
         self._round.arm(command.marker, len(expected))
         self._cpu_at_arm = time.process_time()
@@ -211,14 +228,15 @@ class _Worker:
         if count == 0:
             return
         victims = expected[:: max(1, len(expected) // count)][:count]
+        dropped = {id(victim) for victim in victims}
+        self._sessions = [s for s in self._sessions if id(s) not in dropped]
         gate = asyncio.Semaphore(self._spec.connect_concurrency)
         for victim in victims:
             victim.awaiting = False  # its replacement awaits instead
             victim.abort()
-            self._sessions.remove(victim)
             self._storm.add(
                 asyncio.create_task(
-                    self._open_one(victim.index, gate, self._reconnects, in_round=True)
+                    self._connect(victim.index, gate, self._reconnect_failures, in_round=True)
                 )
             )
 
@@ -229,30 +247,31 @@ class _Worker:
                 await self._round.done.wait()
         cpu_s = time.process_time() - self._cpu_at_arm
         gc.enable()
+        arrivals, lost = list(self._round.arrivals), self._round.lost
+        self._round.disarm()
+        reconnected = await self._end_storm()
         for session in self._sessions:
             session.awaiting = False
-        report = Report(
+        return Report(
             worker_id=self._spec.worker_id,
             expected=self._expected,
             closed_before=self._closed_before,
-            received_at=list(self._round.arrivals),
-            lost=self._round.lost,
-            reconnected=self._reconnects["ready"],
+            received_at=arrivals,
+            lost=lost,
+            reconnected=reconnected,
             cpu_s=cpu_s,
-            errors=merge_counts([self._errors, _prefixed("reconnect: ", self._reconnects)]),
+            errors=merge_counts([self._errors, _prefixed("reconnect: ", self._reconnect_failures)]),
         )
-        self._round.disarm()
-        await self._reap_storm()
-        return report
 
-    async def _reap_storm(self) -> None:
-        """Cancel the round's unfinished reconnects and wait for them (they abort their
-        half-open sessions on cancellation, so this is quick)."""
+    async def _end_storm(self) -> int:
+        """Cancel the round's unfinished reconnects, wait for them (quick: they only have
+        to unwind), keep the replacements that made it; return how many did."""
         for task in self._storm:
             task.cancel()
         if self._storm:
             await asyncio.gather(*self._storm, return_exceptions=True)
         self._storm.clear()
+        return self._adopt()
 
     def _close(self) -> None:
         # asyncio writes at once when a transport's buffer is empty, so each close frame is

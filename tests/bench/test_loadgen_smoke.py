@@ -6,6 +6,7 @@ so that CI notices when either side rots without paying for a benchmark.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -109,6 +110,22 @@ def test_reconnect_storm_replacements_are_expected_and_stay(server: BaselineServ
             server.trigger_for(emergency_payload("calm")), b"calm", ROUND_TIMEOUT_S
         )
         assert (calm.expected, calm.received, calm.closed_before) == (SESSIONS, SESSIONS, 0)
+
+
+def test_sessions_that_cannot_open_are_counted_by_reason(server: BaselineServer) -> None:
+    # The control port answers HTTP, but never 101.
+    rejected = SessionPlan(url=f"ws://127.0.0.1:{server.control_port}/", count=5, workers=1)
+    with LoadGenerator(rejected) as generator:
+        opened = generator.open()
+    assert (opened.ready, opened.failed, opened.errors) == (0, 5, {"HTTP 404": 5})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens once the probe is closed
+    refused = SessionPlan(url=f"ws://127.0.0.1:{closed_port}/", count=5, workers=1)
+    with LoadGenerator(refused) as generator:
+        opened = generator.open()
+    assert (opened.ready, opened.failed, opened.errors) == (0, 5, {"ECONNREFUSED": 5})
 
 
 def test_a_plan_aimed_off_the_machine_is_refused() -> None:
