@@ -73,7 +73,6 @@ class AuditTrail:
     async def verify(self, who: Principal, tenant_id: UUID | None) -> VerifyReport:
         """Recompute the chain; the report names the first broken entry, if any."""
         authorize(who, Permission.AUDIT_VERIFY, tenant_id)
-        await self._require_chain(tenant_id)
         return await self.verify_chain(tenant_id)
 
     async def export(self, who: Principal, tenant_id: UUID | None) -> AsyncIterator[AuditEntry]:
@@ -90,7 +89,11 @@ class AuditTrail:
         self, tenant_id: UUID | None, progress: Progress | None = None
     ) -> VerifyReport:
         """Verify a chain with no authorization check: for ``signage audit verify``
-        (operators with database access) and for :meth:`verify`."""
+        (operators with database access) and for :meth:`verify`.
+
+        :raises NotFound: if ``tenant_id`` names no tenant.
+        """
+        await self._require_chain(tenant_id)
         async with self._uow.scoped(tenant_id) as tx:
             total = await tx.audit.head_seq(tenant_id)
         verifier = ChainVerifier(tenant_id)

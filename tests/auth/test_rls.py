@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from store.db import APP_ROLE, Database
+from store.db import APP_ROLE, Connection, Database
 
 pytestmark = pytest.mark.anyio
 
@@ -72,13 +73,12 @@ async def db(two_tenants: str) -> AsyncIterator[Database]:
 TENANT_TABLES = ("users", "refresh_families", "refresh_tokens", "audit_log")
 
 
-async def count(conn: psycopg.AsyncConnection[tuple[object, ...]], table: str) -> int:
-    cur = await conn.execute(
-        psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(table))
-    )
+async def count(conn: Connection, table: str) -> int:
+    cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
     row = await cur.fetchone()
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    found: int = row[0]
+    return found
 
 
 async def test_tenant_scope_sees_only_its_rows_without_a_filter(db: Database) -> None:
