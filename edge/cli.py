@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from actors.settings import ConfigError, Settings, load_settings
+from edge import admin_cli
 from edge.logs import configure_logging
 from store.migrations import MigrationError, migrate
 
@@ -55,13 +56,18 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     applied = await migrate(url)
     if applied:
         log.info("applied %d migration(s)", len(applied))
+    await admin_cli.bootstrap_dev_admin(settings, url, args.host, args.port)
     app = create_app(settings, database_url=url)
     log.info("serving on http://%s:%d (node %s)", args.host, args.port, settings.node_id)
     await serve_app(app, hypercorn_config(settings, args.host, args.port))
     return 0
 
 
-COMMANDS: dict[str, Command] = {"migrate": cmd_migrate, "serve": cmd_serve}
+COMMANDS: dict[str, Command] = {
+    "migrate": cmd_migrate,
+    "serve": cmd_serve,
+    **admin_cli.COMMANDS,
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate if needed, then serve HTTP and WebSockets")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    admin_cli.add_parsers(sub)
     return top
 
 
