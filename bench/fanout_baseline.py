@@ -40,6 +40,9 @@ FRAME_BYTES = 300
 ROUND_TIMEOUT_S = 10.0
 CONNECTIONS_SETTLE_S = 30.0
 GC_MODES = ("on", "frozen")
+#: A 1-minute load average above this at the start means something else is using the
+#: cores the server and the generator share: the figures will be inflated, and say so.
+BUSY_LOAD_AVERAGE = 0.5
 
 
 def default_workers() -> int:
@@ -190,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print("## WebSocket fan-out floor (bare websockets)\n")
     print(environment(args.workers) + "\n", flush=True)
+    if float(load_average()) > BUSY_LOAD_AVERAGE:
+        print("**Warning: the machine is busy; these figures are inflated.**\n", flush=True)
     rows: list[Row] = []
     for sessions in args.sizes:
         rows.extend(measure(sessions, args.rounds, args.workers))
