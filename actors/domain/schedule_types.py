@@ -33,7 +33,7 @@ ISO_WEEKDAYS = frozenset(range(1, 8))
 PRIORITY_MIN = -(2**31)
 PRIORITY_MAX = 2**31 - 1
 
-_HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_HH_MM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")  # not \d: it matches any Unicode digit
 
 
 class Specificity(IntEnum):
