@@ -85,7 +85,8 @@ def is_active(entry: ScheduleEntry, zone: ZoneInfo, at: datetime) -> bool:
 class ScheduleBook:
     """One tenant's schedule entries, ranked once; answers for any device and instant.
 
-    Immutable after construction; build a new book when the entries change.
+    Its answers never change after construction (it only memoises candidate lists);
+    build a new book when the entries change.
 
     :raises ValueError: if two entries share an id (the ranking would be ambiguous).
     """
