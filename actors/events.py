@@ -42,9 +42,20 @@ class TenantSuspended(
     """Close every session of the tenant (4401); devices are refused until it resumes."""
 
 
+class SessionTakenOver(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="session_taken_over"
+):
+    """A device opened session ``session_id``: any other session of it, on any node, is
+    closed (4409) — one screen, one session."""
+
+    device_id: UUID
+    session_id: UUID
+
+
 TENANT_EVENTS: tuple[type[msgspec.Struct], ...] = (
     DeviceRevoked,
     DeviceSecretRotated,
     DeviceUpdated,
     TenantSuspended,
+    SessionTakenOver,
 )

@@ -306,6 +306,30 @@ class DeviceRepository(Protocol):
         ...
 
 
+class NodeInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One node of the cluster, as it last reported itself."""
+
+    node_id: str
+    started_at: datetime
+    last_seen_at: datetime
+    sessions: int
+    stopped_at: datetime | None = None
+
+
+class NodeRepository(Protocol):
+    """The cluster's nodes (platform-level, not tenant data)."""
+
+    async def heartbeat(self, node_id: str, started_at: datetime, sessions: int) -> None:
+        """Upsert this node's row with ``last_seen_at = now()``."""
+        ...
+
+    async def stopped(self, node_id: str) -> None: ...
+
+    async def all(self) -> Sequence[NodeInfo]:
+        """Every node that reported, newest first."""
+        ...
+
+
 class TenantEvents(Protocol):
     """Tells live sessions about committed changes (actors/events.py)."""
 
@@ -333,6 +357,7 @@ class Tx(Protocol):
     throttle: ThrottleRepository
     audit: AuditRepository
     devices: DeviceRepository
+    nodes: NodeRepository
 
 
 class UnitOfWork(Protocol):

@@ -149,8 +149,15 @@ _outbound = msgspec.json.Encoder()
 
 
 def encode_outbound(frame: Outbound) -> bytes:
-    """The frame's wire bytes. Encode once and share the bytes among recipients."""
+    """The frame's JSON bytes."""
     return _outbound.encode(frame)
+
+
+def encode_text(frame: Outbound) -> str:
+    """The frame as WebSocket text. Encode once per event and share the string among
+    recipients: ASGI sends text frames from ``str``, so decoding once here saves a copy
+    per device on the fan-out path."""
+    return _outbound.encode(frame).decode()
 
 
 class CloseCode:
@@ -163,4 +170,4 @@ class CloseCode:
     TRY_AGAIN_LATER = 1013  # node overloaded or shutting down
     UNAUTHORIZED = 4401  # bad, pending or revoked secret; suspended tenant
     REPLACED = 4409  # a newer session with the same secret took over
-    SLOW_CONSUMER = 4408  # outbound queue overflowed on a never-drop message
+    IDLE_TIMEOUT = 4408  # nothing received within the idle timeout (no heartbeat)

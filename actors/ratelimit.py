@@ -10,9 +10,12 @@ attacker's favour of at most ``burst`` per eviction, which the bound makes expen
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from actors.errors import Throttled
 
 Clock = Callable[[], float]
 
@@ -64,6 +67,15 @@ class KeyedBuckets:
         else:
             self._buckets.move_to_end(key)
         return bucket.take(now, cost)
+
+    def check(self, key: str, what: str) -> None:
+        """Take one token for ``key``.
+
+        :raises Throttled: (429) naming ``what`` and when to retry, if none is left.
+        """
+        wait = self.take(key)
+        if wait:
+            raise Throttled(f"too many {what}", retry_after=math.ceil(wait))
 
     def __len__(self) -> int:
         return len(self._buckets)

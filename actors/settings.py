@@ -124,6 +124,21 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     device_poll_per_s: float = 100.0
     #: Source addresses (or device ids) whose buckets are remembered at once, per node.
     rate_limit_max_keys: int = 100_000
+    #: WebSocket connection attempts per source address (a building's reconnect storm
+    #: behind one NAT must pass; 429 + Retry-After past it, before the upgrade).
+    ws_connect_burst: int = 2000
+    ws_connect_per_s: float = 200.0
+    #: A session must authenticate (header or hello) within this, and then send something
+    #: (a heartbeat) at least this often, or it is closed.
+    ws_hello_timeout_s: float = 5.0
+    ws_idle_timeout_s: float = 90.0
+    #: Inbound frames per session: burst, then per second; past it the session closes (1008).
+    ws_inbound_burst: int = 20
+    ws_inbound_per_s: float = 2.0
+    #: Protocol errors tolerated per session (each answered with an error frame).
+    ws_max_protocol_errors: int = 3
+    #: Hypercorn pings idle sockets this often (keeps NAT mappings, finds dead peers).
+    ws_ping_interval_s: float = 20.0
 
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
@@ -169,12 +184,15 @@ def _check_runtime_settings(s: Settings) -> None:
         raise ConfigError("ACTOR_BACKOFF_*: need 0 <= ACTOR_BACKOFF_INITIAL_S <= _MAX_S")
     if not _CHANNEL_PREFIX.match(s.relay_channel_prefix):
         raise ConfigError("RELAY_CHANNEL_PREFIX: 1-64 of A-Z a-z 0-9 _ . -")
-    if min(
-        s.relay_publish_timeout_s,
-        s.relay_subscribe_timeout_s,
-        s.relay_ping_interval_s,
-        s.relay_reconnect_max_s,
-    ) <= 0:
+    if (
+        min(
+            s.relay_publish_timeout_s,
+            s.relay_subscribe_timeout_s,
+            s.relay_ping_interval_s,
+            s.relay_reconnect_max_s,
+        )
+        <= 0
+    ):
         raise ConfigError("RELAY_*_S: must be positive")
 
 

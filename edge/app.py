@@ -9,11 +9,12 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from actors.settings import Settings
+from edge import device_socket
 from edge.api import ApiRouter, Operation
 from edge.container import EXTENSION_KEY, Container
 from edge.logs import request_id_var
 from edge.problems import register_error_handlers
-from edge.routes import audit, auth, health, tenants, users
+from edge.routes import audit, auth, devices, health, tenants, users
 
 API_VERSION = "1.0.0"
 #: Accepted as-is from ``X-Request-ID``; anything else is replaced by a fresh id.
@@ -25,6 +26,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     tenants.router,
     users.router,
     audit.router,
+    devices.router,
 )
 
 
@@ -82,6 +84,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     register_error_handlers(app)
     for router in ROUTERS:
         app.register_blueprint(router.blueprint)
+    app.register_blueprint(device_socket.bp)
     return app
 
 

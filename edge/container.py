@@ -7,23 +7,39 @@ Redis client, actor supervisors); ``stop`` undoes ``start`` in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import redis.asyncio as redis
 from quart import current_app
 
 from actors.domain.tokens import AccessTokens
+from actors.events import TENANT_EVENTS
+from actors.metrics import MetricsRegistry
+from actors.ratelimit import KeyedBuckets
+from actors.relay import RELAY_MESSAGES, LocalRelay, Relay, RelayCodec
+from actors.runtime import Runtime, RuntimeConfig
+from actors.sessions.acks import CountingAcks
+from actors.sessions.directory import StoreDirectory
+from actors.sessions.node import NodeSessions
+from actors.sessions.node_events import NodeEvents
+from actors.sessions.opening import IdleOpening
+from actors.sessions.presence import LocalPresence
+from actors.sessions.presence_service import NodePresence, PresenceService
 from actors.settings import Settings
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
+from actors.usecases.devices import Devices
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
 from store import redis_client
 from store.db import Database
 from store.passwords import Argon2Passwords
+from store.presence_redis import RedisPresence
 from store.uow import Store
 
 log = logging.getLogger(__name__)
@@ -43,8 +59,16 @@ class Container:
     tenants: Tenants
     users: Users
     audit: AuditTrail
+    metrics: MetricsRegistry
+    relay: Relay
+    runtime: Runtime
+    sessions: NodeSessions
+    events: NodeEvents
+    devices: Devices
+    device_connects: KeyedBuckets
     started_at: float = field(default_factory=time.time)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    _runtime_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, database_url: str) -> Container:
@@ -70,6 +94,35 @@ class Container:
             ttl_s=settings.access_token_ttl_s,
             leeway_s=settings.jwt_leeway_s,
         )
+        metrics = MetricsRegistry()
+        relay = build_relay(settings, client, metrics)
+        presence = LocalPresence(settings.node_id)
+        shared = (
+            RedisPresence(client, f"{settings.relay_channel_prefix}")
+            if client is not None
+            else None
+        )
+        presence_service = PresenceService(
+            presence,
+            shared,
+            store,
+            tenants=lambda: sessions.tenants(),
+            started_at=datetime.fromtimestamp(time.time(), UTC),
+        )
+        runtime = Runtime(
+            RuntimeConfig.from_settings(settings),
+            metrics=metrics,
+            services=(relay, presence_service),
+        )
+        sessions = NodeSessions(
+            runtime,
+            relay=relay,
+            directory=StoreDirectory(store),
+            opening=IdleOpening(),
+            acks=CountingAcks(metrics),
+            presence=presence,
+        )
+        events = NodeEvents(runtime, relay)
         return cls(
             settings=settings,
             database_url=database_url,
@@ -78,9 +131,21 @@ class Container:
             store=store,
             passwords=passwords,
             auth=Auth(store, passwords, tokens, AuthPolicy.from_settings(settings)),
-            tenants=Tenants(store),
+            tenants=Tenants(store, events),
             users=Users(store, passwords),
             audit=AuditTrail(store),
+            metrics=metrics,
+            relay=relay,
+            runtime=runtime,
+            sessions=sessions,
+            events=events,
+            devices=Devices(store, events, NodePresence(presence, shared), settings),
+            device_connects=KeyedBuckets(
+                settings.ws_connect_per_s,
+                settings.ws_connect_burst,
+                max_keys=settings.rate_limit_max_keys,
+                clock=time.monotonic,
+            ),
         )
 
     async def start(self) -> None:
@@ -88,11 +153,57 @@ class Container:
         self._stack.push_async_callback(self.db.close)
         if self.redis is not None:
             self._stack.push_async_callback(self.redis.aclose)
+        await self._start_runtime()
         log.info("node %s started", self.settings.node_id)
+
+    async def _start_runtime(self) -> None:
+        """Run the actor runtime as one task owned by this container, until ``stop``."""
+        started = asyncio.Event()
+
+        async def run() -> None:
+            await self.runtime.run(task_status=_Started(started))
+
+        self._runtime_task = asyncio.create_task(run(), name="actor runtime")
+        started_or_failed = asyncio.ensure_future(started.wait())
+        await asyncio.wait(
+            {self._runtime_task, started_or_failed}, return_when=asyncio.FIRST_COMPLETED
+        )
+        started_or_failed.cancel()
+        if self._runtime_task.done():
+            self._runtime_task.result()  # raises why the runtime could not start
+        self._stack.push_async_callback(self._stop_runtime)
+
+    async def _stop_runtime(self) -> None:
+        task = self._runtime_task
+        if task is None:
+            return
+        self.runtime.stop()
+        try:
+            await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_s)
+        except TimeoutError:
+            log.error("the actor runtime did not stop in %ss", self.settings.shutdown_grace_s)
+        except Exception:
+            log.exception("the actor runtime failed")
 
     async def stop(self) -> None:
         await self._stack.aclose()
         log.info("node %s stopped", self.settings.node_id)
+
+
+class _Started:
+    """An anyio ``TaskStatus`` that sets an asyncio event (the runtime's started signal)."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def started(self, value: None = None) -> None:
+        self._event.set()
+
+
+def build_relay(settings: Settings, client: redis.Redis | None, metrics: MetricsRegistry) -> Relay:
+    """The relay between nodes: in-process for one node (no ``REDIS_URL``)."""
+    codec = RelayCodec((*RELAY_MESSAGES, *TENANT_EVENTS))
+    return LocalRelay(settings.node_id, codec=codec, metrics=metrics)
 
 
 def container() -> Container:

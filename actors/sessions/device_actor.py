@@ -21,9 +21,16 @@ from uuid import UUID
 import anyio
 import msgspec
 
-from actors.protocol import Ack, CloseCode, Heartbeat, Reconnect, Welcome, encode_outbound
+from actors.protocol import Ack, CloseCode, Heartbeat, Reconnect, Welcome, encode_text
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
-from actors.sessions.messages import CloseSession, Flush, Regroup, SessionClosed, SessionOpened
+from actors.sessions.messages import (
+    CloseSession,
+    Flush,
+    Notice,
+    Regroup,
+    SessionClosed,
+    SessionOpened,
+)
 from actors.sessions.outbox import Outbox
 from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.sessions.presence import LocalPresence
@@ -96,7 +103,7 @@ class DeviceActor(Actor):
         me = self.identity
         self._presence.connected(me.tenant_id, me.device_id, self)
         welcome = Welcome(device_id=me.device_id, tenant_id=me.tenant_id, server_time=_now())
-        await self._send(encode_outbound(welcome))
+        await self._send(encode_text(welcome))
         opening = await self._opening.opening(me, self._last_seq)
         for frame in opening.urgent:
             self.outbox.put_urgent(frame)
@@ -118,7 +125,7 @@ class DeviceActor(Actor):
         code, why = _CLOSE_ON_STOP[reason]
         if reason is StopReason.SHUTDOWN:
             spread = self._jitter() if self._jitter is not None else 0.5
-            frame = encode_outbound(Reconnect(after_ms=int(spread * RECONNECT_SPREAD_MS)))
+            frame = encode_text(Reconnect(after_ms=int(spread * RECONNECT_SPREAD_MS)))
             with anyio.move_on_after(1.0):
                 await self._try_send(frame)
         await self._close(code, why)
@@ -157,6 +164,11 @@ class DeviceActor(Actor):
         await self._close(msg.code, msg.reason)
         self.ref.stop()
 
+    @handler(Overflow.DROP_OLDEST)
+    async def notice(self, msg: Notice) -> None:
+        self.outbox.put_normal(msg.frame)
+        await self._drain()
+
     @handler(Overflow.COALESCE)
     async def regroup(self, msg: Regroup) -> None:
         self.identity = msgspec.structs.replace(
@@ -186,7 +198,7 @@ class DeviceActor(Actor):
         while not self._closed and (frame := outbox.pop()) is not None:
             await self._send(frame)
 
-    async def _send(self, frame: bytes) -> None:
+    async def _send(self, frame: str) -> None:
         """Send or end the session: a failed or stalled send closes it."""
         if self._closed:
             return
@@ -194,7 +206,7 @@ class DeviceActor(Actor):
             await self._close(CloseCode.TRY_AGAIN_LATER, "send failed or timed out")
             self.ref.stop()
 
-    async def _try_send(self, frame: bytes) -> bool:
+    async def _try_send(self, frame: str) -> bool:
         try:
             with anyio.fail_after(self._send_timeout_s):
                 await self.socket.send(frame)

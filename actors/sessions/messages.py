@@ -23,7 +23,13 @@ class CloseSession(msgspec.Struct, frozen=True):
 
     code: int
     reason: str
-    frame: bytes | None = None
+    frame: str | None = None
+
+
+class Notice(msgspec.Struct, frozen=True):
+    """An informational frame for the screen (a tolerated protocol error): droppable."""
+
+    frame: str
 
 
 class Regroup(msgspec.Struct, frozen=True):

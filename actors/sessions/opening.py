@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from actors.domain.manifest_plan import Manifest, ManifestSlice
-from actors.protocol import ManifestFrame, encode_outbound
+from actors.protocol import ManifestFrame, encode_text
 from actors.sessions.ports import Opening, SessionIdentity
 
 HORIZON = timedelta(hours=24)
@@ -25,4 +25,4 @@ class IdleOpening:
 
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:
         frame = ManifestFrame.of(0, idle_manifest(datetime.now(UTC).replace(microsecond=0)))
-        return Opening(manifest=encode_outbound(frame))
+        return Opening(manifest=encode_text(frame))

@@ -15,7 +15,7 @@ holds more than its limit the outbox marks itself :attr:`Outbox.overflowed` and 
 frame: its owner must then close the session (the screen reconnects and gets every active
 emergency from PostgreSQL), never drop an emergency and never wait for the screen.
 
-Frames are pre-encoded ``bytes`` shared between recipients: the outbox never copies them.
+Frames are pre-encoded text shared between recipients: the outbox never copies them.
 Not thread-safe: one event loop.
 """
 
@@ -39,9 +39,9 @@ class Outbox:
     )
 
     def __init__(self, urgent_limit: int = URGENT_LIMIT, normal_limit: int = NORMAL_LIMIT) -> None:
-        self._urgent: deque[bytes] = deque()
-        self._manifest: bytes | None = None
-        self._normal: deque[bytes] = deque()
+        self._urgent: deque[str] = deque()
+        self._manifest: str | None = None
+        self._normal: deque[str] = deque()
         self._urgent_limit = urgent_limit
         self._normal_limit = normal_limit
         #: Normal frames dropped and manifests superseded.
@@ -49,26 +49,26 @@ class Outbox:
         #: The urgent lane went past its limit: close the session.
         self.overflowed = False
 
-    def put_urgent(self, frame: bytes) -> bool:
+    def put_urgent(self, frame: str) -> bool:
         """Queue a never-drop frame; returns False if the outbox just overflowed."""
         self._urgent.append(frame)
         if len(self._urgent) > self._urgent_limit:
             self.overflowed = True
         return not self.overflowed
 
-    def put_manifest(self, frame: bytes) -> None:
+    def put_manifest(self, frame: str) -> None:
         """Queue the newest manifest, replacing one not sent yet."""
         if self._manifest is not None:
             self.dropped += 1
         self._manifest = frame
 
-    def put_normal(self, frame: bytes) -> None:
+    def put_normal(self, frame: str) -> None:
         if len(self._normal) >= self._normal_limit:
             self._normal.popleft()
             self.dropped += 1
         self._normal.append(frame)
 
-    def pop(self) -> bytes | None:
+    def pop(self) -> str | None:
         """The next frame to send, urgent first; ``None`` when empty."""
         if self._urgent:
             return self._urgent.popleft()

@@ -3,11 +3,14 @@ frames, its acknowledgements)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
+
+from actors.domain.devices import Presence
 
 
 class SessionIdentity(msgspec.Struct, frozen=True, kw_only=True):
@@ -18,6 +21,8 @@ class SessionIdentity(msgspec.Struct, frozen=True, kw_only=True):
     groups: tuple[str, ...]
     timezone: str
     name: str | None = None
+    #: Unique per connection: tells this session from the device's other (older) ones.
+    session_id: UUID = msgspec.field(default_factory=uuid4)
     #: SHA-256 of the secret the session authenticated with: reconciliation closes a
     #: session whose device has rotated its secret since.
     secret_digest: bytes = b""
@@ -27,14 +32,14 @@ class Opening(msgspec.Struct, frozen=True):
     """What a new session is sent right after ``welcome``: its current manifest and every
     active emergency targeting it (pre-encoded frames)."""
 
-    manifest: bytes | None = None
-    urgent: tuple[bytes, ...] = ()
+    manifest: str | None = None
+    urgent: tuple[str, ...] = ()
 
 
 class DeviceSocket(Protocol):
     """The screen's WebSocket, as the device actor sees it."""
 
-    async def send(self, frame: bytes) -> None:
+    async def send(self, frame: str) -> None:
         """Send one text frame. May block while the screen is slow: callers bound it.
 
         :raises Exception: if the connection is gone (the session then ends).
@@ -63,3 +68,23 @@ class AckSink(Protocol):
     def manifest_acked(
         self, tenant_id: UUID, device_id: UUID, version: int, at: datetime
     ) -> None: ...
+
+
+class SharedPresence(Protocol):
+    """Presence shared by the nodes (Redis): ephemeral, expiring, never the truth."""
+
+    async def publish(
+        self, node_id: str, live: Sequence[tuple[UUID, UUID, datetime]], ttl_s: int
+    ) -> None:
+        """(Re)announce this node's live sessions ``(tenant_id, device_id, last_seen)``;
+        each expires after ``ttl_s`` unless announced again."""
+        ...
+
+    async def forget(self, node_id: str, gone: Sequence[tuple[UUID, UUID]]) -> None:
+        """Drop ``(tenant_id, device_id)`` sessions that ended here, unless another node
+        announced them since (the device moved)."""
+        ...
+
+    async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
+        """Live sessions among ``device_ids``, on any node."""
+        ...

@@ -35,10 +35,12 @@ class LocalPresence:
         self.node_id = node_id
         self._clock = clock
         self._live: dict[UUID, _Entry] = {}
+        self._departed: dict[UUID, UUID] = {}
 
     def connected(self, tenant_id: UUID, device_id: UUID, owner: object) -> None:
         """``owner`` (the session's actor) now holds the device's session."""
         self._live[device_id] = _Entry(tenant_id, owner, self._clock(), dirty=True)
+        self._departed.pop(device_id, None)
 
     def seen(self, device_id: UUID) -> None:
         entry = self._live.get(device_id)
@@ -51,6 +53,7 @@ class LocalPresence:
         entry = self._live.get(device_id)
         if entry is not None and entry.owner is owner:
             del self._live[device_id]
+            self._departed[device_id] = entry.tenant_id
 
     def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
         found: dict[UUID, Presence] = {}
@@ -73,6 +76,12 @@ class LocalPresence:
                 entry.dirty = False
                 batch.append((device_id, entry.last_seen_at, self.node_id))
         return batch
+
+    def take_departed(self) -> list[tuple[UUID, UUID]]:
+        """Sessions that ended since the last call, ``(tenant_id, device_id)``."""
+        gone = [(tenant_id, device_id) for device_id, tenant_id in self._departed.items()]
+        self._departed.clear()
+        return gone
 
     def __len__(self) -> int:
         return len(self._live)

@@ -24,8 +24,14 @@ from uuid import UUID
 
 import msgspec
 
-from actors.events import DeviceRevoked, DeviceSecretRotated, DeviceUpdated, TenantSuspended
-from actors.protocol import CloseCode, Revoked, encode_outbound
+from actors.events import (
+    DeviceRevoked,
+    DeviceSecretRotated,
+    DeviceUpdated,
+    SessionTakenOver,
+    TenantSuspended,
+)
+from actors.protocol import CloseCode, Revoked, encode_text
 from actors.relay import Relay, Resync, Subscription
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
 from actors.sessions.messages import (
@@ -43,7 +49,7 @@ from actors.sessions.ports import SessionIdentity
 log = logging.getLogger("actors.tenant")
 
 KIND = "tenant"
-_REVOKED = encode_outbound(Revoked())
+_REVOKED = encode_text(Revoked())
 
 
 class SessionDirectory(Protocol):
@@ -63,6 +69,7 @@ class LocalSession:
     outbox: Outbox
     groups: tuple[str, ...]
     secret_digest: bytes
+    session_id: UUID
 
 
 class TenantSummary(msgspec.Struct, frozen=True):
@@ -113,7 +120,9 @@ class TenantActor(Actor):
     async def session_opened(self, msg: SessionOpened) -> None:
         me = msg.identity
         self._forget(me.device_id)
-        self.sessions[me.device_id] = LocalSession(msg.ref, msg.outbox, me.groups, me.secret_digest)
+        self.sessions[me.device_id] = LocalSession(
+            msg.ref, msg.outbox, me.groups, me.secret_digest, me.session_id
+        )
         for group in me.groups:
             self.by_group.setdefault(group, set()).add(me.device_id)
 
@@ -143,6 +152,16 @@ class TenantActor(Actor):
     @handler(Overflow.NEVER_DROP)
     async def device_revoked(self, msg: DeviceRevoked | DeviceSecretRotated) -> None:
         self._close(msg.device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+
+    @handler(Overflow.NEVER_DROP)
+    async def session_taken_over(self, msg: SessionTakenOver) -> None:
+        session = self.sessions.get(msg.device_id)
+        if session is not None and session.session_id != msg.session_id:
+            self._forget(msg.device_id)
+            _tell(
+                session.ref,
+                CloseSession(code=CloseCode.REPLACED, reason="replaced by a newer session"),
+            )
 
     @handler(Overflow.NEVER_DROP)
     async def tenant_suspended(self, msg: TenantSuspended) -> None:
@@ -175,7 +194,7 @@ class TenantActor(Actor):
     ) -> None:
         self._forget(device_id)
         self.sessions[device_id] = LocalSession(
-            session.ref, session.outbox, groups, session.secret_digest
+            session.ref, session.outbox, groups, session.secret_digest, session.session_id
         )
         for group in groups:
             self.by_group.setdefault(group, set()).add(device_id)
@@ -203,7 +222,7 @@ class TenantActor(Actor):
         return [self.sessions[d] for d in chosen]
 
     @staticmethod
-    def push_urgent(sessions: Iterable[LocalSession], frame: bytes) -> int:
+    def push_urgent(sessions: Iterable[LocalSession], frame: str) -> int:
         """Queue one pre-encoded never-drop frame in each session's outbox and wake its
         actor; returns how many were handed the frame. Never awaits a screen."""
         flush = _FLUSH

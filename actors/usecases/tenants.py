@@ -10,7 +10,8 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.domain.tenants import Tenant, TenantName, TenantSlug, TenantStatus
 from actors.errors import NotFound
-from actors.ports import UnitOfWork
+from actors.events import TenantSuspended
+from actors.ports import TenantEvents, UnitOfWork
 
 
 class CreateTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -30,8 +31,9 @@ class Tenants:
     """Tenant lifecycle. Changes are audited on the platform chain (they are platform
     actions); suspending ends every session of the tenant's users at once."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, events: TenantEvents) -> None:
         self._uow = uow
+        self._events = events
 
     async def create(self, who: Principal, cmd: CreateTenant) -> Tenant:
         """:raises Conflict: if the slug is taken."""
@@ -99,4 +101,7 @@ class Tenants:
                 after=after,
                 details={"sessions_revoked": revoked},
             )
+        if status == "suspended":
+            # After commit: every node closes the tenant's device sessions (4401).
+            await self._events.publish(tenant_id, TenantSuspended())
         return after

@@ -1,0 +1,92 @@
+"""This node's session machinery in one place: the actor kinds it registers, and how
+the edge opens a device session."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from uuid import UUID
+
+from actors.relay import Relay
+from actors.runtime import ActorKind, ActorRef, RestartPolicy, Runtime
+from actors.sessions import device_actor, tenant_actor
+from actors.sessions.device_actor import DeviceActor
+from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
+from actors.sessions.presence import LocalPresence
+from actors.sessions.tenant_actor import SessionDirectory, TenantActor
+
+#: Device actors die with their session: the screen reconnecting is their restart.
+DEVICE_RESTART = RestartPolicy(restart="temporary", on_give_up="stop")
+#: A device actor's mailbox holds control messages only (frames live in its outbox).
+DEVICE_MAILBOX = 64
+DEVICE_RESERVE = 16
+#: Tenant actors rebuild from PostgreSQL after a crash (a resync), and give up quietly.
+TENANT_RESTART = RestartPolicy(max_restarts=10, within_s=60.0, on_give_up="stop")
+
+
+class NodeSessions:
+    """Opens device sessions and finds tenant actors, on one runtime."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        relay: Relay,
+        directory: SessionDirectory,
+        opening: SessionOpening,
+        acks: AckSink,
+        presence: LocalPresence,
+    ) -> None:
+        self.runtime = runtime
+        self.presence = presence
+        self._opening = opening
+        self._acks = acks
+        runtime.register(
+            ActorKind(
+                name=tenant_actor.KIND,
+                factory=lambda id: TenantActor(UUID(id), relay=relay, directory=directory),
+                restart=TENANT_RESTART,
+            )
+        )
+        runtime.register(
+            ActorKind(
+                name=device_actor.KIND,
+                restart=DEVICE_RESTART,
+                capacity=DEVICE_MAILBOX,
+                reserve=DEVICE_RESERVE,
+            )
+        )
+
+    def tenant(self, tenant_id: UUID) -> ActorRef:
+        """This node's actor for ``tenant_id`` (spawned on first use)."""
+        return self.runtime.registry.get_or_spawn(tenant_actor.KIND, str(tenant_id))
+
+    def tenants(self) -> Sequence[ActorRef]:
+        registry = self.runtime.registry
+        refs = (registry.get(tenant_actor.KIND, s.id) for s in registry.snapshots("tenant"))
+        return [ref for ref in refs if ref is not None]
+
+    def open(
+        self, identity: SessionIdentity, socket: DeviceSocket, *, last_seq: int | None
+    ) -> ActorRef:
+        """Start the device actor owning this session; an older session of the same device
+        on this node is replaced (closed with 4409). Returns at once: the actor sends
+        ``welcome`` and the opening frames from its own task.
+
+        :raises ActorStopped: if the node is shutting down.
+        """
+        return self.runtime.registry.spawn(
+            device_actor.KIND,
+            str(identity.device_id),
+            lambda: DeviceActor(
+                identity,
+                socket,
+                tenant=self.tenant,
+                opening=self._opening,
+                acks=self._acks,
+                presence=self.presence,
+                last_seq=last_seq,
+                jitter=random.random,
+            ),
+            replace=True,
+        )

@@ -1,0 +1,152 @@
+"""The presence service: carries this node's :class:`LocalPresence` to where others see it.
+
+Every ``interval_s`` it re-announces live sessions to the shared presence (Redis, with
+TTLs) and forgets ended ones; every ``node_heartbeat_s`` it upserts this node's row (for
+``/api/v1/ops/nodes``); every ``last_seen_every_s`` it writes ``last_seen_at`` of the
+sessions seen since, in one statement; every ``reconcile_every_s`` it asks each tenant
+actor to reconcile its sessions with PostgreSQL (the backstop for lost relay messages).
+Each step's failure is logged and retried at the next tick: none may stop the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+import anyio
+import anyio.abc
+import msgspec
+
+from actors.domain.devices import Presence
+from actors.ports import UnitOfWork
+from actors.relay import Resync
+from actors.runtime import ActorRef, ActorStopped
+from actors.sessions.ports import SharedPresence
+from actors.sessions.presence import LocalPresence
+
+log = logging.getLogger(__name__)
+
+_RECONCILE = Resync(reason="periodic reconciliation")
+
+
+class PresenceConfig(msgspec.Struct, frozen=True, kw_only=True):
+    interval_s: float = 2.0
+    ttl_s: int = 15
+    node_heartbeat_s: float = 5.0
+    last_seen_every_s: float = 30.0
+    reconcile_every_s: float = 60.0
+
+
+class NodePresence:
+    """Implements :class:`actors.ports.PresenceReader`: the shared view, refreshed by what
+    this node knows first-hand."""
+
+    def __init__(self, local: LocalPresence, shared: SharedPresence | None) -> None:
+        self._local = local
+        self._shared = shared
+
+    async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
+        found = {} if self._shared is None else await self._shared.lookup(tenant_id, device_ids)
+        found.update(self._local.lookup(tenant_id, device_ids))
+        return found
+
+
+class PresenceService:
+    """A runtime service (see the module docstring)."""
+
+    def __init__(
+        self,
+        local: LocalPresence,
+        shared: SharedPresence | None,
+        uow: UnitOfWork,
+        *,
+        tenants: Callable[[], Sequence[ActorRef]],
+        started_at: datetime,
+        config: PresenceConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._local = local
+        self._shared = shared
+        self._uow = uow
+        self._tenants = tenants
+        self._started_at = started_at
+        self._config = config or PresenceConfig()
+        self._clock = clock
+        self._stop = anyio.Event()
+        self._due: dict[str, float] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        try:
+            while not self._stop.is_set():
+                await self.tick()
+                with anyio.move_on_after(self._config.interval_s):
+                    await self._stop.wait()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+                await self._final()
+
+    async def tick(self) -> None:
+        """One round of every step that is due (public for tests)."""
+        config = self._config
+        node = self._local.node_id
+        if self._shared is not None:
+            gone = self._local.take_departed()
+            if gone:
+                await self._shared.forget(node, gone)
+            await self._shared.publish(node, self._local.live(), config.ttl_s)
+        if self._due_now("heartbeat", config.node_heartbeat_s):
+            await self._guard("node heartbeat", self._heartbeat())
+        if self._due_now("last_seen", config.last_seen_every_s):
+            await self._guard("last_seen flush", self._flush_last_seen())
+        if self._due_now("reconcile", config.reconcile_every_s, first=False):
+            for ref in self._tenants():
+                with contextlib.suppress(ActorStopped):  # a tenant actor stopping
+                    ref.tell(_RECONCILE)
+
+    def _due_now(self, step: str, every_s: float, *, first: bool = True) -> bool:
+        now = self._clock()
+        due = self._due.get(step)
+        if due is None:
+            self._due[step] = now + every_s
+            return first
+        if now < due:
+            return False
+        self._due[step] = now + every_s
+        return True
+
+    async def _guard(self, what: str, step: Awaitable[None]) -> None:
+        try:
+            await step
+        except Exception as exc:  # a database hiccup: retried at the next tick
+            log.warning("presence: %s failed: %s", what, exc)
+
+    async def _heartbeat(self) -> None:
+        async with self._uow.platform() as tx:
+            await tx.nodes.heartbeat(self._local.node_id, self._started_at, len(self._local))
+
+    async def _flush_last_seen(self) -> None:
+        batch = self._local.take_seen()
+        if batch:
+            async with self._uow.platform() as tx:
+                await tx.devices.record_last_seen(batch)
+
+    async def _final(self) -> None:
+        await self._guard("last_seen flush", self._flush_last_seen())
+        if self._shared is not None:
+            await self._shared.forget(self._local.node_id, self._local.take_departed())
+
+        async def stopped() -> None:
+            async with self._uow.platform() as tx:
+                await tx.nodes.stopped(self._local.node_id)
+
+        await self._guard("node stop", stopped())

@@ -1,0 +1,127 @@
+"""Devices: self-registration and the self check (screens), claim and administration
+(device managers). The WebSocket session lives in ``edge/device_socket.py``."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from quart import Response, request
+
+from actors.domain.devices import DeviceView
+from actors.errors import Unauthenticated
+from actors.usecases.devices import (
+    ClaimDevice,
+    DeviceList,
+    DeviceSelf,
+    RegisterDevice,
+    Registered,
+    RotatedSecret,
+    UpdateDevice,
+)
+from edge.api import ApiRouter, body, encoded
+from edge.auth import authenticated, request_meta
+from edge.container import container
+
+router = ApiRouter("devices", __name__, tag="devices")
+
+_TENANT_DEVICES = "/api/v1/tenants/<uuid:tenant_id>/devices"
+_ONE = _TENANT_DEVICES + "/<uuid:device_id>"
+
+
+def device_secret(authorization: str | None) -> str:
+    """The device secret from ``Authorization: Bearer <secret>``.
+
+    :raises Unauthenticated: if the header is missing or not a bearer credential.
+    """
+    scheme, _, secret = (authorization or "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise Unauthenticated("send Authorization: Bearer <device secret>")
+    return secret
+
+
+@router.post(
+    "/api/v1/devices/register",
+    summary="A screen registers itself: device id, one-time secret, pairing code",
+    request=RegisterDevice,
+    response=Registered,
+    status=201,
+    auth=None,
+    errors=(429,),
+)
+async def register_device() -> Response:
+    cmd = await body(RegisterDevice)
+    registered = await container().devices.register(request_meta(), cmd)
+    return encoded(registered, status=201)
+
+
+@router.get(
+    "/api/v1/devices/self",
+    summary="A screen learns whether it is pending, approved or revoked",
+    response=DeviceSelf,
+    auth="device",
+    errors=(429,),
+)
+async def device_self() -> Response:
+    secret = device_secret(request.headers.get("Authorization"))
+    return encoded(await container().devices.self_status(request_meta(), secret))
+
+
+@router.post(
+    _TENANT_DEVICES + "/claim",
+    summary="Approve a screen by its pairing code (device_manager)",
+    request=ClaimDevice,
+    response=DeviceView,
+    errors=(404, 409, 429),
+)
+async def claim_device(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(ClaimDevice)
+    return encoded(await container().devices.claim(who, tenant_id, cmd))
+
+
+@router.get(_TENANT_DEVICES, summary="The tenant's devices with presence", response=DeviceList)
+async def list_devices(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().devices.list(who, tenant_id))
+
+
+@router.get(_ONE, summary="One device with presence", response=DeviceView, errors=(404,))
+async def get_device(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().devices.get(who, tenant_id, device_id))
+
+
+@router.patch(
+    _ONE,
+    summary="Rename, regroup or change the time zone (device_manager)",
+    request=UpdateDevice,
+    response=DeviceView,
+    errors=(404, 409),
+)
+async def update_device(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(UpdateDevice)
+    return encoded(await container().devices.update(who, tenant_id, device_id, cmd))
+
+
+@router.post(
+    _ONE + "/revoke",
+    summary="Revoke: the secret is refused and live sessions close on every node",
+    response=DeviceView,
+    errors=(404,),
+)
+async def revoke_device(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().devices.revoke(who, tenant_id, device_id))
+
+
+@router.post(
+    _ONE + "/rotate-secret",
+    summary="Issue a new device secret (shown once); sessions on the old one close",
+    response=RotatedSecret,
+    errors=(404, 409),
+)
+async def rotate_device_secret(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().devices.rotate_secret(who, tenant_id, device_id))

@@ -1,0 +1,82 @@
+"""Presence in Redis: one expiring key per live session, written by the node holding it.
+
+Key ``<prefix>:presence:<tenant>:<device>``, value ``<node_id>\\x1f<unix seconds>``, TTL a few
+presence intervals: a node that dies takes its devices offline by itself. Redis trouble is
+logged and swallowed: presence is a view, never the truth (principle 4).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from actors.domain.devices import Presence
+
+log = logging.getLogger(__name__)
+
+SEP = "\x1f"
+#: Keys per pipeline round trip.
+CHUNK = 1000
+#: Deletes the key only if this node still owns it (the device may have moved on).
+_FORGET = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '\\31' then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisPresence:
+    """Implements :class:`actors.sessions.ports.SharedPresence`."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._forget = client.register_script(_FORGET)
+
+    def _key(self, tenant_id: UUID, device_id: UUID) -> str:
+        return f"{self._prefix}:presence:{tenant_id}:{device_id}"
+
+    async def publish(
+        self, node_id: str, live: Sequence[tuple[UUID, UUID, datetime]], ttl_s: int
+    ) -> None:
+        try:
+            for start in range(0, len(live), CHUNK):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for tenant_id, device_id, seen in live[start : start + CHUNK]:
+                        value = f"{node_id}{SEP}{seen.timestamp():.3f}"
+                        pipe.set(self._key(tenant_id, device_id), value, ex=ttl_s)
+                    await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("presence publish failed: %s", exc)
+
+    async def forget(self, node_id: str, gone: Sequence[tuple[UUID, UUID]]) -> None:
+        try:
+            for tenant_id, device_id in gone:
+                await self._forget(keys=[self._key(tenant_id, device_id)], args=[node_id])
+        except (RedisError, OSError) as exc:
+            log.warning("presence forget failed: %s", exc)
+
+    async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
+        found: dict[UUID, Presence] = {}
+        if not device_ids:
+            return found
+        try:
+            for start in range(0, len(device_ids), CHUNK):
+                chunk = device_ids[start : start + CHUNK]
+                values = await self._redis.mget([self._key(tenant_id, d) for d in chunk])
+                for device_id, raw in zip(chunk, values, strict=True):
+                    if raw is None:
+                        continue
+                    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    node, _, seen = text.partition(SEP)
+                    found[device_id] = Presence(node, datetime.fromtimestamp(float(seen), UTC))
+        except (RedisError, OSError, ValueError) as exc:
+            log.warning("presence lookup failed: %s", exc)
+        return found
