@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -159,3 +160,26 @@ async def test_a_password_is_never_truncated(app: Quart, client: Client) -> None
     assert (await login(client, "long@example.test", "p" * 127 + "2")).status_code == 401
     assert (await login(client, "long@example.test", "p" * 127)).status_code == 401
     assert (await login(client, "long@example.test", long)).status_code == 200
+
+
+async def test_no_password_or_token_reaches_the_logs(
+    admin: Caller,
+    tenant: dict[str, Any],
+    new_user: Callable[..., Awaitable[Caller]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    user = await new_user(tenant["id"], Role.VIEWER)
+    await login(admin.client, user.email, "a wrong password entirely")
+    pair = await (await login(admin.client, user.email, PASSWORD)).get_json()
+    await admin.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    await admin.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    for secret in (
+        PASSWORD,
+        "a wrong password entirely",
+        pair["refresh_token"],
+        pair["access_token"],
+        user.access_token,
+    ):
+        assert secret not in text
