@@ -14,7 +14,7 @@ from edge.api import ApiRouter, Operation
 from edge.container import EXTENSION_KEY, Container
 from edge.logs import request_id_var
 from edge.problems import register_error_handlers
-from edge.routes import audit, auth, devices, health, tenants, users
+from edge.routes import audit, auth, devices, health, metrics, tenants, users
 
 API_VERSION = "1.0.0"
 #: Accepted as-is from ``X-Request-ID``; anything else is replaced by a fresh id.
@@ -22,6 +22,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 ROUTERS: tuple[ApiRouter, ...] = (
     health.router,
+    metrics.router,
     auth.router,
     tenants.router,
     users.router,

@@ -40,6 +40,7 @@ from store import redis_client
 from store.db import Database
 from store.passwords import Argon2Passwords
 from store.presence_redis import RedisPresence
+from store.redis_relay import RedisRelay
 from store.uow import Store
 
 log = logging.getLogger(__name__)
@@ -201,9 +202,23 @@ class _Started:
 
 
 def build_relay(settings: Settings, client: redis.Redis | None, metrics: MetricsRegistry) -> Relay:
-    """The relay between nodes: in-process for one node (no ``REDIS_URL``)."""
+    """The relay between nodes: in-process for one node (no ``REDIS_URL``), else Redis
+    pub/sub on connections of its own (named ``signage-relay-{pub,sub}:<node>``)."""
     codec = RelayCodec((*RELAY_MESSAGES, *TENANT_EVENTS))
-    return LocalRelay(settings.node_id, codec=codec, metrics=metrics)
+    if settings.redis_url is None:
+        return LocalRelay(settings.node_id, codec=codec, metrics=metrics)
+    return RedisRelay(
+        settings.redis_url,
+        node_id=settings.node_id,
+        codec=codec,
+        prefix=settings.relay_channel_prefix,
+        sharded=settings.relay_sharded,
+        publish_timeout_s=settings.relay_publish_timeout_s,
+        subscribe_timeout_s=settings.relay_subscribe_timeout_s,
+        ping_interval_s=settings.relay_ping_interval_s,
+        reconnect_max_s=settings.relay_reconnect_max_s,
+        metrics=metrics,
+    )
 
 
 def container() -> Container:

@@ -7,15 +7,20 @@ from typing import Literal
 import msgspec
 from quart import Response, current_app
 
+from actors.relay import RelayState
 from edge.api import ApiRouter, encoded
 from edge.container import container
 from edge.openapi import build_openapi
-from store import redis_client
 from store.migrations import MigrationError, pending
 
 router = ApiRouter("health", __name__, tag="health")
 
 Check = Literal["ok", "down", "pending", "mismatch", "single-node"]
+_RELAY: dict[RelayState, Check] = {
+    RelayState.OK: "ok",
+    RelayState.DOWN: "down",
+    RelayState.SINGLE_NODE: "single-node",
+}
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -28,6 +33,7 @@ class Readiness(msgspec.Struct, frozen=True, omit_defaults=True):
     database: Check
     migrations: Check
     relay: Check
+    actors: Check
     detail: str | None = None
 
 
@@ -59,16 +65,19 @@ async def ready() -> Response:
         migrations, detail = "mismatch", str(exc)
     except Exception as exc:  # any failure here means "not ready"
         detail = f"database unreachable: {type(exc).__name__}"
-    relay: Check = "single-node"
-    if app.redis is not None:
-        relay = "ok" if await redis_client.ping(app.redis) else "down"
-    ok = database == "ok" and migrations == "ok"
+    # The relay's own view (its subscriber connection), not a ping: Redis down is shown
+    # but is no reason to refuse traffic (principle 4).
+    relay = _RELAY[app.relay.state]
+    # A runtime whose root supervisor gave up serves no device: not ready.
+    actors: Check = "ok" if app.runtime.state == "running" else "down"
+    ok = database == "ok" and migrations == "ok" and actors == "ok"
     body = Readiness(
         status="ready" if ok else "unavailable",
         node_id=app.settings.node_id,
         database=database,
         migrations=migrations,
         relay=relay,
+        actors=actors,
         detail=detail,
     )
     return encoded(body, status=200 if ok else 503)
