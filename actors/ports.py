@@ -194,9 +194,11 @@ class AuditRepository(Protocol):
         """Seal and insert one entry at the head of ``tenant_id``'s chain, in this
         transaction (it commits or rolls back with the change it records).
 
-        Takes the chain's lock until the transaction ends: append last, just before
-        leaving the ``async with``, to keep the lock short. Needs READ COMMITTED (the
-        default). ``before``/``after``/``details`` must hold no secret.
+        Takes the chain's lock until the transaction ends, so append *after every other
+        write* of the transaction: the lock is then short, and a transaction holding it
+        never waits for a row lock (which could deadlock with one waiting for the chain).
+        Needs READ COMMITTED (the default). ``before``/``after``/``details`` must hold no
+        secret.
         """
         ...
 

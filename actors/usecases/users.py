@@ -85,6 +85,10 @@ class Users:
                 if roles is not None and Role.TENANT_ADMIN not in roles:
                     raise Conflict("you cannot remove your own tenant_admin role")
             after = await tx.users.update(tenant_id, user_id, roles=roles, disabled=disabled)
+            revoked = 0
+            if after.disabled and not before.disabled:
+                revoked = await tx.sessions.revoke_user(tenant_id, user_id, "user_disabled")
+            # Audit last: the chain's lock is then held only until commit (no deadlocks).
             if after.roles != before.roles:
                 await tx.audit.append(
                     tenant_id,
@@ -95,9 +99,6 @@ class Users:
                     after={"roles": after.roles},
                 )
             if after.disabled != before.disabled:
-                revoked = 0
-                if after.disabled:
-                    revoked = await tx.sessions.revoke_user(tenant_id, user_id, "user_disabled")
                 await tx.audit.append(
                     tenant_id,
                     who,
