@@ -107,9 +107,16 @@ async def test_logout_is_idempotent_and_reveals_nothing(admin: Caller, client: C
         assert response.status_code == 204
 
 
-async def test_logout_with_a_malformed_body_is_422(client: Client) -> None:
-    response = await client.post("/api/v1/auth/logout", json={"token": "x"})
+@pytest.mark.parametrize("path", ["/api/v1/auth/logout", "/api/v1/auth/refresh"])
+@pytest.mark.parametrize(
+    "payload", [{"token": "x"}, {"refresh_token": ""}, {"refresh_token": 5}, {}, []]
+)
+async def test_malformed_refresh_and_logout_bodies_are_422(
+    client: Client, path: str, payload: object
+) -> None:
+    response = await client.post(path, json=payload)
     assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
 
 
 async def test_logout_ends_only_its_own_session(admin: Caller, client: Client) -> None:
