@@ -134,7 +134,9 @@ class Actor:
     #: This actor's own address, valid across restarts.
     ref: ActorRef
     #: The dispatch table built from the ``@handler`` methods (inherited and extended).
-    __handlers__: ClassVar[Mapping[type, Handler]] = {}
+    __handlers__: ClassVar[Mapping[type, Handler]] = types.MappingProxyType({})
+    #: The same table as a plain dict, for the runtime's hot path. Do not mutate.
+    __dispatch__: ClassVar[dict[type, Handler]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -153,6 +155,7 @@ class Actor:
                     _coalesce_key(message_type, key) if overflow is Overflow.COALESCE else None
                 )
                 table[message_type] = Handler(getattr(cls, name), overflow, coalesce)
+        cls.__dispatch__ = table
         cls.__handlers__ = types.MappingProxyType(table)
 
     async def on_start(self) -> None:

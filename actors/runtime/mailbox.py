@@ -24,7 +24,8 @@ The policy travels with each message (an actor declares it per message type):
 =============== ========================================================================
 
 Costs: a put that finds room is a deque append of one tuple and, if the consumer is
-idle, setting its event; nothing else is allocated and no task is created. Evictions
+idle, waking it (see :mod:`actors.runtime.parking`); nothing else is allocated and no task
+is created. Evictions
 and coalescing scan the queue (O(capacity)) and only happen on those paths.
 
 Not thread-safe: use from tasks of one event loop.
@@ -40,6 +41,7 @@ from typing import Literal
 import anyio
 
 from actors.runtime.errors import ActorStopped, MailboxFull, MailboxOverflow
+from actors.runtime.parking import Parker, parker
 
 
 class Overflow(enum.Enum):
@@ -60,10 +62,14 @@ _COALESCE = Overflow.COALESCE
 
 
 class _Waiter:
-    __slots__ = ("event",)
+    """A sender waiting for room; ``woken`` spares the consumer from setting its event
+    once per message taken while the sender has not run yet."""
+
+    __slots__ = ("event", "woken")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
+        self.woken = False
 
 
 class Mailbox[T]:
@@ -80,11 +86,12 @@ class Mailbox[T]:
         "_capacity",
         "_closed",
         "_coalesced",
+        "_consumer_parked",
         "_droppable",
-        "_getter",
         "_limit",
         "_on_discard",
         "_on_stuck",
+        "_parker",
         "_putters",
         "_queue",
         "dropped",
@@ -106,8 +113,13 @@ class Mailbox[T]:
         self._capacity = capacity
         self._limit = capacity + reserve
         self._queue: deque[tuple[T, Overflow, Hashable]] = deque()
-        self._getter: anyio.Event | None = None
-        self._putters: deque[_Waiter] = deque()
+        #: Where the consumer waits when the queue is empty (made at its first wait: it
+        #: needs the running event loop).
+        self._parker: Parker | None = None
+        self._consumer_parked = False
+        #: Senders waiting for room, oldest first; made by the first one (most mailboxes
+        #: never see one, and an empty deque costs ~700 bytes -- times 10,000 actors).
+        self._putters: deque[_Waiter] | None = None
         self._coalesced: dict[Hashable, tuple[T, Overflow, Hashable]] = {}
         self._droppable = 0
         self._closed = False
@@ -133,6 +145,11 @@ class Mailbox[T]:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def has_room(self) -> bool:
+        """A ``BLOCK`` message put now would not wait (nobody waits, and there is room)."""
+        return not self._putters and len(self._queue) < self._capacity
+
     # -- producer side ---------------------------------------------------------------
 
     def put_nowait(self, item: T, policy: Overflow, key: Hashable = None) -> None:
@@ -147,19 +164,21 @@ class Mailbox[T]:
         """
         if self._closed:
             raise ActorStopped("the mailbox is closed")
+        if item is None:
+            raise TypeError("a mailbox cannot carry None")
         queue = self._queue
-        if policy is _COALESCE or len(queue) >= self._capacity:
+        depth = len(queue)
+        if policy is _COALESCE or depth >= self._capacity:
             self._put_slow(item, policy, key)
             return
         if policy is _DROP_OLDEST:
             self._droppable += 1
         queue.append((item, policy, key))
-        if len(queue) > self.high_water:
-            self.high_water = len(queue)
-        getter = self._getter
-        if getter is not None:
-            self._getter = None
-            getter.set()
+        if depth >= self.high_water:
+            self.high_water = depth + 1
+        if self._consumer_parked:
+            self._consumer_parked = False
+            self._parker.unpark()  # type: ignore[union-attr] # parked implies a parker
 
     async def put(
         self,
@@ -178,23 +197,26 @@ class Mailbox[T]:
         :raises MailboxFull: if still no room after ``timeout`` seconds.
         :raises MailboxOverflow: as :meth:`put_nowait`, for the other policies.
         """
-        if policy is not _BLOCK or (not self._putters and len(self._queue) < self._capacity):
+        if policy is not _BLOCK or self.has_room:
             self.put_nowait(item, policy, key)
             return
         waiter = _Waiter()
-        self._putters.append(waiter)
+        putters = self._putters
+        if putters is None:
+            putters = self._putters = deque()
+        putters.append(waiter)
         try:
             with anyio.fail_after(timeout):
-                while self._putters[0] is not waiter or len(self._queue) >= self._capacity:
+                while putters[0] is not waiter or len(self._queue) >= self._capacity:
                     if self._closed:
                         raise ActorStopped("the mailbox is closed")
                     await waiter.event.wait()
-                    waiter.event = anyio.Event()
+                    waiter.event, waiter.woken = anyio.Event(), False
             self.put_nowait(item, policy, key)
         except TimeoutError:
             raise MailboxFull(f"still full after {timeout}s") from None
         finally:
-            self._putters.remove(waiter)
+            putters.remove(waiter)
             self._wake_putter()
 
     def _put_slow(self, item: T, policy: Overflow, key: Hashable) -> None:
@@ -231,10 +253,9 @@ class Mailbox[T]:
         queue.append(entry)
         if len(queue) > self.high_water:
             self.high_water = len(queue)
-        getter = self._getter
-        if getter is not None:
-            self._getter = None
-            getter.set()
+        if self._consumer_parked:
+            self._consumer_parked = False
+            self._parker.unpark()  # type: ignore[union-attr] # parked implies a parker
 
     def _evict_oldest_droppable(self) -> None:
         for index, entry in enumerate(self._queue):
@@ -259,23 +280,35 @@ class Mailbox[T]:
 
     def _wake_putter(self) -> None:
         if self._putters and (self._closed or len(self._queue) < self._capacity):
-            self._putters[0].event.set()
+            first = self._putters[0]
+            if not first.woken:
+                first.woken = True
+                first.event.set()
 
     # -- consumer side ---------------------------------------------------------------
 
     def get_nowait(self) -> T:
-        """The oldest message. Check ``len(mailbox)`` first.
+        """The oldest message.
 
         :raises anyio.WouldBlock: if the mailbox is empty.
         """
-        if not self._queue:
+        item = self.poll()
+        if item is None:
             raise anyio.WouldBlock
+        return item
+
+    def poll(self) -> T | None:
+        """The oldest message, or ``None`` if the mailbox is empty (the consumer's hot
+        path: no exception, one call). A mailbox never carries ``None`` itself."""
+        if not self._queue:
+            return None
         item, policy, key = self._queue.popleft()
         if policy is _DROP_OLDEST:
             self._droppable -= 1
         elif policy is _COALESCE:
             del self._coalesced[key]
-        if self._putters:
+        putters = self._putters
+        if putters and not putters[0].woken:
             self._wake_putter()
         return item
 
@@ -290,7 +323,7 @@ class Mailbox[T]:
         :raises anyio.BusyResourceError: if another task is already waiting.
         """
         if not self._queue:
-            if self._getter is not None:
+            if self._consumer_parked:
                 raise anyio.BusyResourceError("receiving from")
             if timeout is None:  # no cancel scope: this wait is on every idle actor's path
                 await self._wait_for_item()
@@ -300,14 +333,17 @@ class Mailbox[T]:
         return self.get_nowait()
 
     async def _wait_for_item(self) -> None:
+        waiting = self._parker
+        if waiting is None:
+            waiting = self._parker = parker()
         while not self._queue:
             if self._closed:
                 raise anyio.EndOfStream
-            event = self._getter = anyio.Event()
+            self._consumer_parked = True
             try:
-                await event.wait()
+                await waiting.park()
             finally:
-                self._getter = None
+                self._consumer_parked = False
 
     def close(self) -> list[T]:
         """Refuse new messages, wake every waiter, and discard what is queued.
@@ -324,9 +360,10 @@ class Mailbox[T]:
         self._droppable = 0
         for item in discarded:
             self._discard(item, "stopped")
-        if self._getter is not None:
-            self._getter.set()
-        for waiter in self._putters:
+        if self._consumer_parked:
+            self._consumer_parked = False
+            self._parker.unpark()  # type: ignore[union-attr] # parked implies a parker
+        for waiter in self._putters or ():
             waiter.event.set()
         return discarded
 

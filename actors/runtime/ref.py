@@ -63,10 +63,14 @@ class Ask:
 class ActorRef:
     """Send messages to one actor: :meth:`tell`, :meth:`send`, :meth:`ask`; or stop it."""
 
-    __slots__ = ("_cell",)
+    # The mailbox and the dispatch table are held here too, so that ``tell`` -- the
+    # fan-out path, 10,000 calls in a row -- touches as few objects as it can.
+    __slots__ = ("_cell", "_handlers", "_mailbox")
 
     def __init__(self, cell: ActorCell) -> None:
         self._cell = cell
+        self._handlers = cell.handlers
+        self._mailbox = cell.mailbox
 
     @property
     def kind(self) -> str:
@@ -97,12 +101,13 @@ class ActorRef:
         :raises MailboxOverflow: for a never-drop message when the mailbox is full past
             its reserve; the actor is killed, the message is not delivered.
         """
-        cell = self._cell
-        entry = cell.handlers.get(type(message))
+        entry = self._handlers.get(type(message))
         if entry is None:
-            raise UnhandledMessage(f"{cell.kind} actors do not handle {type(message).__name__}")
+            raise UnhandledMessage(
+                f"{self._cell.kind} actors do not handle {type(message).__name__}"
+            )
         key = entry.key
-        cell.mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
+        self._mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
 
     async def send(
         self,
@@ -122,10 +127,14 @@ class ActorRef:
         if entry is None:
             raise UnhandledMessage(f"{cell.kind} actors do not handle {type(message).__name__}")
         key = entry.key
-        await cell.mailbox.put(
+        mailbox = cell.mailbox
+        if entry.overflow is not Overflow.BLOCK or mailbox.has_room:  # the common case
+            mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
+            return
+        await mailbox.put(
             message,
             entry.overflow,
-            None if key is None else key(message),
+            None,
             timeout=cell.ask_timeout_s if timeout is None else timeout,
         )
 

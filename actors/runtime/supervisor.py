@@ -40,6 +40,7 @@ import msgspec
 from actors.runtime.actor import StopReason
 from actors.runtime.errors import ActorStopped, Escalation
 from actors.runtime.instruments import RuntimeMetrics
+from actors.runtime.parking import LazyEvent
 from actors.runtime.snapshot import Status, SupervisorSnapshot
 
 log = logging.getLogger("actors.runtime")
@@ -75,8 +76,8 @@ class Child(Protocol):
     kind: str
     path: str
     policy: RestartPolicy
-    crash_times: deque[float]
-    stop_requested: anyio.Event
+    crash_times: deque[float] | None
+    stop_requested: LazyEvent
     busy_since: float | None
 
     @property
@@ -113,12 +114,12 @@ class Supervisor:
         self.name = name
         self.path: str = name if parent is None else f"{parent.path}/{name}"
         self.policy = policy
-        self.crash_times: deque[float] = deque()
+        self.crash_times: deque[float] | None = None
         self.crashes = 0
         self.restarts = 0
         self.status: Status = "starting"
-        self.stop_requested = anyio.Event()
-        self.stopped = anyio.Event()
+        self.stop_requested = LazyEvent()
+        self.stopped = LazyEvent()
         #: Supervisors are never "busy": the watchdog only judges actors.
         self.busy_since: float | None = None
         self._metrics = metrics
@@ -219,6 +220,8 @@ class Supervisor:
         policy = child.policy
         now = time.monotonic()
         window = child.crash_times
+        if window is None:
+            window = child.crash_times = deque()
         window.append(now)
         while now - window[0] > policy.within_s:
             window.popleft()
