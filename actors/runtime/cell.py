@@ -42,6 +42,10 @@ TIME_SLICE_S = 0.002
 
 Message = msgspec.Struct | Ask
 KillCause = Literal["stuck", "overflow"]
+_KILL_CAUSES: dict[KillCause, str] = {
+    "stuck": "a handler ran past the stuck limit",
+    "overflow": "its mailbox is full past the reserve",
+}
 
 
 def wall_clock(monotonic_at: float | None) -> datetime | None:
@@ -169,10 +173,10 @@ class ActorCell:
             return
         self._kill_cause = cause
         self._metrics.kills.inc(kind=self.kind, cause=cause)
+        log.error("actor %s: killed (%s)", self.path, _KILL_CAUSES[cause])
         scope.cancel()
 
     def _stuck(self) -> None:
-        log.error("actor %s: mailbox full past its reserve; killing it", self.path)
         self.kill("overflow")
 
     def _discarded(self, item: Message, reason: DropReason) -> None:

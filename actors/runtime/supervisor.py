@@ -274,9 +274,7 @@ class Supervisor:
             for child in list(self._children):
                 since = child.busy_since
                 if since is not None and now - since > limit:
-                    log.error(
-                        "%s: busy for %.1fs (limit %gs); killing it", child.path, now - since, limit
-                    )
+                    log.error("%s: busy for %.1fs (limit %gs)", child.path, now - since, limit)
                     child.kill("stuck")
 
     # -- as a child of another supervisor ------------------------------------------------
