@@ -1,0 +1,253 @@
+"""What content, playlists, schedules and manifests need from the outside world.
+
+Repository Protocols (implemented in ``store/repos/``; reached as ``tx.content``,
+``tx.playlists``, ``tx.schedules``, ``tx.manifests``), the media file store (``store/
+media.py``) and the manifest refresh port the use cases call after they commit. Every
+repository method takes the owning tenant explicitly; row-level security is the second
+wall behind it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from actors.domain.content_items import ContentItem, RevisionRecord
+from actors.domain.content_lifecycle import ContentLifecycle, ContentState
+from actors.domain.content_types import ContentRevision
+from actors.domain.device_manifests import StoredManifest
+from actors.domain.manifest_batch import DeviceScope, PlannedDocument
+from actors.domain.manifest_plan import ContentSnapshot, Playlist, PlaylistItem
+from actors.domain.playlists import PlaylistRecord
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Target
+from actors.domain.schedules import ScheduleRecord
+
+
+class ContentRepository(Protocol):
+    async def create(self, item: ContentItem) -> ContentItem:
+        """Insert the item and its revision 1 (the working one)."""
+        ...
+
+    async def get(
+        self, tenant_id: UUID, content_id: UUID, *, for_update: bool = False
+    ) -> ContentItem | None:
+        """The item with its working revision; ``for_update`` locks it until the
+        transaction ends (every lifecycle change holds that lock)."""
+        ...
+
+    async def list(
+        self, tenant_id: UUID, *, state: ContentState | None, limit: int, offset: int
+    ) -> list[ContentItem]:
+        """Newest first."""
+        ...
+
+    async def save_lifecycle(
+        self, tenant_id: UUID, content_id: UUID, lifecycle: ContentLifecycle
+    ) -> None: ...
+
+    async def save_metadata(
+        self, tenant_id: UUID, content_id: UUID, metadata: Mapping[str, str]
+    ) -> None: ...
+
+    async def write_revision(
+        self,
+        tenant_id: UUID,
+        content_id: UUID,
+        revision: ContentRevision,
+        *,
+        author: UUID,
+        media_size: int | None,
+        new: bool,
+    ) -> None:
+        """Insert ``revision`` (``new``) or overwrite the working draft of that number."""
+        ...
+
+    async def record_submission(
+        self, tenant_id: UUID, content_id: UUID, number: int, submitted_by: UUID | None
+    ) -> None:
+        """Stamp (or, with ``None``, clear on withdrawal) who submitted revision ``number``."""
+        ...
+
+    async def record_decision(
+        self,
+        tenant_id: UUID,
+        content_id: UUID,
+        number: int,
+        *,
+        decision: str,
+        decided_by: UUID,
+        reason: str | None,
+    ) -> None: ...
+
+    async def revisions(self, tenant_id: UUID, content_id: UUID) -> builtins.list[RevisionRecord]:
+        """Every revision, newest first."""
+        ...
+
+    async def lifecycles(
+        self, tenant_id: UUID, content_ids: Collection[UUID]
+    ) -> dict[UUID, ContentLifecycle]:
+        """The lifecycle of each of ``content_ids`` that exists in the tenant."""
+        ...
+
+    async def snapshots(
+        self, tenant_id: UUID, content_ids: Collection[UUID]
+    ) -> dict[UUID, ContentSnapshot]:
+        """What the manifest planner needs of each item: lifecycle and live revision."""
+        ...
+
+
+class PlaylistRepository(Protocol):
+    async def create(
+        self,
+        tenant_id: UUID,
+        playlist_id: UUID,
+        *,
+        name: str,
+        items: Sequence[PlaylistItem],
+        created_by: UUID,
+    ) -> PlaylistRecord: ...
+
+    async def get(
+        self, tenant_id: UUID, playlist_id: UUID, *, for_update: bool = False
+    ) -> PlaylistRecord | None: ...
+
+    async def list(self, tenant_id: UUID) -> list[PlaylistRecord]: ...
+
+    async def replace(
+        self, tenant_id: UUID, playlist_id: UUID, *, name: str, items: Sequence[PlaylistItem]
+    ) -> PlaylistRecord:
+        """:raises NotFound: if there is no such playlist in ``tenant_id``."""
+        ...
+
+    async def delete(self, tenant_id: UUID, playlist_id: UUID) -> None:
+        """:raises Conflict: if a schedule still names it."""
+        ...
+
+    async def for_planning(
+        self, tenant_id: UUID, playlist_ids: Collection[UUID]
+    ) -> dict[UUID, Playlist]: ...
+
+    async def containing(self, tenant_id: UUID, content_id: UUID) -> builtins.list[UUID]:
+        """The playlists that list ``content_id``."""
+        ...
+
+
+class ScheduleRepository(Protocol):
+    async def create(
+        self, tenant_id: UUID, entry: ScheduleEntry, *, created_by: UUID
+    ) -> ScheduleRecord:
+        """Insert ``entry``; ``created_at`` is the database's clock (the stored record's)."""
+        ...
+
+    async def get(self, tenant_id: UUID, schedule_id: UUID) -> ScheduleRecord | None: ...
+
+    async def list(self, tenant_id: UUID) -> list[ScheduleRecord]: ...
+
+    async def delete(self, tenant_id: UUID, schedule_id: UUID) -> ScheduleRecord | None:
+        """Delete and return the entry (``None``: there was none)."""
+        ...
+
+    async def entries(self, tenant_id: UUID) -> builtins.list[ScheduleEntry]:
+        """Every entry of the tenant, for resolution."""
+        ...
+
+    async def targets_of_playlists(
+        self, tenant_id: UUID, playlist_ids: Collection[UUID]
+    ) -> builtins.list[Target]:
+        """The targets of the entries that play any of ``playlist_ids``."""
+        ...
+
+
+class ManifestRepository(Protocol):
+    async def lock(self, tenant_id: UUID) -> int:
+        """The tenant's manifest version counter, row-locked until the transaction ends:
+        one recomputation per tenant at a time, on every node."""
+        ...
+
+    async def planning_devices(self, tenant_id: UUID, scope: DeviceScope) -> list[DeviceProfile]:
+        """The tenant's approved devices in ``scope``, as resolution sees them."""
+        ...
+
+    async def hashes(self, tenant_id: UUID, device_ids: Collection[UUID]) -> dict[UUID, str]:
+        """The hash of each device's current document (devices without one are absent)."""
+        ...
+
+    async def store(
+        self,
+        tenant_id: UUID,
+        *,
+        version: int,
+        documents: Collection[PlannedDocument],
+        changed: Mapping[UUID, str],
+        computed_at: datetime,
+    ) -> None:
+        """Give each device in ``changed`` its new document (by hash) at ``version``, set
+        the tenant's counter to ``version`` and drop documents no device uses any more."""
+        ...
+
+    async def forget_unapproved(self, tenant_id: UUID) -> int:
+        """Drop the manifests of the tenant's devices that are no longer approved."""
+        ...
+
+    async def get(self, tenant_id: UUID, device_id: UUID) -> StoredManifest | None: ...
+
+    async def newer(
+        self, tenant_id: UUID, known: Mapping[UUID, int]
+    ) -> list[tuple[UUID, int, str]]:
+        """``(device id, version, document)`` for each device of ``known`` whose stored
+        version is above the one given (0: any stored version)."""
+        ...
+
+    async def claim_due(self, *, before: datetime, lease_s: float, limit: int) -> list[UUID]:
+        """Platform scope: lease up to ``limit`` tenants that have manifests planned from
+        before ``before`` and no live lease; returns their ids."""
+        ...
+
+    async def record_acks(self, acks: Sequence[tuple[UUID, UUID, int, datetime]]) -> int:
+        """Platform scope: ``(tenant_id, device_id, version, at)``; never moves an ack
+        backwards nor past the version the device has."""
+        ...
+
+
+class MediaUpload(Protocol):
+    """A file received completely into a temporary place under its tenant's folder."""
+
+    sha256: str
+    size: int
+    head: bytes
+
+    async def publish(self) -> None:
+        """Move the file to its final, content-addressed name (atomic; idempotent)."""
+        ...
+
+
+class MediaStore(Protocol):
+    def receive(
+        self,
+        tenant_id: UUID,
+        chunks: AsyncIterable[bytes],
+        *,
+        limit: int,
+        check_head: Callable[[bytes], object],
+    ) -> AbstractAsyncContextManager[MediaUpload]:
+        """Stream ``chunks`` to a temporary file, hashing as it goes; ``check_head`` is
+        called once with the first bytes and may raise to refuse the file early. Leaving
+        the block without :meth:`MediaUpload.publish` removes the file, whatever ended it.
+
+        :raises TooLarge: past ``limit`` bytes.
+        :raises Unavailable: if the media folder cannot be written.
+        """
+        ...
+
+
+class ManifestRefresh(Protocol):
+    """Recomputes manifests after a committed change, off the caller's path."""
+
+    def refresh(self, tenant_id: UUID, scope: DeviceScope) -> None:
+        """Schedule the recomputation of the manifests of ``scope``'s devices (merged
+        with any pending one); changed manifests reach the screens within seconds."""
+        ...
