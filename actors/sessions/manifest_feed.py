@@ -1,0 +1,314 @@
+"""The node's manifest feed: recomputes manifests off the request path and hands the new
+versions to the sessions this node holds.
+
+One runtime service per node. Work arrives per tenant, from three sides, and never waits:
+
+- :meth:`ManifestFeed.refresh` — a use case committed a change (content approved or
+  archived, a playlist or schedule edited, a device regrouped): recompute the manifests
+  of the devices it may affect;
+- :meth:`ManifestFeed.deliver` — a tenant actor learnt that newer manifests exist
+  (:class:`~actors.events.ManifestsChanged`, a relay gap, a new session): push them to
+  these sessions' outboxes;
+- :meth:`ManifestFeed.fetch` — a device actor opens a session and needs its manifest
+  (computed first when the device has none yet).
+
+Requests for one tenant merge into one pending job (scopes united, one delivery per
+device, every waiting opening answered by the same read), so the pending state is bounded
+by the tenants and sessions of this node, never by the rate of changes. ``workers`` tasks
+take tenants with pending work; a tenant is handled by one worker at a time, in order:
+recompute, then read every needed frame in one query, then answer and deliver. A session
+never receives a version older than one it was given (the outbox refuses it).
+
+A ticker advances the horizon: every ``tick_s`` it leases the tenants whose manifests
+were planned from an earlier step (the lease spreads tenants over the nodes) and
+refreshes them whole. Manifest acknowledgements from screens are buffered here and
+written in one statement per ``ack_flush_s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import anyio
+import anyio.abc
+import msgspec
+
+from actors.domain.manifest_batch import DeviceScope
+from actors.metrics import MetricsRegistry
+from actors.runtime import ActorRef, ActorStopped
+from actors.sessions.messages import Flush
+from actors.sessions.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+_FLUSH = Flush()
+
+
+class ManifestSource(Protocol):
+    """What the feed needs from the manifests use case (:class:`~actors.usecases.
+    manifests.Manifests` implements it)."""
+
+    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> object: ...
+
+    async def frames(
+        self, tenant_id: UUID, known: Mapping[UUID, int]
+    ) -> dict[UUID, tuple[int, str]]: ...
+
+    async def claim_due(self, limit: int) -> list[UUID]: ...
+
+    async def record_acks(self, acks: list[tuple[UUID, UUID, int, datetime]]) -> int: ...
+
+
+class ManifestDelivery(Protocol):
+    """What a tenant actor asks of the feed (:meth:`ManifestFeed.deliver`)."""
+
+    def deliver(self, tenant_id: UUID, targets: Iterable[tuple[UUID, ManifestTarget]]) -> None: ...
+
+
+class ManifestTarget(Protocol):
+    """A live session as the feed needs it: its actor and its outbox."""
+
+    @property
+    def ref(self) -> ActorRef: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+
+class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
+    workers: int = 2
+    tick_s: float = 60.0
+    opening_timeout_s: float = 5.0
+    #: Groups and devices a pending recompute names before it becomes "everyone".
+    max_named: int = 1024
+    #: Tenants leased per tick for the horizon (more are taken at the next tick).
+    due_batch: int = 64
+    ack_flush_s: float = 2.0
+    #: Acknowledgements buffered before the oldest are dropped (they are informational).
+    ack_buffer: int = 50_000
+
+
+class _Waiter:
+    __slots__ = ("answer", "done")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.answer: tuple[int, str] | None = None
+
+
+@dataclass(slots=True)
+class _Job:
+    scope: DeviceScope | None = None
+    deliveries: dict[UUID, ManifestTarget] = field(default_factory=dict)
+    fetches: dict[UUID, list[_Waiter]] = field(default_factory=dict)
+
+
+class ManifestFeed:
+    """A runtime service; implements :class:`~actors.content_ports.ManifestRefresh` and
+    the tenant actors' :class:`ManifestDelivery` (see the module docstring)."""
+
+    def __init__(
+        self,
+        source: ManifestSource,
+        *,
+        config: FeedConfig | None = None,
+        metrics: MetricsRegistry | None = None,
+    ) -> None:
+        self._source = source
+        self._config = config or FeedConfig()
+        self._jobs: dict[UUID, _Job] = {}
+        self._ready: deque[UUID] = deque()
+        self._busy: set[UUID] = set()
+        self._more = anyio.Event()
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._stop = anyio.Event()
+        self._running = False
+        self._acks: deque[tuple[UUID, UUID, int, datetime]] = deque(maxlen=self._config.ack_buffer)
+        registry = metrics or MetricsRegistry()
+        self._recomputes = registry.counter(
+            "signage_manifest_recomputations_total", "Manifest recomputations run on this node."
+        )
+        self._pushed = registry.counter(
+            "signage_manifest_frames_pushed_total", "Manifest frames queued for live sessions."
+        )
+        self._failures = registry.counter(
+            "signage_manifest_feed_failures_total", "Manifest feed jobs that failed."
+        )
+        self._seconds = registry.histogram(
+            "signage_manifest_job_seconds", "Time one tenant's manifest job took."
+        )
+
+    # -- requests (never block) ------------------------------------------------------------
+
+    def refresh(self, tenant_id: UUID, scope: DeviceScope) -> None:
+        if scope.empty:
+            return
+        job = self._job(tenant_id)
+        job.scope = (
+            scope if job.scope is None else job.scope.merge(scope, max_named=self._config.max_named)
+        )
+        self._schedule(tenant_id)
+
+    def deliver(self, tenant_id: UUID, targets: Iterable[tuple[UUID, ManifestTarget]]) -> None:
+        """Push newer manifests, if any, to these sessions (their outboxes say what they
+        have)."""
+        job = self._job(tenant_id)
+        job.deliveries.update(targets)
+        if job.deliveries:
+            self._schedule(tenant_id)
+
+    async def fetch(self, tenant_id: UUID, device_id: UUID) -> tuple[int, str] | None:
+        """The device's current manifest frame ``(version, text)``, computed first if it
+        has none; ``None`` if it could not be had within ``opening_timeout_s`` (the
+        session then starts without it, and the manifest follows by :meth:`deliver`)."""
+        if not self._running:
+            return None
+        waiter = _Waiter()
+        self._job(tenant_id).fetches.setdefault(device_id, []).append(waiter)
+        self._schedule(tenant_id)
+        with anyio.move_on_after(self._config.opening_timeout_s):
+            await waiter.done.wait()
+        return waiter.answer
+
+    def manifest_acked(self, tenant_id: UUID, device_id: UUID, version: int, at: datetime) -> None:
+        self._acks.append((tenant_id, device_id, version, at))
+
+    async def settled(self) -> None:
+        """Wait until no job is pending or running (for tests and benchmarks)."""
+        while self._jobs or self._busy:
+            await self._idle.wait()
+
+    def _job(self, tenant_id: UUID) -> _Job:
+        job = self._jobs.get(tenant_id)
+        if job is None:
+            job = self._jobs[tenant_id] = _Job()
+        return job
+
+    def _schedule(self, tenant_id: UUID) -> None:
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        if tenant_id not in self._busy and tenant_id not in self._ready:
+            self._ready.append(tenant_id)
+            self._more.set()
+
+    # -- the service -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        self._running = True
+        try:
+            async with anyio.create_task_group() as tasks:
+                for number in range(self._config.workers):
+                    tasks.start_soon(self._worker, name=f"manifest worker {number}")
+                tasks.start_soon(self._ticker, name="manifest horizon")
+                task_status.started()
+                await self._stop.wait()
+                tasks.cancel_scope.cancel()
+        finally:
+            self._running = False
+            for job in self._jobs.values():
+                _answer(job, {})
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                await self._flush_acks()
+
+    async def _worker(self) -> None:
+        while True:
+            while not self._ready:
+                if self._more.is_set():  # consumed by another worker: wait for the next
+                    self._more = anyio.Event()
+                await self._more.wait()
+            tenant_id = self._ready.popleft()
+            job = self._jobs.pop(tenant_id)
+            self._busy.add(tenant_id)
+            started = anyio.current_time()
+            try:
+                await self._run(tenant_id, job)
+            except Exception:
+                self._failures.inc()
+                log.exception("manifest job for tenant %s failed", tenant_id)
+            finally:
+                _answer(job, {})  # waiters not answered by the job get None
+                self._busy.discard(tenant_id)
+                self._seconds.observe(anyio.current_time() - started)
+                if tenant_id in self._jobs:
+                    self._ready.append(tenant_id)
+                elif not self._jobs and not self._busy:
+                    self._idle.set()
+
+    async def _run(self, tenant_id: UUID, job: _Job) -> None:
+        if job.scope is not None:
+            self._recomputes.inc()
+            await self._source.recompute(tenant_id, job.scope)
+        if not job.fetches and not job.deliveries:
+            return
+        known = {
+            device_id: target.outbox.manifest_version
+            for device_id, target in job.deliveries.items()
+        }
+        known.update(dict.fromkeys(job.fetches, 0))
+        frames = await self._source.frames(tenant_id, known)
+        missing = [device_id for device_id in job.fetches if device_id not in frames]
+        if missing:
+            # First session of a new device: its manifest is computed now, for it alone.
+            self._recomputes.inc()
+            await self._source.recompute(tenant_id, DeviceScope.devices(*missing))
+            frames.update(await self._source.frames(tenant_id, dict.fromkeys(missing, 0)))
+        _answer(job, frames)
+        pushed = 0
+        for device_id, target in job.deliveries.items():
+            found = frames.get(device_id)
+            if found is None or not target.outbox.put_manifest(found[1], found[0]):
+                continue
+            with contextlib.suppress(ActorStopped):  # the session just ended
+                target.ref.tell(_FLUSH)
+                pushed += 1
+        self._pushed.inc(pushed)
+
+    async def _ticker(self) -> None:
+        flushed = anyio.current_time()
+        due_every = self._config.tick_s
+        next_due = anyio.current_time()  # catch up at start: the node may have been down
+        while True:
+            now = anyio.current_time()
+            if now >= next_due:
+                next_due = now + due_every
+                try:
+                    for tenant_id in await self._source.claim_due(self._config.due_batch):
+                        self.refresh(tenant_id, DeviceScope.all())
+                except Exception as exc:  # PostgreSQL away: retried at the next tick
+                    log.warning("manifest horizon scan failed: %s", exc)
+            if now - flushed >= self._config.ack_flush_s:
+                flushed = now
+                await self._flush_acks()
+            with anyio.move_on_after(min(self._config.ack_flush_s, next_due - now)):
+                await self._stop.wait()
+
+    async def _flush_acks(self) -> None:
+        if not self._acks:
+            return
+        batch = list(self._acks)
+        self._acks.clear()
+        try:
+            await self._source.record_acks(batch)
+        except Exception as exc:  # informational: lost acks are re-sent by nobody, logged
+            log.warning("manifest acknowledgements not stored (%d): %s", len(batch), exc)
+
+
+def _answer(job: _Job, frames: Mapping[UUID, tuple[int, str]]) -> None:
+    for device_id, waiters in job.fetches.items():
+        for waiter in waiters:
+            if not waiter.done.is_set():
+                waiter.answer = frames.get(device_id)
+                waiter.done.set()

@@ -1,0 +1,268 @@
+"""Manifests: recompute what devices play, store new versions, announce them.
+
+:meth:`Manifests.recompute` is the one place manifests are written. It runs for a tenant
+and a :class:`~actors.domain.manifest_batch.DeviceScope`, in one transaction that first
+takes the tenant's manifest lock (so recomputations of one tenant never interleave, on
+any node, and each reads everything committed before it), plans every device in scope at
+once (:func:`~actors.domain.manifest_batch.plan_batch`, in a worker thread: the event loop
+keeps serving screens meanwhile), and writes only the devices whose document's hash
+changed, all under the tenant's next version. After commit it publishes one
+:class:`~actors.events.ManifestsChanged` for the tenant: every node pushes the new
+versions to the sessions it holds.
+
+It is called by :class:`~actors.sessions.manifest_feed.ManifestFeed` (after admin changes,
+as the horizon moves, for a new device's first manifest), never on an HTTP request's path
+except :meth:`Manifests.of_device` for a device that has no manifest yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+
+from actors.domain.device_manifests import frame_text
+from actors.domain.manifest_batch import BatchPlan, DeviceScope, Horizon, plan_batch
+from actors.domain.manifest_plan import Manifest, ManifestContent, ManifestSlice
+from actors.domain.principal import Principal
+from actors.domain.rbac import Permission, authorize
+from actors.errors import Conflict, NotFound
+from actors.events import ManifestsChanged
+from actors.ports import TenantEvents, UnitOfWork
+from actors.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class ManifestPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    horizon: Horizon
+    media_base_url: str
+    notice_max_ids: int
+    lease_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManifestPolicy:
+        return cls(
+            horizon=Horizon(
+                ahead=timedelta(seconds=settings.manifest_horizon_s),
+                step=timedelta(seconds=settings.manifest_step_s),
+            ),
+            media_base_url=settings.media_base_url,
+            notice_max_ids=settings.manifest_notice_max_ids,
+            lease_s=settings.manifest_lease_s,
+        )
+
+
+class Recomputed(msgspec.Struct, frozen=True, kw_only=True):
+    """What one recomputation did (logged, and returned to benchmarks and tests)."""
+
+    tenant_id: UUID
+    devices: int
+    changed: int
+    distinct_timelines: int
+    #: The version the changed devices now have (``None``: nothing changed).
+    version: int | None
+    plan_s: float
+    total_s: float
+
+
+class DeviceManifestView(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET .../devices/{did}/manifest``: the stored manifest with its bookkeeping."""
+
+    device_id: UUID
+    version: int
+    hash: str
+    computed_at: datetime
+    acked_version: int | None
+    acked_at: datetime | None
+    starts_at: datetime
+    ends_at: datetime
+    slices: tuple[ManifestSlice, ...]
+    content: tuple[ManifestContent, ...]
+
+
+_manifest_decoder = msgspec.json.Decoder(Manifest)
+
+
+class Manifests:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        events: TenantEvents,
+        policy: ManifestPolicy,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._uow = uow
+        self._events = events
+        self._policy = policy
+        self._clock = clock
+
+    @property
+    def policy(self) -> ManifestPolicy:
+        return self._policy
+
+    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputed:
+        """Recompute the manifests of ``scope``'s approved devices; store and announce the
+        changed ones (see the module docstring). With ``scope.everyone``, manifests of
+        devices no longer approved are dropped too.
+
+        :raises Unavailable: if PostgreSQL cannot be reached (nothing is written).
+        """
+        started = time.perf_counter()
+        now = self._clock()
+        plan: BatchPlan | None = None
+        version: int | None = None
+        plan_s = 0.0
+        async with self._uow.tenant(tenant_id) as tx:
+            last = await tx.manifests.lock(tenant_id)
+            if scope.everyone:
+                await tx.manifests.forget_unapproved(tenant_id)
+            devices = await tx.manifests.planning_devices(tenant_id, scope)
+            if devices:
+                entries = await tx.schedules.entries(tenant_id)
+                playlists = await tx.playlists.for_planning(
+                    tenant_id, {entry.playlist_id for entry in entries}
+                )
+                contents = await tx.content.snapshots(
+                    tenant_id,
+                    {item.content_id for playlist in playlists.values() for item in playlist.items},
+                )
+                stored = await tx.manifests.hashes(tenant_id, [device.id for device in devices])
+                planning = time.perf_counter()
+                plan = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        plan_batch,
+                        devices,
+                        entries,
+                        playlists,
+                        contents,
+                        stored,
+                        now=now,
+                        horizon=self._policy.horizon,
+                        tenant_id=tenant_id,
+                        media_base_url=self._policy.media_base_url,
+                    )
+                )
+                plan_s = time.perf_counter() - planning
+                if plan.substituted_zones:
+                    log.warning(
+                        "tenant %s: devices in unusable time zones %s planned in UTC",
+                        tenant_id,
+                        ", ".join(plan.substituted_zones),
+                    )
+                if plan.changed:
+                    version = last + 1
+                    await tx.manifests.store(
+                        tenant_id,
+                        version=version,
+                        documents=plan.documents.values(),
+                        changed=plan.changed,
+                        computed_at=now,
+                    )
+        if plan is not None and version is not None:
+            await self._events.publish(tenant_id, self._notice(version, list(plan.changed)))
+        result = Recomputed(
+            tenant_id=tenant_id,
+            devices=0 if plan is None else plan.devices,
+            changed=0 if plan is None else len(plan.changed),
+            distinct_timelines=0 if plan is None else plan.distinct_timelines,
+            version=version,
+            plan_s=plan_s,
+            total_s=time.perf_counter() - started,
+        )
+        log.debug("manifests recomputed: %s", result)
+        return result
+
+    def _notice(self, version: int, changed: Sequence[UUID]) -> ManifestsChanged:
+        if len(changed) > self._policy.notice_max_ids:
+            return ManifestsChanged(version=version, device_ids=None)
+        return ManifestsChanged(version=version, device_ids=tuple(changed))
+
+    async def frames(
+        self, tenant_id: UUID, known: Mapping[UUID, int]
+    ) -> dict[UUID, tuple[int, str]]:
+        """The manifest frame (version, text) of each device of ``known`` whose stored
+        version is above the one given (0: any); devices without a newer one are absent.
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        if not known:
+            return {}
+        async with self._uow.tenant(tenant_id) as tx:
+            rows = await tx.manifests.newer(tenant_id, known)
+        # Devices sharing a document and version share one frame string (str hashes are
+        # cached: after the first device, the look-up does not rehash the document).
+        shared: dict[tuple[int, str], str] = {}
+        found: dict[UUID, tuple[int, str]] = {}
+        for device_id, version, document in rows:
+            key = (version, document)
+            frame = shared.get(key)
+            if frame is None:
+                frame = shared[key] = frame_text(version, document)
+            found[device_id] = (version, frame)
+        return found
+
+    async def of_device(
+        self, who: Principal, tenant_id: UUID, device_id: UUID
+    ) -> DeviceManifestView:
+        """The manifest ``device_id`` gets now (computed first if it has none yet).
+
+        :raises NotFound: for an unknown device.
+        :raises Conflict: for a revoked device (it gets no manifest).
+        """
+        authorize(who, Permission.DEVICE_READ, tenant_id)
+        for attempt in range(2):
+            async with self._uow.tenant(tenant_id) as tx:
+                device = await tx.devices.get(tenant_id, device_id)
+                if device is None:
+                    raise NotFound("no such device")
+                if device.status != "approved":
+                    raise Conflict(f"the device is {device.status}: it gets no manifest")
+                stored = await tx.manifests.get(tenant_id, device_id)
+            if stored is not None:
+                manifest = _manifest_decoder.decode(stored.document)
+                return DeviceManifestView(
+                    device_id=device_id,
+                    version=stored.version,
+                    hash=stored.hash,
+                    computed_at=stored.computed_at,
+                    acked_version=stored.acked_version,
+                    acked_at=stored.acked_at,
+                    starts_at=manifest.starts_at,
+                    ends_at=manifest.ends_at,
+                    slices=manifest.slices,
+                    content=manifest.content,
+                )
+            if attempt == 0:
+                await self.recompute(tenant_id, DeviceScope.devices(device_id))
+        raise Conflict("the device's manifest could not be computed; retry shortly")
+
+    async def claim_due(self, limit: int) -> list[UUID]:
+        """Lease up to ``limit`` tenants whose manifests start before the current horizon
+        (their time has moved on a step); the caller recomputes them.
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        before = self._policy.horizon.start(self._clock())
+        async with self._uow.platform() as tx:
+            return await tx.manifests.claim_due(
+                before=before, lease_s=self._policy.lease_s, limit=limit
+            )
+
+    async def record_acks(self, acks: Sequence[tuple[UUID, UUID, int, datetime]]) -> int:
+        """Store ``(tenant_id, device_id, version, at)`` acknowledgements (one statement).
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        if not acks:
+            return 0
+        async with self._uow.platform() as tx:
+            return await tx.manifests.record_acks(acks)
