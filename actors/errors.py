@@ -62,6 +62,18 @@ class Throttled(SignageError):
         self.retry_after = max(1, retry_after)
 
 
+class TooLarge(SignageError):
+    """The request's payload exceeds its limit (an upload past ``MAX_UPLOAD_BYTES``)."""
+
+    title = "Payload too large"
+
+
+class UnsupportedMedia(SignageError):
+    """The payload is not of a type this resource accepts (judged from its bytes)."""
+
+    title = "Unsupported media type"
+
+
 class Unavailable(SignageError):
     """A dependency (PostgreSQL, Redis) is unreachable; retrying later may succeed."""
 

@@ -15,6 +15,7 @@ import msgspec
 from quart import Blueprint, Response, request
 
 from actors.errors import Invalid
+from actors.settings import Settings
 
 T = TypeVar("T")
 Handler = Callable[..., Awaitable[Response]]
@@ -36,8 +37,9 @@ class Operation(msgspec.Struct, frozen=True):
     errors: tuple[int, ...] = ()
     #: The view function's name; with the blueprint's name, Quart's endpoint.
     endpoint: str = ""
-    #: Overrides ``MAX_BODY_BYTES`` for this route (uploads).
-    max_body: int | None = None
+    #: Overrides ``MAX_BODY_BYTES`` for this route (uploads): bytes, or read from the
+    #: settings when the app is built.
+    max_body: int | Callable[[Settings], int] | None = None
     #: A Struct whose fields are the query parameters (see :func:`query`).
     query: Any = None
     #: The success body's media type, when not JSON (e.g. ``application/x-ndjson``).
@@ -72,12 +74,12 @@ def query[T](kind: type[T]) -> T:
         raise _invalid(exc) from None
 
 
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_UNKNOWN_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]*)`")
 
 
 def _invalid(exc: msgspec.ValidationError) -> Invalid:
     """msgspec's message, with ``field`` the path to the culprit (``a.b[0]``); for an
-    unknown field, the path to that field itself."""
+    unknown or a missing field, the path to that field itself."""
     message, _, where = str(exc).partition(" - at ")
     field = where.removeprefix("`$").removeprefix(".").rstrip("`")
     unknown = _UNKNOWN_FIELD.search(message)
@@ -123,7 +125,7 @@ class ApiRouter:
         status: int = 200,
         auth: str | None = "bearer",
         errors: tuple[int, ...] = (),
-        max_body: int | None = None,
+        max_body: int | Callable[[Settings], int] | None = None,
         query: Any = None,
         media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:

@@ -25,6 +25,8 @@ _STATUS: dict[type[errors.SignageError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.UnsupportedMedia: 415,
     errors.Throttled: 429,
     errors.Unavailable: 503,
 }

@@ -1,9 +1,12 @@
-"""What a new session starts with, until scheduling and emergencies provide more: an
-empty manifest (the idle screen for the next 24 hours)."""
+"""What a new session starts with: its current manifest (:class:`ManifestOpening`), or,
+without scheduling (unit tests), an empty one (the idle screen for the next 24 hours).
+The active emergencies are queued by the tenant actor when the session registers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from uuid import UUID
 
 from actors.domain.manifest_plan import Manifest, ManifestSlice
 from actors.protocol import ManifestFrame, encode_text
@@ -26,3 +29,23 @@ class IdleOpening:
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:
         frame = ManifestFrame.of(0, idle_manifest(datetime.now(UTC).replace(microsecond=0)))
         return Opening(manifest=encode_text(frame))
+
+
+class ManifestSource(Protocol):
+    async def fetch(self, tenant_id: UUID, device_id: UUID) -> tuple[int, str] | None: ...
+
+
+class ManifestOpening:
+    """Implements :class:`~actors.sessions.ports.SessionOpening` with the device's stored
+    manifest (computed first if it has none), read through the node's manifest feed so
+    that a reconnect storm costs one query per tenant and batch, not one per screen."""
+
+    def __init__(self, source: ManifestSource) -> None:
+        self._source = source
+
+    async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:
+        found = await self._source.fetch(device.tenant_id, device.device_id)
+        if found is None:
+            return Opening()  # the manifest follows as soon as the feed has it
+        version, frame = found
+        return Opening(manifest=frame, manifest_version=version)

@@ -35,6 +35,7 @@ class Outbox:
         "_urgent",
         "_urgent_limit",
         "dropped",
+        "manifest_version",
         "overflowed",
     )
 
@@ -48,6 +49,8 @@ class Outbox:
         self.dropped = 0
         #: The urgent lane went past its limit: close the session.
         self.overflowed = False
+        #: The newest manifest version queued (0: none yet); older ones are refused.
+        self.manifest_version = 0
 
     def put_urgent(self, frame: str) -> bool:
         """Queue a never-drop frame; returns False if the outbox just overflowed."""
@@ -56,11 +59,18 @@ class Outbox:
             self.overflowed = True
         return not self.overflowed
 
-    def put_manifest(self, frame: str) -> None:
-        """Queue the newest manifest, replacing one not sent yet."""
+    def put_manifest(self, frame: str, version: int | None = None) -> bool:
+        """Queue the newest manifest, replacing one not sent yet. With ``version``, a
+        frame not newer than the last one queued is refused (returns False): a screen
+        never goes back to an older manifest, whichever path brought it."""
+        if version is not None:
+            if version <= self.manifest_version:
+                return False
+            self.manifest_version = version
         if self._manifest is not None:
             self.dropped += 1
         self._manifest = frame
+        return True
 
     def put_normal(self, frame: str) -> None:
         if len(self._normal) >= self._normal_limit:

@@ -34,6 +34,8 @@ class Opening(msgspec.Struct, frozen=True):
 
     manifest: str | None = None
     urgent: tuple[str, ...] = ()
+    #: The version ``manifest`` carries (lets the outbox refuse older ones later).
+    manifest_version: int | None = None
 
 
 class DeviceSocket(Protocol):
