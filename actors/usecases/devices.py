@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
+from actors.content_ports import ManifestRefresh
 from actors.domain.device_secret import hash_device_secret, new_device_secret
 from actors.domain.devices import (
     Credential,
@@ -29,6 +30,7 @@ from actors.domain.devices import (
     check_timezone,
     normalize_groups,
 )
+from actors.domain.manifest_batch import DeviceScope
 from actors.domain.pairing import new_pairing_code, normalize_pairing_code
 from actors.domain.principal import Principal, RequestMeta
 from actors.domain.rbac import Permission, authorize
@@ -110,10 +112,12 @@ class Devices:
         presence: PresenceReader,
         settings: Settings,
         clock: Clock = time.monotonic,
+        manifests: ManifestRefresh | None = None,
     ) -> None:
         self._uow = uow
         self._events = events
         self._presence = presence
+        self._manifests = manifests
         self._limits = DeviceLimits.from_settings(settings)
         cap = settings.rate_limit_max_keys
         self._registrations = KeyedBuckets(
@@ -237,6 +241,8 @@ class Devices:
             if device is None:
                 raise NotFound("unknown or expired pairing code")
             await tx.audit.append(tenant_id, who, "device.claim", target=device.ref, after=device)
+        if self._manifests is not None:  # ready before the screen's first session
+            self._manifests.refresh(tenant_id, DeviceScope.devices(device.id))
         return DeviceView.of(device, None)
 
     async def list(self, who: Principal, tenant_id: UUID) -> DeviceList:
@@ -279,6 +285,8 @@ class Devices:
         await self._events.publish(
             tenant_id, DeviceUpdated(device_id, groups=after.groups, timezone=after.timezone)
         )
+        if self._manifests is not None:  # groups and time zone decide what it plays
+            self._manifests.refresh(tenant_id, DeviceScope.devices(device_id))
         online = await self._presence.lookup(tenant_id, [device_id])
         return DeviceView.of(after, online.get(device_id))
 

@@ -18,6 +18,7 @@ from actors.usecases.devices import (
     RotatedSecret,
     UpdateDevice,
 )
+from actors.usecases.manifests import DeviceManifestView
 from edge.api import ApiRouter, body, encoded
 from edge.auth import authenticated, request_meta
 from edge.container import container
@@ -125,3 +126,14 @@ async def revoke_device(tenant_id: UUID, device_id: UUID) -> Response:
 async def rotate_device_secret(tenant_id: UUID, device_id: UUID) -> Response:
     who = await authenticated()
     return encoded(await container().devices.rotate_secret(who, tenant_id, device_id))
+
+
+@router.get(
+    _ONE + "/manifest",
+    summary="The manifest the device gets now: what it plays over the next hours",
+    response=DeviceManifestView,
+    errors=(404, 409),
+)
+async def device_manifest(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().manifests.of_device(who, tenant_id, device_id))

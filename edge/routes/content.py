@@ -1,0 +1,180 @@
+"""Content: create, edit, upload media, and the approval lifecycle (API.md, "Content,
+playlists, schedules")."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import anyio
+from quart import Response, request
+from werkzeug.exceptions import RequestTimeout
+
+from actors.domain.content_items import ContentView
+from actors.settings import Settings
+from actors.usecases.content import (
+    ContentList,
+    ContentQuery,
+    CreateContent,
+    EditContent,
+    RejectContent,
+    RevisionList,
+    StoredMedia,
+)
+from edge.api import ApiRouter, body, encoded, query
+from edge.auth import authenticated
+from edge.container import container
+
+router = ApiRouter("content", __name__, tag="content")
+
+_CONTENT = "/api/v1/tenants/<uuid:tenant_id>/content"
+_ONE = _CONTENT + "/<uuid:content_id>"
+
+
+def _upload_limit(settings: Settings) -> int:
+    return settings.max_upload_bytes
+
+
+@router.post(
+    _CONTENT,
+    summary="Create content (a draft): image, video, url, html or text (editor)",
+    request=CreateContent,
+    response=ContentView,
+    status=201,
+    errors=(404,),
+)
+async def create_content(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(CreateContent)
+    return encoded(await container().content.create(who, tenant_id, cmd), status=201)
+
+
+@router.get(
+    _CONTENT,
+    summary="The tenant's content, newest first, optionally in one state",
+    response=ContentList,
+    query=ContentQuery,
+    errors=(404,),
+)
+async def list_content(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    q = query(ContentQuery)
+    return encoded(await container().content.list(who, tenant_id, q))
+
+
+@router.get(_ONE, summary="One content item", response=ContentView, errors=(404,))
+async def get_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().content.get(who, tenant_id, content_id))
+
+
+@router.patch(
+    _ONE,
+    summary="Edit content; approved or rejected content gets a new draft revision (editor)",
+    request=EditContent,
+    response=ContentView,
+    errors=(404, 409),
+)
+async def edit_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(EditContent)
+    return encoded(await container().content.edit(who, tenant_id, content_id, cmd))
+
+
+@router.get(
+    _ONE + "/revisions",
+    summary="Every revision of a content item and how its review ended",
+    response=RevisionList,
+    errors=(404,),
+)
+async def content_revisions(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().content.revisions(who, tenant_id, content_id))
+
+
+@router.put(
+    _ONE + "/media",
+    summary="Upload the image or video file (raw body with its Content-Type) (editor)",
+    response=StoredMedia,
+    errors=(404, 409, 413, 415),
+    max_body=_upload_limit,
+    media_type="application/json",
+)
+async def upload_media(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    chunks = _body_chunks(request.body_timeout)
+    stored = await container().content.upload(
+        who, tenant_id, content_id, request.headers.get("Content-Type"), chunks
+    )
+    return encoded(stored)
+
+
+async def _body_chunks(idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client silent for ``idle_timeout_s`` gets 408."""
+    chunks = aiter(request.body)
+    while True:
+        try:
+            with anyio.fail_after(idle_timeout_s):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout("the upload stalled") from None
+        yield chunk
+
+
+@router.post(
+    _ONE + "/submit",
+    summary="Submit the working draft for approval (editor)",
+    response=ContentView,
+    errors=(404, 409),
+)
+async def submit_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().content.submit(who, tenant_id, content_id))
+
+
+@router.post(
+    _ONE + "/withdraw",
+    summary="Take a pending revision back to draft (editor)",
+    response=ContentView,
+    errors=(404, 409),
+)
+async def withdraw_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().content.withdraw(who, tenant_id, content_id))
+
+
+@router.post(
+    _ONE + "/approve",
+    summary="Approve the pending revision: it plays from now (approver, not the submitter)",
+    response=ContentView,
+    errors=(403, 404, 409),
+)
+async def approve_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().content.approve(who, tenant_id, content_id))
+
+
+@router.post(
+    _ONE + "/reject",
+    summary="Reject the pending revision with a reason (approver)",
+    request=RejectContent,
+    response=ContentView,
+    errors=(404, 409),
+)
+async def reject_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(RejectContent)
+    return encoded(await container().content.reject(who, tenant_id, content_id, cmd))
+
+
+@router.post(
+    _ONE + "/archive",
+    summary="Take approved content off every screen for good (editor)",
+    response=ContentView,
+    errors=(404, 409),
+)
+async def archive_content(tenant_id: UUID, content_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().content.archive(who, tenant_id, content_id))

@@ -1,0 +1,69 @@
+"""Playlists: ordered approved content with per-item durations (editor)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from quart import Response
+
+from actors.domain.playlists import PlaylistRecord
+from actors.usecases.playlists import PlaylistList, SavePlaylist
+from edge.api import ApiRouter, body, encoded, no_content
+from edge.auth import authenticated
+from edge.container import container
+
+router = ApiRouter("playlists", __name__, tag="playlists")
+
+_PLAYLISTS = "/api/v1/tenants/<uuid:tenant_id>/playlists"
+_ONE = _PLAYLISTS + "/<uuid:playlist_id>"
+
+
+@router.post(
+    _PLAYLISTS,
+    summary="Create a playlist of approved content (editor)",
+    request=SavePlaylist,
+    response=PlaylistRecord,
+    status=201,
+    errors=(404, 409),
+)
+async def create_playlist(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(SavePlaylist)
+    return encoded(await container().playlists.create(who, tenant_id, cmd), status=201)
+
+
+@router.get(_PLAYLISTS, summary="The tenant's playlists", response=PlaylistList, errors=(404,))
+async def list_playlists(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().playlists.list(who, tenant_id))
+
+
+@router.get(_ONE, summary="One playlist", response=PlaylistRecord, errors=(404,))
+async def get_playlist(tenant_id: UUID, playlist_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().playlists.get(who, tenant_id, playlist_id))
+
+
+@router.put(
+    _ONE,
+    summary="Replace a playlist's name and items; screens playing it follow (editor)",
+    request=SavePlaylist,
+    response=PlaylistRecord,
+    errors=(404, 409),
+)
+async def replace_playlist(tenant_id: UUID, playlist_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(SavePlaylist)
+    return encoded(await container().playlists.replace(who, tenant_id, playlist_id, cmd))
+
+
+@router.delete(
+    _ONE,
+    summary="Delete a playlist no schedule plays (editor)",
+    status=204,
+    errors=(404, 409),
+)
+async def delete_playlist(tenant_id: UUID, playlist_id: UUID) -> Response:
+    who = await authenticated()
+    await container().playlists.delete(who, tenant_id, playlist_id)
+    return no_content()
