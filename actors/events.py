@@ -13,6 +13,8 @@ from uuid import UUID
 
 import msgspec
 
+from actors.domain.emergencies import EmergencyEnded, EmergencyStarted
+
 
 class DeviceRevoked(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_revoked"):
     """Close the device's sessions (4401) on every node; its secret is refused from now."""
@@ -58,4 +60,9 @@ TENANT_EVENTS: tuple[type[msgspec.Struct], ...] = (
     DeviceUpdated,
     TenantSuspended,
     SessionTakenOver,
+    # Defined with their rules in actors/domain/emergencies.py; unlike the others they
+    # carry a per-tenant sequence number, so a node that misses one notices and reads it
+    # back from PostgreSQL's outbox.
+    EmergencyStarted,
+    EmergencyEnded,
 )

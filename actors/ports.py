@@ -27,6 +27,15 @@ import msgspec
 
 from actors.domain.audit import AuditEntry
 from actors.domain.devices import Credential, Device, Presence, SessionGrant
+from actors.domain.emergencies import (
+    AckStats,
+    Emergency,
+    EmergencyAck,
+    EmergencyEvent,
+    EmergencySnapshot,
+    EmergencyTarget,
+    EndReason,
+)
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Role
 from actors.domain.sessions import (
@@ -38,6 +47,7 @@ from actors.domain.sessions import (
 )
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.domain.users import User
+from actors.protocol import Severity
 
 
 class TenantRepository(Protocol):
@@ -332,6 +342,77 @@ class NodeRepository(Protocol):
         ...
 
 
+class EmergencyRepository(Protocol):
+    """Emergencies, their per-tenant sequence and outbox, and acknowledgements."""
+
+    async def start(
+        self,
+        *,
+        emergency_id: UUID,
+        tenant_id: UUID,
+        message: str,
+        severity: Severity,
+        target: EmergencyTarget,
+        expires_in_s: int | None,
+        started_by: str,
+        broadcast_id: UUID | None = None,
+    ) -> Emergency:
+        """Insert the emergency with the tenant's next sequence number and its ``started``
+        outbox event; ``targeted`` counts the approved devices the target matches.
+
+        Locks the tenant's sequence counter until the transaction ends.
+        """
+        ...
+
+    async def end(
+        self, tenant_id: UUID, emergency_id: UUID, *, reason: EndReason, ended_by: str
+    ) -> Emergency | None:
+        """End it (next sequence number, outbox event) if it is still active — and, for
+        ``reason="expired"``, due; ``None`` otherwise (already ended: nothing written)."""
+        ...
+
+    async def get(self, tenant_id: UUID, emergency_id: UUID) -> Emergency | None: ...
+
+    async def snapshot(
+        self, tenant_id: UUID, *, also: Sequence[UUID], recent: int
+    ) -> EmergencySnapshot:
+        """The tenant's head and active emergencies, with the ``recent`` latest ended ones
+        and those of ``also`` (ended or not), as of one instant."""
+        ...
+
+    async def events_after(self, tenant_id: UUID, seq: int, *, limit: int) -> list[EmergencyEvent]:
+        """The outbox after ``seq``, in order (at most ``limit`` events)."""
+        ...
+
+    async def of_broadcast(self, broadcast_id: UUID) -> Sequence[Emergency]:
+        """Every tenant's row of one platform-wide broadcast. Platform scope."""
+        ...
+
+    async def heads(self, tenant_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """Last sequence numbers of these tenants (absent: none yet). Platform scope."""
+        ...
+
+    async def due_for_expiry(self, *, limit: int) -> list[tuple[UUID, UUID]]:
+        """``(tenant_id, emergency_id)`` of active emergencies past their expiry, oldest
+        first. Platform scope."""
+        ...
+
+    async def record_acks(self, acks: Sequence[EmergencyAck]) -> int:
+        """Store a batch in one statement (first ack per device wins; acks naming another
+        tenant's emergency or device are dropped); returns how many were new. Platform
+        scope."""
+        ...
+
+    async def delivery(self, emergency: Emergency) -> tuple[AckStats, list[UUID]]:
+        """Acknowledgements of the devices the emergency targets, and which of those
+        devices have not acknowledged yet."""
+        ...
+
+    async def list(self, tenant_id: UUID, *, active_only: bool, limit: int) -> list[Emergency]:
+        """Newest first."""
+        ...
+
+
 class TenantEvents(Protocol):
     """Tells live sessions about committed changes (actors/events.py)."""
 
@@ -360,6 +441,7 @@ class Tx(Protocol):
     audit: AuditRepository
     devices: DeviceRepository
     nodes: NodeRepository
+    emergencies: EmergencyRepository
 
 
 class UnitOfWork(Protocol):

@@ -140,6 +140,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Hypercorn pings idle sockets this often (keeps NAT mappings, finds dead peers).
     ws_ping_interval_s: float = 20.0
 
+    # -- Emergencies (docs/emergencies.md) --
+    #: How often each node reads every tenant's last emergency number from PostgreSQL and
+    #: catches up on any it missed (the bound on delivery while Redis is down), and ends
+    #: the emergencies whose expiry has passed.
+    emergency_check_every_s: float = 1.0
+    #: Screens' acknowledgements are written in one statement per batch this often.
+    emergency_ack_flush_s: float = 0.5
+
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigError("DB_POOL_MIN/DB_POOL_MAX: need 1 <= DB_POOL_MIN <= DB_POOL_MAX")
@@ -147,6 +155,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             raise ConfigError("ACCESS_TOKEN_TTL_S/REFRESH_TOKEN_TTL_S: must be positive")
         _check_auth_settings(self)
         _check_runtime_settings(self)
+        if min(self.emergency_check_every_s, self.emergency_ack_flush_s) <= 0:
+            raise ConfigError("EMERGENCY_CHECK_EVERY_S and EMERGENCY_ACK_FLUSH_S: must be positive")
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
                 raise ConfigError(

@@ -14,7 +14,7 @@ from edge.api import ApiRouter, Operation
 from edge.container import EXTENSION_KEY, Container
 from edge.logs import request_id_var
 from edge.problems import register_error_handlers
-from edge.routes import audit, auth, devices, health, metrics, tenants, users
+from edge.routes import audit, auth, devices, emergencies, health, metrics, tenants, users
 
 API_VERSION = "1.0.0"
 #: Accepted as-is from ``X-Request-ID``; anything else is replaced by a fresh id.
@@ -28,6 +28,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     users.router,
     audit.router,
     devices.router,
+    emergencies.router,
 )
 
 

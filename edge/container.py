@@ -23,8 +23,11 @@ from actors.metrics import MetricsRegistry
 from actors.ratelimit import KeyedBuckets
 from actors.relay import RELAY_MESSAGES, LocalRelay, Relay, RelayCodec
 from actors.runtime import Runtime, RuntimeConfig
-from actors.sessions.acks import CountingAcks
 from actors.sessions.directory import StoreDirectory
+from actors.sessions.emergency_acks import BatchedAcks
+from actors.sessions.emergency_fanout import NodeEmergencies
+from actors.sessions.emergency_feed import StoreEmergencyFeed
+from actors.sessions.emergency_watch import EmergencyWatch
 from actors.sessions.node import NodeSessions
 from actors.sessions.node_events import NodeEvents
 from actors.sessions.opening import IdleOpening
@@ -34,6 +37,7 @@ from actors.settings import Settings
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
 from actors.usecases.devices import Devices
+from actors.usecases.emergencies import Emergencies
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
 from store import redis_client
@@ -67,6 +71,7 @@ class Container:
     events: NodeEvents
     devices: Devices
     device_connects: KeyedBuckets
+    emergencies: Emergencies
     started_at: float = field(default_factory=time.time)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _runtime_task: asyncio.Task[None] | None = None
@@ -110,20 +115,33 @@ class Container:
             tenants=lambda: sessions.tenants(),
             started_at=datetime.fromtimestamp(time.time(), UTC),
         )
+        node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
+        acks = BatchedAcks(
+            store, metrics, node_id=settings.node_id, flush_every_s=settings.emergency_ack_flush_s
+        )
+        emergency_watch = EmergencyWatch(
+            node_emergencies,
+            tenants=lambda: sessions.tenants(),
+            expire=lambda: emergencies.expire_due(),
+            check_every_s=settings.emergency_check_every_s,
+        )
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
             metrics=metrics,
-            services=(relay, presence_service),
+            services=(relay, presence_service, acks, emergency_watch),
         )
         sessions = NodeSessions(
             runtime,
             relay=relay,
             directory=StoreDirectory(store),
             opening=IdleOpening(),
-            acks=CountingAcks(metrics),
+            acks=acks,
             presence=presence,
+            emergencies=node_emergencies,
         )
         events = NodeEvents(runtime, relay)
+        presence_reader = NodePresence(presence, shared)
+        emergencies = Emergencies(store, events, presence_reader)
         return cls(
             settings=settings,
             database_url=database_url,
@@ -140,13 +158,14 @@ class Container:
             runtime=runtime,
             sessions=sessions,
             events=events,
-            devices=Devices(store, events, NodePresence(presence, shared), settings),
+            devices=Devices(store, events, presence_reader, settings),
             device_connects=KeyedBuckets(
                 settings.ws_connect_per_s,
                 settings.ws_connect_burst,
                 max_keys=settings.rate_limit_max_keys,
                 clock=time.monotonic,
             ),
+            emergencies=emergencies,
         )
 
     async def start(self) -> None:

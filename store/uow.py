@@ -15,6 +15,7 @@ from actors import ports
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
 from store.repos.devices import DeviceRepository
+from store.repos.emergencies import EmergencyRepository
 from store.repos.nodes import NodeRepository
 from store.repos.sessions import SessionRepository
 from store.repos.tenants import TenantRepository
@@ -34,6 +35,7 @@ class StoreTx:
         self.audit: ports.AuditRepository = AuditRepository(conn)
         self.devices: ports.DeviceRepository = DeviceRepository(conn)
         self.nodes: ports.NodeRepository = NodeRepository(conn)
+        self.emergencies: ports.EmergencyRepository = EmergencyRepository(conn)
 
 
 class Store:

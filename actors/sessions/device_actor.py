@@ -22,14 +22,24 @@ import anyio
 import msgspec
 
 from actors.protocol import Ack, CloseCode, Heartbeat, Reconnect, Welcome, encode_text
-from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
+from actors.runtime import (
+    Actor,
+    ActorRef,
+    ActorStopped,
+    AskTimeout,
+    Overflow,
+    StopReason,
+    handler,
+)
 from actors.sessions.messages import (
     CloseSession,
     Flush,
     Notice,
     Regroup,
+    Rejoin,
     SessionClosed,
     SessionOpened,
+    SessionRegistered,
 )
 from actors.sessions.outbox import Outbox
 from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
@@ -88,6 +98,9 @@ class DeviceActor(Actor):
         self._acks = acks
         self._presence = presence
         self._last_seq = last_seq
+        #: The tenant's emergency number when this session last registered: a
+        #: re-registration (after a tenant actor restart) skips what it was sent before.
+        self._registered_seq: int | None = None
         self._send_timeout_s = send_timeout_s
         self._jitter = jitter
         self._closed = False
@@ -104,15 +117,33 @@ class DeviceActor(Actor):
         self._presence.connected(me.tenant_id, me.device_id, self)
         welcome = Welcome(device_id=me.device_id, tenant_id=me.tenant_id, server_time=_now())
         await self._send(encode_text(welcome))
+        # The opening has two parts. The emergency part comes from the tenant actor, which
+        # queues the active emergencies this screen has not seen in the same step that
+        # makes the session a fan-out target (so none is missed or reordered); then the
+        # rest (the manifest) from SessionOpening. Urgent frames leave first: right after
+        # welcome.
+        if not await self._register(self._last_seq):
+            return
         opening = await self._opening.opening(me, self._last_seq)
         for frame in opening.urgent:
             self.outbox.put_urgent(frame)
         if opening.manifest is not None:
             self.outbox.put_manifest(opening.manifest)
-        # Registered last: fan-out frames queue behind the opening ones, none is missed
-        # (an emergency committed meanwhile is in both: screens ignore a repeated id).
-        self._tenant(me.tenant_id).tell(SessionOpened(me, ref=self.ref, outbox=self.outbox))
         await self._drain()
+
+    async def _register(self, last_seq: int | None) -> bool:
+        """Register with the tenant actor; False (session closed, 1013) if it cannot."""
+        me = self.identity
+        message = SessionOpened(me, ref=self.ref, outbox=self.outbox, last_seq=last_seq)
+        try:
+            registered = await self._tenant(me.tenant_id).ask(message, reply=SessionRegistered)
+        except (AskTimeout, ActorStopped) as exc:
+            log.warning("device %s could not register: %s", me.device_id, type(exc).__name__)
+            await self._close(CloseCode.TRY_AGAIN_LATER, "node busy: reconnect")
+            self.ref.stop()
+            return False
+        self._registered_seq = registered.seq
+        return True
 
     async def on_stop(self, reason: StopReason) -> None:
         me = self.identity
@@ -163,6 +194,12 @@ class DeviceActor(Actor):
                 await self._try_send(msg.frame)
         await self._close(msg.code, msg.reason)
         self.ref.stop()
+
+    @handler(Overflow.COALESCE)
+    async def rejoin(self, msg: Rejoin) -> None:
+        """The tenant actor restarted and lost its sessions: register again."""
+        if not self._closed and await self._register(self._registered_seq):
+            await self._drain()
 
     @handler(Overflow.DROP_OLDEST)
     async def notice(self, msg: Notice) -> None:

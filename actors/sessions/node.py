@@ -3,14 +3,17 @@ the edge opens a device session."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Sequence
 from uuid import UUID
 
 from actors.relay import Relay
-from actors.runtime import ActorKind, ActorRef, RestartPolicy, Runtime
+from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime
 from actors.sessions import device_actor, tenant_actor
 from actors.sessions.device_actor import DeviceActor
+from actors.sessions.emergency_fanout import NodeEmergencies
+from actors.sessions.messages import Rejoin
 from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.sessions.presence import LocalPresence
 from actors.sessions.tenant_actor import SessionDirectory, TenantActor
@@ -36,17 +39,19 @@ class NodeSessions:
         opening: SessionOpening,
         acks: AckSink,
         presence: LocalPresence,
+        emergencies: NodeEmergencies | None = None,
     ) -> None:
         self.runtime = runtime
         self.presence = presence
         self._opening = opening
         self._acks = acks
+        self._relay = relay
+        self._directory = directory
+        self._emergencies = emergencies
+        #: Tenants whose actor was built before: a new incarnation has sessions to regain.
+        self._tenants_seen: set[UUID] = set()
         runtime.register(
-            ActorKind(
-                name=tenant_actor.KIND,
-                factory=lambda id: TenantActor(UUID(id), relay=relay, directory=directory),
-                restart=TENANT_RESTART,
-            )
+            ActorKind(name=tenant_actor.KIND, factory=self._tenant_actor, restart=TENANT_RESTART)
         )
         runtime.register(
             ActorKind(
@@ -56,6 +61,29 @@ class NodeSessions:
                 reserve=DEVICE_RESERVE,
             )
         )
+
+    def _tenant_actor(self, id: str) -> TenantActor:
+        tenant_id = UUID(id)
+        seen = tenant_id in self._tenants_seen
+        self._tenants_seen.add(tenant_id)
+        return TenantActor(
+            tenant_id,
+            relay=self._relay,
+            directory=self._directory,
+            emergencies=self._emergencies,
+            rejoin=self._rejoin if seen else None,
+        )
+
+    def _rejoin(self, tenant_id: UUID) -> None:
+        """Ask the tenant's device actors on this node to register again."""
+        registry = self.runtime.registry
+        for owner, device_id, _seen in self.presence.live():
+            if owner != tenant_id:
+                continue
+            ref = registry.get(device_actor.KIND, str(device_id))
+            if ref is not None:
+                with contextlib.suppress(ActorStopped):
+                    ref.tell(Rejoin())
 
     def tenant(self, tenant_id: UUID) -> ActorRef:
         """This node's actor for ``tenant_id`` (spawned on first use)."""

@@ -17,13 +17,16 @@ sessions must not forget them; tenants are few).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
+from actors.domain.emergencies import EmergencyEnded, EmergencyStarted
+from actors.domain.emergency_board import BoardSummary, Fanout
 from actors.events import (
     DeviceRevoked,
     DeviceSecretRotated,
@@ -34,12 +37,14 @@ from actors.events import (
 from actors.protocol import CloseCode, Revoked, encode_text
 from actors.relay import Relay, Resync, Subscription
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
+from actors.sessions.emergency_fanout import CaughtUp, EmergencyHead, NodeEmergencies
 from actors.sessions.messages import (
     CloseSession,
     Flush,
     Regroup,
     SessionClosed,
     SessionOpened,
+    SessionRegistered,
     SessionsAnswer,
     SessionsQuery,
 )
@@ -77,6 +82,7 @@ class TenantSummary(msgspec.Struct, frozen=True):
     groups: dict[str, int]
     subscribed: bool
     resyncs: int
+    emergencies: BoardSummary | None = None
 
 
 class TenantActor(Actor):
@@ -86,6 +92,8 @@ class TenantActor(Actor):
         *,
         relay: Relay,
         directory: SessionDirectory,
+        emergencies: NodeEmergencies | None = None,
+        rejoin: Callable[[UUID], None] | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.sessions: dict[UUID, LocalSession] = {}
@@ -94,12 +102,24 @@ class TenantActor(Actor):
         self._directory = directory
         self._subscription: Subscription | None = None
         self.resyncs = 0
+        # Without a node's emergencies (unit tests), events are applied but never caught up.
+        node = emergencies if emergencies is not None else NodeEmergencies(None)
+        self.emergencies = node.for_tenant(tenant_id)
+        self._rejoin = rejoin
 
     async def on_start(self) -> None:
         # Incoming relay messages are told to this actor; a gap asks for a resync.
         self._subscription = await self._relay.subscribe(
             self.tenant_id, self._relayed, lambda: self._relayed(Resync(reason="relay gap"))
         )
+        # Subscribed first, then read: an emergency published in between is in both
+        # (the board applies each number once), none is in neither.
+        self._fan_out(await self.emergencies.load())
+        if self.emergencies.has_gap:
+            self.emergencies.request_catch_up(self.ref)
+        if self._rejoin is not None:
+            # A restarted incarnation knows no session: the device actors register again.
+            self._rejoin(self.tenant_id)
 
     async def on_stop(self, reason: StopReason) -> None:
         if self._subscription is not None:
@@ -117,7 +137,7 @@ class TenantActor(Actor):
     # -- the local sessions ----------------------------------------------------------------
 
     @handler(Overflow.NEVER_DROP)
-    async def session_opened(self, msg: SessionOpened) -> None:
+    async def session_opened(self, msg: SessionOpened) -> SessionRegistered:
         me = msg.identity
         self._forget(me.device_id)
         self.sessions[me.device_id] = LocalSession(
@@ -125,6 +145,14 @@ class TenantActor(Actor):
         )
         for group in me.groups:
             self.by_group.setdefault(group, set()).add(me.device_id)
+        # The opening's emergency part, queued in the step that makes the session a
+        # fan-out target: whatever this actor fans out next comes after it, in order.
+        frames = self.emergencies.opening(me.device_id, me.groups, msg.last_seq)
+        for frame in frames:
+            msg.outbox.put_urgent(frame)
+        if frames:
+            _tell(msg.ref, _FLUSH)
+        return SessionRegistered(seq=self.emergencies.board.seq)
 
     @handler(Overflow.NEVER_DROP)
     async def session_closed(self, msg: SessionClosed) -> None:
@@ -179,6 +207,7 @@ class TenantActor(Actor):
     async def resync(self, msg: Resync) -> None:
         """Reconcile the local sessions with PostgreSQL (after a relay gap, periodically)."""
         self.resyncs += 1
+        self.emergencies.request_catch_up(self.ref)  # emergencies the gap may have eaten
         if not self.sessions:
             return
         allowed = await self._directory.allowed(self.tenant_id, list(self.sessions))
@@ -198,7 +227,10 @@ class TenantActor(Actor):
         )
         for group in groups:
             self.by_group.setdefault(group, set()).add(device_id)
+        for frame in self.emergencies.regrouped(device_id, session.groups, groups):
+            session.outbox.put_urgent(frame)
         _tell(session.ref, Regroup(groups=groups, timezone=timezone))
+        _tell(session.ref, _FLUSH)
 
     def _close(self, device_id: UUID, code: int, reason: str) -> None:
         session = self.sessions.get(device_id)
@@ -206,6 +238,36 @@ class TenantActor(Actor):
             return
         self._forget(device_id)
         _tell(session.ref, CloseSession(code=code, reason=reason, frame=_REVOKED))
+
+    # -- emergencies -----------------------------------------------------------------------
+
+    @handler(Overflow.NEVER_DROP)
+    async def emergency_event(self, msg: EmergencyStarted | EmergencyEnded) -> None:
+        """An emergency started or ended (from this node's use case or the relay)."""
+        fanout = self.emergencies.heard(msg)
+        if fanout is not None:
+            self._fan_out((fanout,))
+        if self.emergencies.has_gap:
+            self.emergencies.request_catch_up(self.ref)
+
+    @handler(Overflow.NEVER_DROP)
+    async def caught_up(self, msg: CaughtUp) -> None:
+        self._fan_out(self.emergencies.caught_up(msg, self.ref))
+
+    @handler(Overflow.COALESCE)
+    async def emergency_head(self, msg: EmergencyHead) -> None:
+        if self.emergencies.behind(msg.head):
+            self.emergencies.request_catch_up(self.ref)
+
+    def _fan_out(self, fanouts: Iterable[Fanout]) -> None:
+        """Queue each fan-out's one frame in every targeted local session's outbox."""
+        for fanout in fanouts:
+            started = time.perf_counter()
+            target = fanout.target
+            sessions = self.targets(
+                everyone=target.everyone, groups=target.groups, device_ids=target.device_ids
+            )
+            self.emergencies.fanned_out(self.push_urgent(sessions, fanout.frame), started)
 
     # -- fan-out ---------------------------------------------------------------------------
 
@@ -239,6 +301,7 @@ class TenantActor(Actor):
             groups={g: len(m) for g, m in sorted(self.by_group.items())},
             subscribed=self._subscription is not None,
             resyncs=self.resyncs,
+            emergencies=self.emergencies.summary(),
         )
 
 

@@ -1,0 +1,269 @@
+"""The tenant actor's emergency part: its board, its catch-ups, its metrics.
+
+A :class:`TenantEmergencies` belongs to one tenant actor (built by
+:meth:`NodeEmergencies.for_tenant`). The actor hands it every emergency event it hears
+of and pushes the :class:`~actors.domain.emergency_board.Fanout` it answers to the
+targeted sessions' outboxes: one pre-encoded frame per emergency, whatever the number of
+screens.
+
+Catching up: when the board has a gap (an event number skipped), when the relay had a
+gap, or when PostgreSQL's head is ahead of it, the actor *requests* a catch-up; the
+node's :class:`~actors.sessions.emergency_watch.EmergencyWatch` reads the outbox from
+PostgreSQL in its own task and tells the actor :class:`CaughtUp`. The actor never waits
+for PostgreSQL on that path, so a slow or unreachable database cannot hold up the fan-out
+of the next emergency, nor the sessions opening meanwhile. (Only a tenant actor's start
+reads its first snapshot itself: no session is registered before it anyway.)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+import anyio
+import msgspec
+
+from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot
+from actors.domain.emergency_board import BoardSummary, EmergencyBoard, Fanout
+from actors.metrics import MetricsRegistry
+from actors.runtime import ActorRef
+from actors.sessions.emergency_feed import EmergencyFeed
+
+log = logging.getLogger("actors.emergencies")
+
+
+class CaughtUp(msgspec.Struct, frozen=True):
+    """What the watch service read from PostgreSQL for a tenant actor's catch-up request:
+    a ``snapshot`` (when the actor had none) and/or the outbox ``events`` after ``after``.
+    ``head`` is the tenant's last number at the time of the read; ``more`` says the
+    outbox holds more after ``events`` (the actor asks again)."""
+
+    after: int | None
+    head: int
+    snapshot: EmergencySnapshot | None = None
+    events: tuple[EmergencyEvent, ...] = ()
+    more: bool = False
+
+
+class EmergencyHead(msgspec.Struct, frozen=True):
+    """PostgreSQL's last sequence number for the tenant, as the watch service read it
+    periodically: a tenant actor behind it requests a catch-up (coalesced)."""
+
+    head: int
+
+
+class EmergencyMetrics:
+    """The emergency fan-out's metric families (one set per node)."""
+
+    def __init__(self, registry: MetricsRegistry) -> None:
+        self.events = registry.counter(
+            "signage_emergency_events_total",
+            "Emergency events heard by tenant actors, by result (applied, repeat).",
+            labels=("result",),
+        )
+        self.frames = registry.counter(
+            "signage_emergency_frames_total",
+            "Emergency frames queued for screens, by moment (fanout, opening, regroup).",
+            labels=("moment",),
+        )
+        self.fanout_seconds = registry.histogram(
+            "signage_emergency_fanout_seconds",
+            "Time a tenant actor took to queue one emergency frame for all its screens.",
+        )
+        self.catch_ups = registry.counter(
+            "signage_emergency_catch_ups_total",
+            "Catch-up reads from PostgreSQL, by result (ok, failed).",
+            labels=("result",),
+        )
+        self.caught_up = registry.counter(
+            "signage_emergency_caught_up_total",
+            "Emergency starts and ends shown through a catch-up (missed live).",
+        )
+        self.rebased = registry.counter(
+            "signage_emergency_rebased_total",
+            "Tenant views rebuilt because PostgreSQL lacks numbers they had applied.",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpRequest:
+    tenant_id: UUID
+    ref: ActorRef
+    #: Read the outbox after this number; ``None``: read a snapshot first.
+    after: int | None
+    #: Emergencies the actor shows (a snapshot reports their end even if long ago).
+    active: tuple[UUID, ...] = ()
+
+
+class CatchUpQueue:
+    """Catch-up requests waiting for the watch service: at most one per tenant (a newer
+    request replaces an older one). Bounded by the number of tenant actors."""
+
+    def __init__(self) -> None:
+        self._pending: dict[UUID, CatchUpRequest] = {}
+        self._wake = anyio.Event()
+
+    def request(self, request: CatchUpRequest) -> None:
+        self._pending[request.tenant_id] = request
+        self._wake.set()
+
+    async def wait(self) -> None:
+        """Until a request is pending (returns at once if one is)."""
+        await self._wake.wait()
+
+    def wake(self) -> None:
+        """Wake the waiter without a request (its owner is stopping)."""
+        self._wake.set()
+
+    def take(self) -> list[CatchUpRequest]:
+        taken = list(self._pending.values())
+        self._pending.clear()
+        self._wake = anyio.Event()
+        return taken
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class NodeEmergencies:
+    """What this node's tenant actors share: the feed, the catch-up queue, the metrics."""
+
+    def __init__(
+        self,
+        feed: EmergencyFeed | None,
+        metrics: MetricsRegistry | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.feed = feed
+        self.queue = CatchUpQueue()
+        self.metrics = EmergencyMetrics(metrics if metrics is not None else MetricsRegistry())
+        self.clock = clock or _utc_now
+
+    def for_tenant(self, tenant_id: UUID) -> TenantEmergencies:
+        return TenantEmergencies(tenant_id, self)
+
+
+class TenantEmergencies:
+    """See the module docstring."""
+
+    def __init__(self, tenant_id: UUID, node: NodeEmergencies) -> None:
+        self.tenant_id = tenant_id
+        self.board = EmergencyBoard()
+        self._node = node
+
+    # -- events ----------------------------------------------------------------------------
+
+    def heard(self, event: EmergencyEvent) -> Fanout | None:
+        """An event from this node's use case or the relay."""
+        fanout = self.board.apply(event)
+        self._node.metrics.events.inc(result="repeat" if fanout is None else "applied")
+        return fanout
+
+    @property
+    def has_gap(self) -> bool:
+        return self.board.has_gap
+
+    def behind(self, head: int) -> bool:
+        return self.board.behind(head)
+
+    # -- catching up -----------------------------------------------------------------------
+
+    async def load(self) -> list[Fanout]:
+        """Read the tenant's snapshot now (a tenant actor's start); on failure, request a
+        catch-up instead and answer nothing. Never raises."""
+        feed = self._node.feed
+        if feed is None:
+            return []
+        try:
+            snapshot = await feed.snapshot(self.tenant_id, self.board.active_ids())
+        except Exception as exc:  # PostgreSQL down: the watch service retries
+            self._node.metrics.catch_ups.inc(result="failed")
+            log.warning("tenant %s: emergency snapshot failed: %s", self.tenant_id, exc)
+            return []
+        self._node.metrics.catch_ups.inc(result="ok")
+        return self.board.load(snapshot)
+
+    def request_catch_up(self, ref: ActorRef) -> None:
+        """Ask the watch service to read what the board misses (returns at once)."""
+        if self._node.feed is None:
+            return
+        board = self.board
+        self._node.queue.request(
+            CatchUpRequest(self.tenant_id, ref, board.seq, tuple(board.active_ids()))
+        )
+
+    def caught_up(self, msg: CaughtUp, ref: ActorRef) -> list[Fanout]:
+        """Apply what the watch service read; requests more if there is more."""
+        if msg.after is not None and msg.after > msg.head:
+            # The board had applied numbers PostgreSQL does not hold: the database went
+            # back in time (a restore). Start over from what it holds.
+            log.error(
+                "tenant %s: emergency numbers up to %d are not in PostgreSQL (head %d): "
+                "rebuilding this node's view from it",
+                self.tenant_id,
+                msg.after,
+                msg.head,
+            )
+            self._node.metrics.rebased.inc()
+            self.board = EmergencyBoard()
+            self.request_catch_up(ref)
+            return []
+        fanouts: list[Fanout] = []
+        if msg.snapshot is not None:
+            fanouts += self.board.load(msg.snapshot)
+        fanouts += self.board.catch_up(msg.events)
+        if msg.more or self.board.has_gap:
+            self.request_catch_up(ref)
+        self._node.metrics.caught_up.inc(len(fanouts))
+        return fanouts
+
+    # -- screens ---------------------------------------------------------------------------
+
+    def opening(self, device_id: UUID, groups: Iterable[str], last_seq: int | None) -> list[str]:
+        frames = self.board.opening(device_id, groups, last_seq, self._node.clock())
+        if frames:
+            self._node.metrics.frames.inc(len(frames), moment="opening")
+        return frames
+
+    def regrouped(self, device_id: UUID, before: Iterable[str], after: Iterable[str]) -> list[str]:
+        frames = self.board.regrouped(device_id, before, after, self._node.clock())
+        if frames:
+            self._node.metrics.frames.inc(len(frames), moment="regroup")
+        return frames
+
+    def fanned_out(self, sessions: int, started: float) -> None:
+        """Record one fan-out to ``sessions`` screens, begun at ``time.perf_counter()``
+        reading ``started``."""
+        metrics = self._node.metrics
+        metrics.fanout_seconds.observe(time.perf_counter() - started)
+        metrics.frames.inc(sessions, moment="fanout")
+
+    def summary(self) -> BoardSummary:
+        return self.board.summary()
+
+
+async def serve_catch_up(feed: EmergencyFeed, request: CatchUpRequest, batch: int) -> CaughtUp:
+    """Read what ``request`` asks for (the watch service's half of a catch-up).
+
+    :raises Exception: whatever the feed raises (PostgreSQL unreachable...).
+    """
+    tenant_id = request.tenant_id
+    if request.after is None:
+        snapshot = await feed.snapshot(tenant_id, request.active)
+        events = await feed.events_after(tenant_id, snapshot.head, batch)
+        head = max([snapshot.head, *(e.seq for e in events)])
+        return CaughtUp(None, head, snapshot, tuple(events), more=len(events) >= batch)
+    events = await feed.events_after(tenant_id, request.after, batch)
+    if events:
+        return CaughtUp(request.after, events[-1].seq, None, tuple(events), len(events) >= batch)
+    heads = await feed.heads([tenant_id])
+    return CaughtUp(request.after, heads.get(tenant_id, 0))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

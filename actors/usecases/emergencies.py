@@ -1,0 +1,374 @@
+"""Emergencies: trigger, clear, expire, list, report — and the platform-wide broadcast.
+
+The order of effects is the product's promise (SPEC §5.6): the emergency row, its
+sequence number, its outbox event and its audit entry commit in one transaction; only
+then is it published — to this node's tenant actor at once, to the others over the
+relay. Nothing in the request is per device: the targeted count is one SQL count, and
+fan-out happens in the tenant actors. A publication the relay drops is not lost: every
+node reads the outbox it missed within ``EMERGENCY_CHECK_EVERY_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID, uuid4
+
+import anyio
+import msgspec
+
+from actors.domain.emergencies import (
+    DeliveryReport,
+    Emergency,
+    EmergencyEvent,
+    EndReason,
+    TargetSpec,
+    TriggerEmergency,
+)
+from actors.domain.principal import Actor, Principal
+from actors.domain.rbac import Permission, authorize
+from actors.errors import Conflict, Forbidden, NotFound
+from actors.ports import PresenceReader, TenantEvents, UnitOfWork
+from actors.protocol import Severity
+
+log = logging.getLogger(__name__)
+
+#: Who audit entries name for expiries.
+EXPIRY = Actor.system("emergency-expiry")
+#: Expired emergencies ended per sweep (the next sweep takes the rest).
+EXPIRY_BATCH = 100
+
+
+class EmergencyQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``GET .../emergencies?active=true&limit=``."""
+
+    active: bool | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+
+
+class Triggered(msgspec.Struct, frozen=True):
+    """The 201 of a trigger: ``targeted`` is PostgreSQL's count of approved devices the
+    target matched at that instant."""
+
+    id: UUID
+    seq: int
+    started_at: datetime
+    expires_at: datetime | None
+    targeted: int
+
+
+class BroadcastTriggered(msgspec.Struct, frozen=True):
+    """The 201 of a platform-wide broadcast: ``id`` names the broadcast (every tenant's
+    emergency carries it as ``broadcast_id``)."""
+
+    id: UUID
+    tenants: int
+    targeted: int
+
+
+class BroadcastCleared(msgspec.Struct, frozen=True):
+    id: UUID
+    #: Tenants whose part was still active and is now cleared.
+    cleared: int
+
+
+class EmergencyView(msgspec.Struct, frozen=True, kw_only=True):
+    """An emergency as admins see it."""
+
+    id: UUID
+    seq: int
+    message: str
+    severity: Severity
+    target: TargetSpec
+    targeted: int
+    active: bool
+    started_at: datetime
+    expires_at: datetime | None
+    started_by: str
+    ended_at: datetime | None = None
+    end_reason: EndReason | None = None
+    ended_by: str | None = None
+    broadcast_id: UUID | None = None
+
+    @classmethod
+    def of(cls, e: Emergency) -> EmergencyView:
+        return cls(
+            id=e.id,
+            seq=e.seq,
+            message=e.message,
+            severity=e.severity,
+            target=TargetSpec.of(e.target),
+            targeted=e.targeted,
+            active=e.active,
+            started_at=e.started_at,
+            expires_at=e.expires_at,
+            started_by=e.started_by,
+            ended_at=e.ended_at,
+            end_reason=e.end_reason,
+            ended_by=e.ended_by,
+            broadcast_id=e.broadcast_id,
+        )
+
+
+class EmergencyDetail(EmergencyView, frozen=True, kw_only=True):
+    """``GET .../emergencies/{id}``: the emergency and its delivery report."""
+
+    delivery: DeliveryReport
+
+    @classmethod
+    def with_delivery(cls, e: Emergency, delivery: DeliveryReport) -> EmergencyDetail:
+        return cls(**msgspec.structs.asdict(EmergencyView.of(e)), delivery=delivery)
+
+
+class EmergencyList(msgspec.Struct, frozen=True):
+    items: list[EmergencyView]
+
+
+class Emergencies:
+    def __init__(self, uow: UnitOfWork, events: TenantEvents, presence: PresenceReader) -> None:
+        self._uow = uow
+        self._events = events
+        self._presence = presence
+
+    # -- one tenant ------------------------------------------------------------------------
+
+    async def trigger(self, who: Principal, tenant_id: UUID, cmd: TriggerEmergency) -> Triggered:
+        """Start an emergency and fan it out.
+
+        :raises Invalid: (422) for a target naming none or several kinds.
+        :raises Conflict: (409) if the tenant is suspended (its screens are disconnected).
+        """
+        authorize(who, Permission.EMERGENCY_TRIGGER, tenant_id)
+        target = cmd.target.resolve()
+        async with self._uow.tenant(tenant_id) as tx:
+            tenant = await tx.tenants.get(tenant_id)
+            if tenant is None:
+                raise NotFound("no such tenant")
+            if not tenant.active:
+                raise Conflict("the tenant is suspended: its screens are disconnected")
+            emergency = await tx.emergencies.start(
+                emergency_id=uuid4(),
+                tenant_id=tenant_id,
+                message=cmd.message,
+                severity=cmd.severity,
+                target=target,
+                expires_in_s=cmd.expires_in_s,
+                started_by=who.actor.ref,
+            )
+            await tx.audit.append(
+                tenant_id,
+                who,
+                "emergency.trigger",
+                target=emergency.ref,
+                after=EmergencyView.of(emergency),
+            )
+        await self._events.publish(tenant_id, emergency.started())
+        log.info(
+            "emergency %s (seq %d) started for tenant %s: %d targeted",
+            emergency.id,
+            emergency.seq,
+            tenant_id,
+            emergency.targeted,
+        )
+        return Triggered(
+            id=emergency.id,
+            seq=emergency.seq,
+            started_at=emergency.started_at,
+            expires_at=emergency.expires_at,
+            targeted=emergency.targeted,
+        )
+
+    async def clear(self, who: Principal, tenant_id: UUID, emergency_id: UUID) -> EmergencyView:
+        """End an emergency now (idempotent: clearing an ended one changes nothing, but
+        tells the nodes again, for any that missed it).
+
+        :raises Forbidden: (403) for a tenant user clearing its tenant's part of a
+            platform-wide broadcast: only a platform admin ends those.
+        """
+        authorize(who, Permission.EMERGENCY_TRIGGER, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            before = await tx.emergencies.get(tenant_id, emergency_id)
+            if before is None:
+                raise NotFound("no such emergency")
+            if before.broadcast_id is not None and not who.is_platform:
+                raise Forbidden("a platform-wide emergency is cleared by a platform admin")
+            after = before
+            if before.active:
+                ended = await tx.emergencies.end(
+                    tenant_id, emergency_id, reason="cleared", ended_by=who.actor.ref
+                )
+                if ended is not None:
+                    after = ended
+                    await tx.audit.append(
+                        tenant_id,
+                        who,
+                        "emergency.clear",
+                        target=after.ref,
+                        before=EmergencyView.of(before),
+                        after=EmergencyView.of(after),
+                    )
+                else:  # ended meanwhile (expired, or another operator)
+                    after = await tx.emergencies.get(tenant_id, emergency_id) or before
+        await self._publish_end(tenant_id, after)
+        return EmergencyView.of(after)
+
+    async def list(self, who: Principal, tenant_id: UUID, q: EmergencyQuery) -> EmergencyList:
+        """Newest first; ``active=true`` for the ones still showing."""
+        authorize(who, Permission.EMERGENCY_READ, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            found = await tx.emergencies.list(tenant_id, active_only=bool(q.active), limit=q.limit)
+        if q.active is False:
+            found = [e for e in found if not e.active]
+        return EmergencyList(items=[EmergencyView.of(e) for e in found])
+
+    async def get(self, who: Principal, tenant_id: UUID, emergency_id: UUID) -> EmergencyDetail:
+        """The emergency with its delivery report: of the devices it targets (approved and
+        matching now, or having acknowledged it), how many acknowledged, how many are
+        online without having acknowledged yet, how many are offline; and the
+        acknowledgement latency percentiles, from its start to each acknowledgement."""
+        authorize(who, Permission.EMERGENCY_READ, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            emergency = await tx.emergencies.get(tenant_id, emergency_id)
+            if emergency is None:
+                raise NotFound("no such emergency")
+            acks, unacked = await tx.emergencies.delivery(emergency)
+        online = await self._presence.lookup(tenant_id, unacked) if unacked else {}
+        report = DeliveryReport.of(acks, len(unacked), len(online))
+        return EmergencyDetail.with_delivery(emergency, report)
+
+    # -- every tenant ----------------------------------------------------------------------
+
+    async def broadcast(self, who: Principal, cmd: TriggerEmergency) -> BroadcastTriggered:
+        """Start the same emergency in every active tenant (a building-wide evacuation), in
+        one transaction: audited in each tenant's chain and in the platform's."""
+        authorize(who, Permission.EMERGENCY_BROADCAST, None)
+        target = cmd.target.resolve()
+        broadcast_id = uuid4()
+        started: list[Emergency] = []
+        async with self._uow.platform() as tx:
+            # Counters are locked in tenant id order: two broadcasts cannot deadlock.
+            tenants = sorted((t for t in await tx.tenants.list() if t.active), key=lambda t: t.id)
+            for tenant in tenants:
+                started.append(
+                    await tx.emergencies.start(
+                        emergency_id=uuid4(),
+                        tenant_id=tenant.id,
+                        message=cmd.message,
+                        severity=cmd.severity,
+                        target=target,
+                        expires_in_s=cmd.expires_in_s,
+                        started_by=who.actor.ref,
+                        broadcast_id=broadcast_id,
+                    )
+                )
+            for emergency in started:
+                await tx.audit.append(
+                    emergency.tenant_id,
+                    who,
+                    "emergency.trigger",
+                    target=emergency.ref,
+                    after=EmergencyView.of(emergency),
+                )
+            targeted = sum(e.targeted for e in started)
+            await tx.audit.append(
+                None,
+                who,
+                "emergency.broadcast",
+                target=f"broadcast:{broadcast_id}",
+                details={
+                    "message": cmd.message,
+                    "severity": cmd.severity,
+                    "target": TargetSpec.of(target),
+                    "expires_in_s": cmd.expires_in_s,
+                    "tenants": len(started),
+                    "targeted": targeted,
+                },
+            )
+        await self._publish_all([(e.tenant_id, e.started()) for e in started])
+        log.info("broadcast %s started in %d tenants", broadcast_id, len(started))
+        return BroadcastTriggered(id=broadcast_id, tenants=len(started), targeted=targeted)
+
+    async def clear_broadcast(self, who: Principal, broadcast_id: UUID) -> BroadcastCleared:
+        """End every tenant's part of a platform-wide broadcast (idempotent)."""
+        authorize(who, Permission.EMERGENCY_BROADCAST, None)
+        ended: list[Emergency] = []
+        async with self._uow.platform() as tx:
+            parts = await tx.emergencies.of_broadcast(broadcast_id)
+            if not parts:
+                raise NotFound("no such broadcast")
+            before: dict[UUID, Emergency] = {}
+            for part in parts:
+                if not part.active:
+                    continue
+                after = await tx.emergencies.end(
+                    part.tenant_id, part.id, reason="cleared", ended_by=who.actor.ref
+                )
+                if after is not None:
+                    before[after.id] = part
+                    ended.append(after)
+            # Audit entries strictly after every other write (chain locks come last).
+            for after in ended:
+                await tx.audit.append(
+                    after.tenant_id,
+                    who,
+                    "emergency.clear",
+                    target=after.ref,
+                    before=EmergencyView.of(before[after.id]),
+                    after=EmergencyView.of(after),
+                )
+            await tx.audit.append(
+                None,
+                who,
+                "emergency.clear_broadcast",
+                target=f"broadcast:{broadcast_id}",
+                details={"tenants": len(ended)},
+            )
+        events: list[tuple[UUID, EmergencyEvent]] = []
+        for emergency in ended:
+            end = emergency.ended()
+            if end is not None:
+                events.append((emergency.tenant_id, end))
+        await self._publish_all(events)
+        return BroadcastCleared(id=broadcast_id, cleared=len(ended))
+
+    # -- the system ------------------------------------------------------------------------
+
+    async def expire_due(self, *, limit: int = EXPIRY_BATCH) -> int:
+        """End the emergencies whose expiry has passed; returns how many this call ended.
+
+        Every node runs it periodically: two nodes expiring the same emergency queue on
+        its row and only the first writes anything (no sequence number is spent twice).
+        """
+        async with self._uow.platform() as tx:
+            due = await tx.emergencies.due_for_expiry(limit=limit)
+        count = 0
+        for tenant_id, emergency_id in due:
+            async with self._uow.tenant(tenant_id) as tx:
+                ended = await tx.emergencies.end(
+                    tenant_id, emergency_id, reason="expired", ended_by=EXPIRY.ref
+                )
+                if ended is None:
+                    continue
+                await tx.audit.append(
+                    tenant_id,
+                    EXPIRY,
+                    "emergency.expire",
+                    target=ended.ref,
+                    after=EmergencyView.of(ended),
+                )
+            await self._publish_end(tenant_id, ended)
+            count += 1
+        return count
+
+    async def _publish_end(self, tenant_id: UUID, emergency: Emergency) -> None:
+        end = emergency.ended()
+        if end is not None:
+            await self._events.publish(tenant_id, end)
+
+    async def _publish_all(self, events: Sequence[tuple[UUID, EmergencyEvent]]) -> None:
+        """Publish to many tenants at once (each is a local tell plus a relay round trip)."""
+        async with anyio.create_task_group() as tg:
+            for tenant_id, event in events:
+                tg.start_soon(self._events.publish, tenant_id, event)

@@ -1,0 +1,346 @@
+"""SQL for emergencies: the record, the per-tenant sequence, the outbox, acknowledgements.
+
+Every start and end is one statement that takes the tenant's next sequence number and
+writes the outbox row with it (``emergency_sequences`` stays row-locked until the
+transaction ends: numbers are gapless and commit in order). Ends lock the emergency's row
+*before* the counter, so that two nodes expiring the same emergency queue on the row and
+the loser finds it ended without consuming a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from actors.domain.emergencies import (
+    AckStats,
+    Emergency,
+    EmergencyAck,
+    EmergencyEnded,
+    EmergencyEvent,
+    EmergencySnapshot,
+    EmergencyTarget,
+    EndReason,
+)
+from actors.protocol import Severity
+from store.db import Connection
+
+_COLUMNS = sql.SQL("""id, tenant_id, seq, message, severity, target_all, target_groups,
+    target_devices, targeted, started_at, expires_at, started_by, broadcast_id, ended_at,
+    ended_seq, end_reason, ended_by""")
+_E_COLUMNS = sql.SQL("""e.id, e.tenant_id, e.seq, e.message, e.severity, e.target_all,
+    e.target_groups, e.target_devices, e.targeted, e.started_at, e.expires_at, e.started_by,
+    e.broadcast_id, e.ended_at, e.ended_seq, e.end_reason, e.ended_by""")
+
+# The device filter of a target, with the target passed as parameters (so the planner
+# sees constants: a hashed ANY for long device lists).
+_TARGETED = sql.SQL("""(%(everyone)s OR d.groups && %(groups)s::text[]
+               OR d.id = ANY(%(devices)s::uuid[]))""")
+
+_START = sql.SQL("""
+WITH next AS (
+    INSERT INTO emergency_sequences AS s (tenant_id, last_seq) VALUES (%(tenant_id)s, 1)
+    ON CONFLICT (tenant_id) DO UPDATE SET last_seq = s.last_seq + 1
+    RETURNING last_seq
+), matched AS (
+    SELECT count(*)::integer AS n FROM devices d
+    WHERE d.tenant_id = %(tenant_id)s AND d.status = 'approved' AND {targeted}
+), clock AS (
+    SELECT clock_timestamp() AS now
+), started AS (
+    INSERT INTO emergencies (id, tenant_id, seq, message, severity, target_all, target_groups,
+                             target_devices, targeted, started_at, expires_at, started_by,
+                             broadcast_id)
+    SELECT %(id)s, %(tenant_id)s, next.last_seq, %(message)s, %(severity)s, %(everyone)s,
+           %(groups)s::text[], %(devices)s::uuid[], matched.n, clock.now,
+           clock.now + make_interval(secs => %(expires_in_s)s::integer), %(started_by)s,
+           %(broadcast_id)s
+    FROM next, matched, clock
+    RETURNING {columns}
+), outbox AS (
+    INSERT INTO emergency_events (tenant_id, seq, emergency_id, kind, at)
+    SELECT tenant_id, seq, id, 'started', started_at FROM started
+)
+SELECT {columns} FROM started
+""").format(columns=_COLUMNS, targeted=_TARGETED)
+
+_LOCK_ACTIVE = """
+SELECT id FROM emergencies
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND ended_at IS NULL
+  AND (NOT %(due_only)s OR expires_at <= clock_timestamp())
+FOR UPDATE
+"""
+
+_END = sql.SQL("""
+WITH next AS (
+    UPDATE emergency_sequences SET last_seq = last_seq + 1
+    WHERE tenant_id = %(tenant_id)s
+    RETURNING last_seq
+), ended AS (
+    UPDATE emergencies e
+    SET ended_at = clock_timestamp(), ended_seq = next.last_seq, end_reason = %(reason)s,
+        ended_by = %(ended_by)s
+    FROM next
+    WHERE e.tenant_id = %(tenant_id)s AND e.id = %(id)s AND e.ended_at IS NULL
+    RETURNING {e_columns}
+), outbox AS (
+    INSERT INTO emergency_events (tenant_id, seq, emergency_id, kind, at)
+    SELECT tenant_id, ended_seq, id, end_reason, ended_at FROM ended
+)
+SELECT {columns} FROM ended
+""").format(columns=_COLUMNS, e_columns=_E_COLUMNS)
+
+_GET = sql.SQL(
+    "SELECT {columns} FROM emergencies WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
+).format(columns=_COLUMNS)
+
+_LIST = sql.SQL("""
+SELECT {columns} FROM emergencies
+WHERE tenant_id = %(tenant_id)s AND (NOT %(active_only)s OR ended_at IS NULL)
+ORDER BY seq DESC
+LIMIT %(limit)s
+""").format(columns=_COLUMNS)
+
+# One statement, so that the head and the rows are one consistent snapshot: every event
+# up to ``head`` is reflected in them.
+_SNAPSHOT = sql.SQL("""
+WITH head AS (
+    SELECT coalesce(max(last_seq), 0) AS head
+    FROM emergency_sequences WHERE tenant_id = %(tenant_id)s
+), shown AS (
+    (SELECT {columns} FROM emergencies
+     WHERE tenant_id = %(tenant_id)s AND (ended_at IS NULL OR id = ANY(%(also)s::uuid[])))
+    UNION
+    (SELECT {columns} FROM emergencies
+     WHERE tenant_id = %(tenant_id)s AND ended_at IS NOT NULL
+     ORDER BY seq DESC LIMIT %(recent)s)
+)
+SELECT head.head, shown.* FROM head LEFT JOIN shown ON true
+ORDER BY shown.seq
+""").format(columns=_COLUMNS)
+
+_EVENTS_AFTER = sql.SQL("""
+SELECT ev.seq AS event_seq, ev.kind, {e_columns}
+FROM emergency_events ev JOIN emergencies e ON e.id = ev.emergency_id
+WHERE ev.tenant_id = %(tenant_id)s AND ev.seq > %(after)s
+ORDER BY ev.seq
+LIMIT %(limit)s
+""").format(e_columns=_E_COLUMNS)
+
+_OF_BROADCAST = sql.SQL("""
+SELECT {columns} FROM emergencies
+WHERE broadcast_id = %(broadcast_id)s
+ORDER BY tenant_id
+""").format(columns=_COLUMNS)
+
+_HEADS = """
+SELECT tenant_id, last_seq FROM emergency_sequences WHERE tenant_id = ANY(%(ids)s::uuid[])
+"""
+
+_DUE = """
+SELECT tenant_id, id FROM emergencies
+WHERE ended_at IS NULL AND expires_at <= clock_timestamp()
+ORDER BY expires_at
+LIMIT %(limit)s
+"""
+
+# Only acks that name an emergency and a device of the same tenant are kept; the first
+# ack of a device counts. Whether the device is targeted is decided when counting.
+_RECORD_ACKS = """
+INSERT INTO emergency_acks (emergency_id, device_id, tenant_id, acked_at, node_id)
+SELECT v.emergency_id, v.device_id, v.tenant_id, v.at, v.node_id
+FROM unnest(%(emergencies)s::uuid[], %(devices)s::uuid[], %(tenants)s::uuid[],
+            %(ats)s::timestamptz[], %(nodes)s::text[])
+     AS v(emergency_id, device_id, tenant_id, at, node_id)
+JOIN emergencies e ON e.id = v.emergency_id AND e.tenant_id = v.tenant_id
+JOIN devices d ON d.id = v.device_id AND d.tenant_id = v.tenant_id
+ON CONFLICT (emergency_id, device_id) DO NOTHING
+"""
+
+# The devices the target selects now (approved), plus any that acknowledged it since
+# (revoked or regrouped after acknowledging still counts as delivered).
+_DELIVERY = sql.SQL("""
+WITH targeted AS (
+    SELECT d.id, a.acked_at
+    FROM devices d
+    LEFT JOIN emergency_acks a ON a.emergency_id = %(id)s AND a.device_id = d.id
+    WHERE d.tenant_id = %(tenant_id)s AND (d.status = 'approved' OR a.acked_at IS NOT NULL)
+      AND {targeted}
+), latency AS (
+    SELECT greatest(0, extract(epoch FROM acked_at - %(started_at)s) * 1000)::float8 AS ms
+    FROM targeted WHERE acked_at IS NOT NULL
+)
+SELECT (SELECT count(*) FROM latency) AS delivered,
+       (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) FROM latency) AS p50_ms,
+       (SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) FROM latency) AS p99_ms,
+       coalesce((SELECT array_agg(id) FROM targeted WHERE acked_at IS NULL), '{{}}') AS unacked
+""").format(targeted=_TARGETED)
+
+
+def _target(row: dict[str, Any]) -> EmergencyTarget:
+    return EmergencyTarget(
+        everyone=row.pop("target_all"),
+        groups=frozenset(row.pop("target_groups")),
+        device_ids=frozenset(row.pop("target_devices")),
+    )
+
+
+def _emergency(row: dict[str, Any]) -> Emergency:
+    target = _target(row)
+    return Emergency(**row, target=target)
+
+
+def _target_params(target: EmergencyTarget) -> dict[str, Any]:
+    return {
+        "everyone": target.everyone,
+        "groups": sorted(target.groups),
+        "devices": sorted(target.device_ids),
+    }
+
+
+class EmergencyRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def start(
+        self,
+        *,
+        emergency_id: UUID,
+        tenant_id: UUID,
+        message: str,
+        severity: Severity,
+        target: EmergencyTarget,
+        expires_in_s: int | None,
+        started_by: str,
+        broadcast_id: UUID | None = None,
+    ) -> Emergency:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _START,
+            {
+                "id": emergency_id,
+                "tenant_id": tenant_id,
+                "message": message,
+                "severity": severity,
+                "expires_in_s": expires_in_s,
+                "started_by": started_by,
+                "broadcast_id": broadcast_id,
+                **_target_params(target),
+            },
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return _emergency(row)
+
+    async def end(
+        self,
+        tenant_id: UUID,
+        emergency_id: UUID,
+        *,
+        reason: EndReason,
+        ended_by: str,
+    ) -> Emergency | None:
+        params = {"tenant_id": tenant_id, "id": emergency_id, "due_only": reason == "expired"}
+        cur = await self._conn.execute(_LOCK_ACTIVE, params)
+        if await cur.fetchone() is None:
+            return None
+        dict_cur = self._conn.cursor(row_factory=dict_row)
+        await dict_cur.execute(_END, {**params, "reason": reason, "ended_by": ended_by})
+        row = await dict_cur.fetchone()
+        return None if row is None else _emergency(row)
+
+    async def get(self, tenant_id: UUID, emergency_id: UUID) -> Emergency | None:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_GET, {"tenant_id": tenant_id, "id": emergency_id})
+        row = await cur.fetchone()
+        return None if row is None else _emergency(row)
+
+    async def snapshot(
+        self, tenant_id: UUID, *, also: Sequence[UUID], recent: int
+    ) -> EmergencySnapshot:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_SNAPSHOT, {"tenant_id": tenant_id, "also": list(also), "recent": recent})
+        head = 0
+        active = []
+        ended = []
+        for row in await cur.fetchall():
+            head = int(row.pop("head"))
+            if row["id"] is None:
+                continue
+            emergency = _emergency(row)
+            if emergency.active:
+                active.append(emergency.started())
+            else:
+                ended.append(emergency)
+        return EmergencySnapshot(head=head, active=tuple(active), ended=tuple(ended))
+
+    async def events_after(self, tenant_id: UUID, seq: int, *, limit: int) -> list[EmergencyEvent]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_EVENTS_AFTER, {"tenant_id": tenant_id, "after": seq, "limit": limit})
+        events: list[EmergencyEvent] = []
+        for row in await cur.fetchall():
+            event_seq: int = row.pop("event_seq")
+            kind: str = row.pop("kind")
+            emergency = _emergency(row)
+            if kind == "started":
+                events.append(emergency.started())
+            else:
+                reason: EndReason = "expired" if kind == "expired" else "cleared"
+                events.append(EmergencyEnded(id=emergency.id, seq=event_seq, reason=reason))
+        return events
+
+    async def of_broadcast(self, broadcast_id: UUID) -> Sequence[Emergency]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_OF_BROADCAST, {"broadcast_id": broadcast_id})
+        return [_emergency(row) for row in await cur.fetchall()]
+
+    async def heads(self, tenant_ids: Sequence[UUID]) -> dict[UUID, int]:
+        cur = await self._conn.execute(_HEADS, {"ids": list(tenant_ids)})
+        return {tenant_id: int(seq) for tenant_id, seq in await cur.fetchall()}
+
+    async def due_for_expiry(self, *, limit: int) -> list[tuple[UUID, UUID]]:
+        cur = await self._conn.execute(_DUE, {"limit": limit})
+        return [(tenant_id, emergency_id) for tenant_id, emergency_id in await cur.fetchall()]
+
+    async def record_acks(self, acks: Sequence[EmergencyAck]) -> int:
+        if not acks:
+            return 0
+        cur = await self._conn.execute(
+            _RECORD_ACKS,
+            {
+                "emergencies": [a.emergency_id for a in acks],
+                "devices": [a.device_id for a in acks],
+                "tenants": [a.tenant_id for a in acks],
+                "ats": [a.at for a in acks],
+                "nodes": [a.node_id for a in acks],
+            },
+        )
+        return cur.rowcount
+
+    async def delivery(self, emergency: Emergency) -> tuple[AckStats, list[UUID]]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _DELIVERY,
+            {
+                "id": emergency.id,
+                "tenant_id": emergency.tenant_id,
+                "started_at": emergency.started_at,
+                **_target_params(emergency.target),
+            },
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        unacked: list[UUID] = list(row.pop("unacked"))
+        return msgspec.convert(row, AckStats), unacked
+
+    async def list(self, tenant_id: UUID, *, active_only: bool, limit: int) -> list[Emergency]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            _LIST, {"tenant_id": tenant_id, "active_only": active_only, "limit": limit}
+        )
+        return [_emergency(row) for row in await cur.fetchall()]
