@@ -69,6 +69,11 @@ class QuartDeviceSocket:
             raise ConnectionError("the session is closed")
         await self._ws.send(frame)
 
+    def gone(self) -> None:
+        """The screen disconnected: later sends fail and closes do nothing."""
+        self.closed = True
+        self.reading.cancel()
+
     async def close(self, code: int, reason: str) -> None:
         if self.closed:
             return
@@ -111,24 +116,50 @@ async def device_session() -> Response | None:
         await app.events.publish(
             identity.tenant_id, SessionTakenOver(identity.device_id, identity.session_id)
         )
-        with socket.reading:
-            await _read(app, ws, socket, ref)
+        ending: CloseSession | None = None
+        with socket.reading:  # cancelled when the actor closes the socket
+            ending = await _read(app, ws, socket, ref)
+        if ending is not None:
+            # The actor is the socket's only writer: it sends the close and stops itself.
+            ref.tell(ending)
+            await _wait_stopped(ref)
+        await _discard_until_disconnect(ws)
     except ActorStopped:
         await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
+    except anyio.get_cancelled_exc_class():
+        socket.gone()  # the screen left: nothing more to send it
+        raise
     finally:
-        if ref is not None:
-            ref.stop()
-            # The actor closes the socket in on_stop; bounded, so a wedged actor cannot
-            # keep this handler (and its connection) alive.
-            with (
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(CLOSE_TIMEOUT_S),
-                contextlib.suppress(TimeoutError),
-            ):
-                await ref.join(CLOSE_TIMEOUT_S)
         with anyio.CancelScope(shield=True):
+            if ref is not None:
+                await _end(ref)
             await socket.close(1011, "session ended")
     return None
+
+
+async def _discard_until_disconnect(ws: Websocket) -> None:
+    """After the close frame, keep reading (and dropping) what the screen still sends
+    until its close reply ends the connection, for at most ``CLOSE_TIMEOUT_S``.
+
+    Returning earlier would leave frames in flight with nobody reading them: Hypercorn
+    then blocks on its bounded per-connection queue and never sees the close reply.
+    """
+    with anyio.move_on_after(CLOSE_TIMEOUT_S):
+        while True:
+            await ws.receive()
+
+
+async def _wait_stopped(ref: ActorRef) -> None:
+    with contextlib.suppress(TimeoutError):
+        await ref.join(CLOSE_TIMEOUT_S)
+
+
+async def _end(ref: ActorRef) -> None:
+    """Make sure the device actor is stopped, and wait for it (bounded): a wedged actor
+    cannot keep this handler, and its connection, alive."""
+    if ref.alive:
+        ref.stop()
+    await _wait_stopped(ref)
 
 
 async def _authenticate(
@@ -179,8 +210,11 @@ async def _send_quietly(socket: QuartDeviceSocket, frame: str) -> None:
             log.debug("send before close failed: %s", exc)
 
 
-async def _read(app: Container, ws: Websocket, socket: QuartDeviceSocket, ref: ActorRef) -> None:
-    """Validate and forward inbound frames until the session ends."""
+async def _read(
+    app: Container, ws: Websocket, socket: QuartDeviceSocket, ref: ActorRef
+) -> CloseSession | None:
+    """Validate and forward inbound frames; returns how to close when the screen broke
+    a rule (the actor sends the close), or ``None`` if the session ended otherwise."""
     settings = app.settings
     bucket = TokenBucket(
         settings.ws_inbound_per_s, settings.ws_inbound_burst, updated=time.monotonic()
@@ -191,19 +225,14 @@ async def _read(app: Container, ws: Websocket, socket: QuartDeviceSocket, ref: A
         with anyio.move_on_after(settings.ws_idle_timeout_s):
             raw = await ws.receive()
         if raw is None:
-            ref.tell(CloseSession(CloseCode.IDLE_TIMEOUT, "no heartbeat"))
-            return
+            return CloseSession(CloseCode.IDLE_TIMEOUT, "no heartbeat")
         size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
         if size > MAX_INBOUND_FRAME_BYTES:
-            ref.tell(
-                CloseSession(
-                    CloseCode.TOO_BIG, f"frames are limited to {MAX_INBOUND_FRAME_BYTES} bytes"
-                )
+            return CloseSession(
+                CloseCode.TOO_BIG, f"frames are limited to {MAX_INBOUND_FRAME_BYTES} bytes"
             )
-            return
         if bucket.take(time.monotonic()) > 0:
-            ref.tell(CloseSession(CloseCode.POLICY, "too many frames"))
-            return
+            return CloseSession(CloseCode.POLICY, "too many frames")
         try:
             if isinstance(raw, bytes):
                 raise ProtocolError("binary frames are not part of the protocol")
@@ -213,8 +242,7 @@ async def _read(app: Container, ws: Websocket, socket: QuartDeviceSocket, ref: A
         except ProtocolError as exc:
             errors += 1
             if errors >= settings.ws_max_protocol_errors:
-                ref.tell(CloseSession(CloseCode.POLICY, "repeated protocol errors"))
-                return
+                return CloseSession(CloseCode.POLICY, "repeated protocol errors")
             ref.tell(Notice(encode_text(ErrorFrame(detail=str(exc)[:200]))))
             continue
         if isinstance(frame, Heartbeat):
@@ -223,5 +251,4 @@ async def _read(app: Container, ws: Websocket, socket: QuartDeviceSocket, ref: A
             try:
                 await ref.send(frame, timeout=settings.ws_idle_timeout_s / 3)
             except MailboxFull:
-                ref.tell(CloseSession(CloseCode.POLICY, "acknowledging too fast"))
-                return
+                return CloseSession(CloseCode.POLICY, "acknowledging too fast")

@@ -15,7 +15,9 @@ import sys
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.protocol import ws_stream
 from quart import Quart
+from wsproto.extensions import PerMessageDeflate
 
 from actors.settings import Settings
 
@@ -23,8 +25,27 @@ from actors.settings import Settings
 WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
 
 
+class _NoDeflate(PerMessageDeflate):
+    """Declines every permessage-deflate offer.
+
+    Compression would cost ~50 KiB more per idle connection and rule out sending one
+    pre-encoded frame to every screen (PERF-NOTES); signage frames are small anyway.
+    Hypercorn offers no setting for it, so its extension list is patched once, here.
+    """
+
+    def accept(self, offer: str) -> None:
+        return None
+
+
+def disable_permessage_deflate() -> None:
+    """Make Hypercorn's WebSocket handshake decline compression (idempotent)."""
+    ws_stream.PerMessageDeflate = _NoDeflate  # type: ignore[attr-defined]
+
+
 def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
+    disable_permessage_deflate()
     config = Config()
+    config.websocket_ping_interval = settings.ws_ping_interval_s or None
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = settings.shutdown_grace_s
     config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_BYTES
