@@ -3,6 +3,7 @@
 ::
 
     plan = SessionPlan(url="ws://127.0.0.1:8000/api/v1/devices/ws", count=10_000)
+    # or several nodes, sessions dealt round-robin: url=("ws://127.0.0.1:8001/...", ...)
     with LoadGenerator(plan) as gen:
         opened = gen.open()                       # bounded by plan.open_timeout_s
         summary = gen.run_round(trigger, marker=b"e-7f3a", timeout_s=10)
@@ -43,6 +44,7 @@ from bench.loadgen.messages import (
     Opened,
     Reply,
     Report,
+    Target,
     WorkerSpec,
 )
 from bench.loadgen.summary import OpenSummary, RoundSummary, merge_counts, summarize_round
@@ -68,6 +70,8 @@ class LoadGeneratorError(Exception):
 class SessionPlan:
     """Who connects where, how, and within which bounds.
 
+    ``url`` is one ``ws://`` URL, or several (one per server node): session ``g`` then
+    connects to ``urls[g % len(urls)]``, and rounds report each node separately too.
     ``workers`` is a minimum: more are used if ``count`` would not fit under the open-files
     limit in that many processes. ``tokens`` holds one token per session when ``auth`` is
     ``"bearer"`` (``Authorization`` header on the upgrade) or ``"hello"`` (first text frame
@@ -78,7 +82,7 @@ class SessionPlan:
     to receive anything.
     """
 
-    url: str
+    url: str | tuple[str, ...]
     count: int
     workers: int = 2
     source_addresses: tuple[str, ...] = DEFAULT_SOURCE_ADDRESSES
@@ -95,11 +99,15 @@ class SessionPlan:
     #: Workers exit by themselves after this long, whatever happens to the coordinator.
     max_lifetime_s: float = 1800.0
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.url,) if isinstance(self.url, str) else self.url
+
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme != "ws":
-            raise ValueError(f"plan.url must be ws://, not {self.url!r}")
-        require_loopback(parts.hostname)
+        if not self.urls:
+            raise ValueError("a plan needs at least one URL")
+        for url in self.urls:
+            parse_target(url)
         for address in self.source_addresses:
             require_loopback(address)
         if self.count < 1 or self.workers < 1 or not self.source_addresses:
@@ -108,6 +116,21 @@ class SessionPlan:
             raise ValueError(f"auth={self.auth!r} needs exactly one token per session")
         if self.stall_every < 0 or self.connect_concurrency < 1:
             raise ValueError("stall_every >= 0 and connect_concurrency >= 1")
+
+
+def parse_target(url: str) -> Target:
+    """A :class:`Target` from a ``ws://`` URL on a loopback host.
+
+    :raises ValueError: if it is not ``ws://`` (``NotLoopback`` if the host is not loopback).
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "ws":
+        raise ValueError(f"session URLs are ws://, not {url!r}")
+    host = require_loopback(parts.hostname)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return Target(url, host.strip("[]"), parts.port or 80, path, parts.netloc)
 
 
 class LoadGenerator:
@@ -162,12 +185,7 @@ class LoadGenerator:
 
     def _specs(self) -> list[WorkerSpec]:
         plan = self._plan
-        parts = urlsplit(plan.url)
-        host = require_loopback(parts.hostname)
-        port = parts.port or 80
-        path = parts.path or "/"
-        if parts.query:
-            path = f"{path}?{parts.query}"
+        targets = tuple(parse_target(url) for url in plan.urls)
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         per_process = hard - _FD_RESERVE
         workers = max(plan.workers, math.ceil(plan.count / per_process))
@@ -181,10 +199,7 @@ class LoadGenerator:
             specs.append(
                 WorkerSpec(
                     worker_id=w,
-                    host=host,
-                    port=port,
-                    path=path,
-                    host_header=parts.netloc,
+                    targets=targets,
                     first=first,
                     count=count,
                     source_addresses=sources,
@@ -239,11 +254,13 @@ class LoadGenerator:
             raise
         self._broadcast(Collect(deadline=triggered.sent_at + timeout_s))
         reports = self._gather(Report, timeout_s + _REPLY_TIMEOUT_S)
+        expected = [r.expected_by_target for r in reports]
         return summarize_round(
             triggered=triggered,
-            expected=sum(r.expected for r in reports),
+            urls=self._plan.urls,
+            expected_by_target=[sum(column) for column in zip(*expected, strict=True)],
             closed_before=sum(r.closed_before for r in reports),
-            received_at=(t for r in reports for t in r.received_at),
+            arrivals=(arrival for r in reports for arrival in r.arrivals),
             lost=sum(r.lost for r in reports),
             reconnected=sum(r.reconnected for r in reports),
             cpu_s=sum(r.cpu_s for r in reports),

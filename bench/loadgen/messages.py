@@ -21,14 +21,23 @@ AuthMode = Literal["none", "bearer", "hello"]
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """One worker's share of a :class:`~bench.loadgen.coordinator.SessionPlan`."""
+class Target:
+    """A server (one node) sessions connect to, from a ``ws://`` URL."""
 
-    worker_id: int
+    url: str
     host: str
     port: int
     path: str
     host_header: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """One worker's share of a :class:`~bench.loadgen.coordinator.SessionPlan`."""
+
+    worker_id: int
+    #: Session ``g`` (global index) connects to ``targets[g % len(targets)]``.
+    targets: tuple[Target, ...]
     #: Global index of this worker's first session; its sessions are ``first .. first+count-1``.
     first: int
     count: int
@@ -79,11 +88,12 @@ class Collect:
 @dataclass(frozen=True, slots=True)
 class Report:
     worker_id: int
-    expected: int
+    #: Expected sessions per target (index as in ``WorkerSpec.targets``).
+    expected_by_target: list[int]
     #: Sessions opened successfully but no longer open when the round was armed.
     closed_before: int
-    #: ``time.monotonic()`` at which each session that got the marked frame got it.
-    received_at: list[float] = field(default_factory=list)
+    #: ``(time.monotonic(), target index)`` for each session that got the marked frame.
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
     #: Expected sessions that closed during the round without the frame.
     lost: int = 0
     #: Storm reconnects that completed their handshake during the round.

@@ -50,7 +50,8 @@ class Round:
         self.marker = b""
         self.pending = 0
         self.lost = 0
-        self.arrivals: list[float] = []
+        #: ``(time.monotonic(), target index)`` per session that got the marker.
+        self.arrivals: list[tuple[float, int]] = []
         self.done = asyncio.Event()
 
     def arm(self, marker: bytes, expected: int) -> None:
@@ -68,8 +69,8 @@ class Round:
         self.marker = b""
         self.pending = 0
 
-    def received(self, at: float) -> None:
-        self.arrivals.append(at)
+    def received(self, at: float, target: int) -> None:
+        self.arrivals.append((at, target))
         self._settle_one()
 
     def lose_one(self) -> None:
@@ -106,12 +107,14 @@ class DeviceSession(asyncio.Protocol):
         "open",
         "ready",
         "stall",
+        "target",
     )
 
     def __init__(
         self,
         *,
         index: int,
+        target: int = 0,
         request: bytes,
         key: bytes,
         hello_token: str | None,
@@ -123,6 +126,8 @@ class DeviceSession(asyncio.Protocol):
     ) -> None:
         #: This session's number within its worker (its token, if any, is ``tokens[index]``).
         self.index = index
+        #: Which of the worker's targets (server nodes) this session is connected to.
+        self.target = target
         self._request = request
         self._key = key
         self._hello = hello_token
@@ -184,7 +189,7 @@ class DeviceSession(asyncio.Protocol):
         marker = self._round.marker
         if self.awaiting and marker and marker in payload:
             self.awaiting = False
-            self._round.received(now)
+            self._round.received(now, self.target)
         elif not self.is_ready and self._ready_marker and self._ready_marker in payload:
             self._become_ready()
 

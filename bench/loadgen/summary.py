@@ -27,6 +27,18 @@ class OpenSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetSummary:
+    """A round's delivery through one server node (same rules as :class:`RoundSummary`)."""
+
+    url: str
+    expected: int
+    received: int
+    p50_ms: float | None
+    p99_ms: float | None
+    last_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RoundSummary:
     """One trigger's delivery, in milliseconds from the moment the trigger was sent.
 
@@ -55,6 +67,8 @@ class RoundSummary:
     latencies_ms: tuple[float, ...]
     #: The trigger as sent and answered (its response body, e.g. the emergency's id).
     triggered: Triggered
+    #: The same per server node, in the plan's URL order (one entry for a single node).
+    by_target: tuple[TargetSummary, ...]
 
     @property
     def complete(self) -> bool:
@@ -76,20 +90,38 @@ def percentile(sorted_values: Sequence[float], q: float, total: int) -> float | 
 def summarize_round(
     *,
     triggered: Triggered,
-    expected: int,
+    urls: Sequence[str],
+    expected_by_target: Sequence[int],
+    arrivals: Iterable[tuple[float, int]],
     closed_before: int,
-    received_at: Iterable[float],
     lost: int,
     reconnected: int,
     cpu_s: float,
     errors: Mapping[str, int],
 ) -> RoundSummary:
-    """Turn arrival times (``time.monotonic()``) into a :class:`RoundSummary` relative to
-    ``triggered.sent_at``, the reading taken just before the trigger was sent.
+    """Turn arrivals (``time.monotonic()``, target index) into a :class:`RoundSummary`
+    relative to ``triggered.sent_at``, the reading taken just before the trigger was sent.
     """
     sent_at = triggered.sent_at
-    latencies = sorted((t - sent_at) * 1000.0 for t in received_at)
+    per_target: list[list[float]] = [[] for _ in urls]
+    for at, target in arrivals:
+        per_target[target].append((at - sent_at) * 1000.0)
+    latencies = sorted(ms for target in per_target for ms in target)
+    expected = sum(expected_by_target)
     received = len(latencies)
+    by_target = []
+    for url, wanted, got in zip(urls, expected_by_target, per_target, strict=True):
+        got.sort()
+        by_target.append(
+            TargetSummary(
+                url=url,
+                expected=wanted,
+                received=len(got),
+                p50_ms=percentile(got, 0.50, wanted),
+                p99_ms=percentile(got, 0.99, wanted),
+                last_ms=percentile(got, 1.0, wanted),
+            )
+        )
     return RoundSummary(
         expected=expected,
         received=received,
@@ -106,6 +138,7 @@ def summarize_round(
         errors=dict(errors),
         latencies_ms=tuple(latencies),
         triggered=triggered,
+        by_target=tuple(by_target),
     )
 
 

@@ -71,7 +71,7 @@ class _Worker:
         self._round = Round()
         self._errors: Counter[str] = Counter()
         self._commands: asyncio.Queue[Command] = asyncio.Queue(_COMMAND_QUEUE)
-        self._expected = 0
+        self._expected_by_target: list[int] = []
         self._closed_before = 0
         self._cpu_at_arm = 0.0
         #: Sessions created but not yet adopted into ``_sessions`` (see ``_adopt``).
@@ -135,8 +135,10 @@ class _Worker:
         spec = self._spec
         key = new_key()
         token = spec.tokens[i] if spec.auth != "none" else None
+        target_index = (spec.first + i) % len(spec.targets)
+        target = spec.targets[target_index]
         request = upgrade_request(
-            spec.host_header, spec.path, key, bearer=token if spec.auth == "bearer" else None
+            target.host_header, target.path, key, bearer=token if spec.auth == "bearer" else None
         )
         stall = not in_round and spec.stall_every > 0 and (spec.first + i) % spec.stall_every == 0
         born: DeviceSession | None = None
@@ -145,6 +147,7 @@ class _Worker:
             nonlocal born
             born = DeviceSession(
                 index=i,
+                target=target_index,
                 request=request,
                 key=key,
                 hello_token=token if spec.auth == "hello" else None,
@@ -163,7 +166,7 @@ class _Worker:
             try:
                 async with asyncio.timeout(spec.handshake_timeout_s):
                     _transport, session = await loop.create_connection(
-                        factory, spec.host, spec.port, local_addr=(source, 0)
+                        factory, target.host, target.port, local_addr=(source, 0)
                     )
                     await session.ready
             except (TimeoutError, OSError) as exc:
@@ -210,13 +213,15 @@ class _Worker:
                 expected.append(session)
         self._errors.clear()
         self._reconnect_failures.clear()
-        self._expected = len(expected)
+        self._expected_by_target = [0] * len(self._spec.targets)
+        for session in expected:
+            self._expected_by_target[session.target] += 1
         self._round.arm(command.marker, len(expected))
         self._cpu_at_arm = time.process_time()
         gc.disable()
         if command.reconnect_fraction > 0:
             self._start_storm(expected, command.reconnect_fraction)
-        return Armed(self._spec.worker_id, self._expected)
+        return Armed(self._spec.worker_id, len(expected))
 
     def _start_storm(self, expected: list[DeviceSession], fraction: float) -> None:
         """Drop ``fraction`` of the expected sessions, spread evenly, and reconnect them at
@@ -254,9 +259,9 @@ class _Worker:
             session.awaiting = False
         return Report(
             worker_id=self._spec.worker_id,
-            expected=self._expected,
+            expected_by_target=self._expected_by_target,
             closed_before=self._closed_before,
-            received_at=arrivals,
+            arrivals=arrivals,
             lost=lost,
             reconnected=reconnected,
             cpu_s=cpu_s,

@@ -13,7 +13,7 @@ import pytest
 
 from bench.baseline_control import BaselineServer
 from bench.fanout_baseline import emergency_payload
-from bench.loadgen import LoadGenerator, SessionPlan
+from bench.loadgen import LoadGenerator, SessionPlan, Triggered
 from bench.loopback import NotLoopback
 
 SESSIONS = 50
@@ -110,6 +110,31 @@ def test_reconnect_storm_replacements_are_expected_and_stay(server: BaselineServ
             server.trigger_for(emergency_payload("calm")), b"calm", ROUND_TIMEOUT_S
         )
         assert (calm.expected, calm.received, calm.closed_before) == (SESSIONS, SESSIONS, 0)
+
+
+def test_sessions_are_dealt_over_several_nodes_and_reported_per_node(
+    server: BaselineServer,
+) -> None:
+    with BaselineServer(max_lifetime_s=60) as other:
+        plan = SessionPlan(url=(server.ws_url, other.ws_url), count=SESSIONS, workers=2)
+        payload = emergency_payload("both")
+        first, second = server.trigger_for(payload), other.trigger_for(payload)
+
+        def both() -> Triggered:
+            triggered = first()  # the round's clock starts with the first node's POST
+            second()
+            return triggered
+
+        with LoadGenerator(plan) as generator:
+            assert generator.open().ready == SESSIONS
+            assert other.wait_connections(SESSIONS // 2, timeout_s=5) == SESSIONS // 2
+            summary = generator.run_round(both, b"both", ROUND_TIMEOUT_S)
+    assert summary.complete
+    assert [(t.url, t.expected, t.received) for t in summary.by_target] == [
+        (server.ws_url, SESSIONS // 2, SESSIONS // 2),
+        (other.ws_url, SESSIONS // 2, SESSIONS // 2),
+    ]
+    assert summary.last_ms == max(t.last_ms or 0.0 for t in summary.by_target)
 
 
 def test_sessions_that_cannot_open_are_counted_by_reason(server: BaselineServer) -> None:
