@@ -1,0 +1,122 @@
+"""Two real ``signage serve`` processes sharing PostgreSQL and Redis: a device connected to
+node B is revoked through node A and its session closes within two seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from actors.protocol import CloseCode
+from tests.conftest import REDIS_URL, truncate_all
+from tests.servers import REPO, Server, running_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+PASSWORD = "correct horse battery staple"
+REVOCATION_BUDGET_S = 2.0
+
+
+@pytest.fixture
+def cluster(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        # Its own relay channels: other test runs on this Redis cannot interfere.
+        "RELAY_CHANNEL_PREFIX": f"test-{secrets.token_hex(4)}",
+        "PASSWORD_MEMORY_KIB": "1024",
+        "PASSWORD_TIME_COST": "1",
+        "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
+    }
+    created = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "create-admin", "--email", "root@example.test"],
+        env={**os.environ, **env, "ENV": "test", "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    try:
+        with (
+            running_server(tmp_path, env, node_id="node-a") as a,
+            running_server(tmp_path, env, node_id="node-b") as b,
+        ):
+            yield a, b
+    finally:
+        truncate_all(database_url)
+
+
+async def _login(http: httpx.AsyncClient) -> dict[str, str]:
+    response = await http.post(
+        "/api/v1/auth/login", json={"email": "root@example.test", "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def _approved_device(a: Server, b: Server) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """Register through B, claim through A: returns (tenant, device secret, admin auth)."""
+    async with (
+        httpx.AsyncClient(base_url=a.base_url, timeout=10) as node_a,
+        httpx.AsyncClient(base_url=b.base_url, timeout=10) as node_b,
+    ):
+        auth = await _login(node_a)
+        tenant = (
+            await node_a.post(
+                "/api/v1/tenants", json={"name": "Campus", "slug": "campus"}, headers=auth
+            )
+        ).json()
+        screen = (await node_b.post("/api/v1/devices/register", json={"hardware_id": "hw"})).json()
+        claimed = await node_a.post(
+            f"/api/v1/tenants/{tenant['id']}/devices/claim",
+            json={"pairing_code": screen["pairing_code"], "name": "Hall"},
+            headers=auth,
+        )
+        assert claimed.status_code == 200, claimed.text
+    return {**tenant, "device_id": screen["device_id"]}, screen["device_secret"], auth
+
+
+async def _frame(ws: ClientConnection) -> dict[str, Any]:
+    with anyio.fail_after(5):
+        decoded: dict[str, Any] = json.loads(await ws.recv())
+    return decoded
+
+
+async def test_revoking_through_node_a_closes_the_session_on_node_b(
+    cluster: tuple[Server, Server],
+) -> None:
+    a, b = cluster
+    tenant, secret, auth = await _approved_device(a, b)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with connect(f"{b.ws_url}/api/v1/devices/ws", additional_headers=headers) as ws:
+        assert (await _frame(ws))["type"] == "welcome"
+        path = f"/api/v1/tenants/{tenant['id']}/devices/{tenant['device_id']}"
+        async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as node_a:
+            # Presence crosses nodes too (Redis, refreshed every presence interval).
+            with anyio.fail_after(10):
+                while not (await node_a.get(path, headers=auth)).json()["online"]:
+                    await anyio.sleep(0.1)
+            assert (await node_a.get(path, headers=auth)).json()["node_id"] == "node-b"
+            started = time.monotonic()
+            revoked = await node_a.post(path + "/revoke", headers=auth)
+            assert revoked.status_code == 200
+        with anyio.fail_after(REVOCATION_BUDGET_S):
+            while (await _frame(ws))["type"] != "revoked":
+                pass
+            await ws.wait_closed()
+        elapsed = time.monotonic() - started
+    assert ws.close_code == CloseCode.UNAUTHORIZED
+    assert elapsed < REVOCATION_BUDGET_S
