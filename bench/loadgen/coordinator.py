@@ -79,7 +79,7 @@ class SessionPlan:
     only once a message containing it arrived (e.g. ``b'"type":"welcome"'``) rather than
     at the ``101``. ``stall_every = k`` makes every k-th session stop reading once ready
     (the "device that never reads" of adversarial runs); stalled sessions are not expected
-    to receive anything.
+    to receive anything. ``source_addresses`` must be of the targets' address family.
     """
 
     url: str | tuple[str, ...]
