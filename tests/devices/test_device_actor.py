@@ -1,0 +1,172 @@
+"""The device actor and its outbox, with fake sockets: a screen that stops reading is
+disconnected without holding up anyone else, and urgent frames jump the queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import anyio
+import pytest
+
+from actors.protocol import CloseCode
+from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
+from actors.sessions.device_actor import DeviceActor
+from actors.sessions.messages import Flush, SessionClosed, SessionOpened, SessionRegistered
+from actors.sessions.outbox import URGENT_LIMIT, Outbox
+from actors.sessions.ports import Opening, SessionIdentity
+from actors.sessions.presence import LocalPresence
+
+pytestmark = pytest.mark.anyio
+
+WAIT_S = 5.0
+
+
+class FakeSocket:
+    """Records frames; with ``stalled`` set, every send blocks (a screen not reading)."""
+
+    def __init__(self, *, stalled: bool = False) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.closed: int | None = None
+        self.stalled = stalled
+        self.changed = anyio.Event()
+
+    async def send(self, frame: str) -> None:
+        if self.stalled:
+            await anyio.sleep_forever()
+        self.frames.append(json.loads(frame))
+        self.changed.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = code
+        self.changed.set()
+
+    async def wait_for(self, predicate: Any) -> None:
+        with anyio.fail_after(WAIT_S):
+            while not predicate(self):
+                self.changed = anyio.Event()
+                await self.changed.wait()
+
+
+class Registrar(Actor):
+    """Stands in for the tenant actor: keeps what device actors register."""
+
+    def __init__(self, sessions: dict[UUID, SessionOpened]) -> None:
+        self.sessions = sessions
+
+    @handler(Overflow.NEVER_DROP)
+    async def opened(self, msg: SessionOpened) -> SessionRegistered:
+        self.sessions[msg.identity.device_id] = msg
+        return SessionRegistered(seq=None)
+
+    @handler(Overflow.NEVER_DROP)
+    async def closed(self, msg: SessionClosed) -> None:
+        self.sessions.pop(msg.device_id, None)
+
+
+class NoOpening:
+    async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:
+        return Opening()
+
+
+class NoAcks:
+    def emergency_acked(self, tenant_id: UUID, device_id: UUID, e: UUID, at: datetime) -> None:
+        pass
+
+    def manifest_acked(self, tenant_id: UUID, device_id: UUID, v: int, at: datetime) -> None:
+        pass
+
+
+#: What the stand-in tenant actors registered, by device (one test at a time).
+REGISTERED: dict[UUID, SessionOpened] = {}
+
+
+@pytest.fixture
+async def runtime() -> AsyncIterator[Runtime]:
+    REGISTERED.clear()
+    rt = Runtime()
+    rt.register(ActorKind(name="tenant", factory=lambda _id: Registrar(REGISTERED)))
+    rt.register(ActorKind(name="device"))
+    async with anyio.create_task_group() as tg:
+        await tg.start(rt.run)
+        yield rt
+        rt.stop()
+
+
+def _device(runtime: Runtime, socket: FakeSocket, tenant_id: UUID) -> ActorRef:
+    identity = SessionIdentity(device_id=uuid4(), tenant_id=tenant_id, groups=(), timezone="UTC")
+    return runtime.registry.spawn(
+        "device",
+        str(identity.device_id),
+        lambda: DeviceActor(
+            identity,
+            socket,
+            tenant=lambda t: runtime.registry.get_or_spawn("tenant", str(t)),
+            opening=NoOpening(),
+            acks=NoAcks(),
+            presence=LocalPresence("n1"),
+            send_timeout_s=0.3,
+        ),
+    )
+
+
+async def _outbox(ref: ActorRef) -> Outbox:
+    """The device's outbox, once the device actor has registered it (bounded poll)."""
+    with anyio.fail_after(WAIT_S):
+        while UUID(ref.id) not in REGISTERED:
+            await anyio.sleep(0.005)
+    outbox: Outbox = REGISTERED[UUID(ref.id)].outbox
+    return outbox
+
+
+async def test_a_screen_that_stops_reading_is_disconnected_and_holds_up_no_one(
+    runtime: Runtime,
+) -> None:
+    tenant_id = uuid4()
+    stalled, healthy = FakeSocket(stalled=True), FakeSocket()
+    slow = _device(runtime, stalled, tenant_id)
+    fast = _device(runtime, healthy, tenant_id)
+    await healthy.wait_for(lambda s: s.frames)  # welcome: registered with its tenant
+    # The stalled screen's welcome never leaves: its session must end on the send timeout.
+    await stalled.wait_for(lambda s: s.closed is not None)
+    assert stalled.closed == CloseCode.TRY_AGAIN_LATER
+    with anyio.fail_after(WAIT_S):
+        await slow.join()
+    frame = '{"type":"emergency_clear","id":"00000000-0000-0000-0000-000000000000","seq":1}'
+    (await _outbox(fast)).put_urgent(frame)
+    fast.tell(Flush())
+    await healthy.wait_for(lambda s: len(s.frames) == 2)
+
+
+async def test_urgent_overflow_closes_the_session_instead_of_dropping(runtime: Runtime) -> None:
+    socket = FakeSocket()
+    ref = _device(runtime, socket, uuid4())
+    await socket.wait_for(lambda s: s.frames)
+    socket.stalled = True
+    outbox = await _outbox(ref)
+    for seq in range(URGENT_LIMIT + 1):
+        outbox.put_urgent(json.dumps({"type": "emergency_clear", "seq": seq}))
+    assert outbox.overflowed
+    ref.tell(Flush())
+    await socket.wait_for(lambda s: s.closed is not None)
+    assert socket.closed == CloseCode.TRY_AGAIN_LATER
+
+
+def test_urgent_frames_jump_ahead_of_manifests_and_only_the_newest_manifest_is_sent() -> None:
+    outbox = Outbox()
+    outbox.put_normal("note")
+    for version in range(5):
+        outbox.put_manifest(f"manifest-{version}")
+    outbox.put_urgent("emergency")
+    assert [outbox.pop() for _ in range(4)] == ["emergency", "manifest-4", "note", None]
+    assert outbox.dropped == 4
+
+
+def test_normal_lane_drops_oldest_when_full() -> None:
+    outbox = Outbox(normal_limit=2)
+    for i in range(4):
+        outbox.put_normal(str(i))
+    assert [outbox.pop(), outbox.pop(), outbox.pop()] == ["2", "3", None]
