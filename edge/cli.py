@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from actors.settings import ConfigError, Settings, load_settings
-from edge import admin_cli
+from edge import admin_cli, simulate
 from edge.logs import configure_logging
 from store.migrations import MigrationError, migrate
 
@@ -67,6 +67,7 @@ COMMANDS: dict[str, Command] = {
     "migrate": cmd_migrate,
     "serve": cmd_serve,
     **admin_cli.COMMANDS,
+    **simulate.COMMANDS,
 }
 
 
@@ -78,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     admin_cli.add_parsers(sub)
+    simulate.add_parsers(sub)
     return top
 
 
