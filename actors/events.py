@@ -54,12 +54,23 @@ class SessionTakenOver(
     session_id: UUID
 
 
+class ManifestsChanged(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="manifests_changed"
+):
+    """New manifest ``version`` stored for ``device_ids`` (``None``: possibly any device of
+    the tenant): each node loads the newer manifests of its sessions and pushes them."""
+
+    version: int
+    device_ids: tuple[UUID, ...] | None = None
+
+
 TENANT_EVENTS: tuple[type[msgspec.Struct], ...] = (
     DeviceRevoked,
     DeviceSecretRotated,
     DeviceUpdated,
     TenantSuspended,
     SessionTakenOver,
+    ManifestsChanged,
     # Defined with their rules in actors/domain/emergencies.py; unlike the others they
     # carry a per-tenant sequence number, so a node that misses one notices and reads it
     # back from PostgreSQL's outbox.

@@ -25,6 +25,12 @@ from uuid import UUID
 
 import msgspec
 
+from actors.content_ports import (
+    ContentRepository,
+    ManifestRepository,
+    PlaylistRepository,
+    ScheduleRepository,
+)
 from actors.domain.audit import AuditEntry
 from actors.domain.devices import Credential, Device, Presence, SessionGrant
 from actors.domain.emergencies import (
@@ -442,6 +448,10 @@ class Tx(Protocol):
     devices: DeviceRepository
     nodes: NodeRepository
     emergencies: EmergencyRepository
+    content: ContentRepository
+    playlists: PlaylistRepository
+    schedules: ScheduleRepository
+    manifests: ManifestRepository
 
 
 class UnitOfWork(Protocol):

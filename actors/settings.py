@@ -137,8 +137,29 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     ws_inbound_per_s: float = 2.0
     #: Protocol errors tolerated per session (each answered with an error frame).
     ws_max_protocol_errors: int = 3
-    #: Hypercorn pings idle sockets this often (keeps NAT mappings, finds dead peers).
-    ws_ping_interval_s: float = 20.0
+    #: Server pings (0: off). Off by default: Hypercorn's ping loop outlives its connection by
+    #: up to one interval (costly in reconnect storms, and it delays shutdown); the device
+    #: heartbeats and WS_IDLE_TIMEOUT_S find dead peers and keep NAT mappings alive instead.
+    ws_ping_interval_s: float = 0.0
+
+    # -- Content, schedules and manifests (docs/content.md) --
+    #: A manifest covers at least this far ahead of now...
+    manifest_horizon_s: int = 24 * 3600
+    #: ...planned from now rounded down to this step: time alone changes a screen's
+    #: manifest once per step (window boundaries, validity ends, the horizon moving on).
+    manifest_step_s: int = 3600
+    #: How often each node looks for tenants whose manifests need the next step.
+    manifest_tick_s: float = 60.0
+    #: How long a node holds a tenant it advances the horizon of (others leave it alone).
+    manifest_lease_s: float = 300.0
+    #: Tenants one node recomputes at the same time (planning runs in worker threads).
+    manifest_workers: int = 2
+    #: A new session waits this long for its manifest, then starts without it (the
+    #: manifest follows as soon as it is ready).
+    manifest_opening_timeout_s: float = 5.0
+    #: Changed devices named one by one in a relayed change notice; beyond it the notice
+    #: says "any device" and each node compares its sessions' versions instead.
+    manifest_notice_max_ids: int = 256
 
     # -- Emergencies (docs/emergencies.md) --
     #: How often each node reads every tenant's last emergency number from PostgreSQL and
@@ -157,6 +178,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _check_runtime_settings(self)
         if min(self.emergency_check_every_s, self.emergency_ack_flush_s) <= 0:
             raise ConfigError("EMERGENCY_CHECK_EVERY_S and EMERGENCY_ACK_FLUSH_S: must be positive")
+        _check_content_settings(self)
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
                 raise ConfigError(
@@ -204,6 +226,17 @@ def _check_runtime_settings(s: Settings) -> None:
         <= 0
     ):
         raise ConfigError("RELAY_*_S: must be positive")
+
+
+def _check_content_settings(s: Settings) -> None:
+    if s.max_upload_bytes < 1:
+        raise ConfigError("MAX_UPLOAD_BYTES: must be positive")
+    if s.manifest_step_s < 60 or s.manifest_horizon_s < s.manifest_step_s:
+        raise ConfigError("MANIFEST_STEP_S >= 60 and MANIFEST_HORIZON_S >= MANIFEST_STEP_S")
+    if min(s.manifest_tick_s, s.manifest_lease_s, s.manifest_opening_timeout_s) <= 0:
+        raise ConfigError("MANIFEST_TICK_S, _LEASE_S and _OPENING_TIMEOUT_S: must be positive")
+    if s.manifest_workers < 1 or s.manifest_notice_max_ids < 0:
+        raise ConfigError("MANIFEST_WORKERS >= 1 and MANIFEST_NOTICE_MAX_IDS >= 0 required")
 
 
 #: OWASP's argon2id configurations (m, t) all spend at least this much memory x time.

@@ -11,10 +11,24 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from actors.settings import Settings
 from edge import device_socket
 from edge.api import ApiRouter, Operation
+from edge.bodies import LimitedBody, LimitedRequest
 from edge.container import EXTENSION_KEY, Container
 from edge.logs import request_id_var
 from edge.problems import register_error_handlers
-from edge.routes import audit, auth, devices, emergencies, health, metrics, tenants, users
+from edge.routes import (
+    audit,
+    auth,
+    content,
+    devices,
+    emergencies,
+    health,
+    metrics,
+    ops,
+    playlists,
+    schedules,
+    tenants,
+    users,
+)
 
 API_VERSION = "1.0.0"
 #: Accepted as-is from ``X-Request-ID``; anything else is replaced by a fresh id.
@@ -28,7 +42,11 @@ ROUTERS: tuple[ApiRouter, ...] = (
     users.router,
     audit.router,
     devices.router,
+    ops.router,
     emergencies.router,
+    content.router,
+    playlists.router,
+    schedules.router,
 )
 
 
@@ -38,9 +56,20 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     url = database_url or settings.database_url
     if url is None:
         raise ValueError("create_app needs a database URL")
+    body_limits = {
+        f"{router.blueprint.name}.{op.endpoint}": (
+            op.max_body(settings) if callable(op.max_body) else op.max_body
+        )
+        for router in ROUTERS
+        for op in router.operations
+        if op.max_body is not None
+    }
     app = Quart("signage")
+    # Bodies start with the largest route limit and get their route's in before_request
+    # (edge/bodies.py): Quart sizes them before routing.
+    app.request_class = LimitedRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        MAX_CONTENT_LENGTH=max([settings.max_body_bytes, *body_limits.values()]),
         PROVIDE_AUTOMATIC_OPTIONS=False,
         JSON_SORT_KEYS=False,
     )
@@ -56,13 +85,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     async def _stop() -> None:
         await app.extensions[EXTENSION_KEY].stop()
 
-    body_limits = {
-        f"{router.blueprint.name}.{op.endpoint}": op.max_body
-        for router in ROUTERS
-        for op in router.operations
-        if op.max_body is not None
-    }
-
     @app.before_request
     async def _request_id_and_body_limit() -> None:
         given = request.headers.get("X-Request-ID", "")
@@ -71,6 +93,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
         # Content-Length are cut off at the same limit while they are read.
         limit = body_limits.get(request.endpoint or "", settings.max_body_bytes)
         request.max_content_length = limit
+        if isinstance(request.body, LimitedBody):
+            request.body.limit_to(limit)
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge(f"the body exceeds {limit} bytes")
 

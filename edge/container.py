@@ -13,7 +13,9 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
+import msgspec
 import redis.asyncio as redis
 from quart import current_app
 
@@ -23,25 +25,33 @@ from actors.metrics import MetricsRegistry
 from actors.ratelimit import KeyedBuckets
 from actors.relay import RELAY_MESSAGES, LocalRelay, Relay, RelayCodec
 from actors.runtime import Runtime, RuntimeConfig
+from actors.sessions.acks import WithManifestAcks
 from actors.sessions.directory import StoreDirectory
 from actors.sessions.emergency_acks import BatchedAcks
 from actors.sessions.emergency_fanout import NodeEmergencies
 from actors.sessions.emergency_feed import StoreEmergencyFeed
 from actors.sessions.emergency_watch import EmergencyWatch
+from actors.sessions.manifest_feed import FeedConfig, ManifestFeed
 from actors.sessions.node import NodeSessions
 from actors.sessions.node_events import NodeEvents
-from actors.sessions.opening import IdleOpening
+from actors.sessions.opening import ManifestOpening
 from actors.sessions.presence import LocalPresence
 from actors.sessions.presence_service import NodePresence, PresenceService
 from actors.settings import Settings
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
+from actors.usecases.content import Content
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
+from actors.usecases.manifests import ManifestPolicy, Manifests
+from actors.usecases.ops import Ops
+from actors.usecases.playlists import Playlists
+from actors.usecases.schedules import Schedules
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
 from store import redis_client
 from store.db import Database
+from store.media import FileMediaStore
 from store.passwords import Argon2Passwords
 from store.presence_redis import RedisPresence
 from store.redis_relay import RedisRelay
@@ -71,7 +81,13 @@ class Container:
     events: NodeEvents
     devices: Devices
     device_connects: KeyedBuckets
+    ops: Ops
     emergencies: Emergencies
+    content: Content
+    playlists: Playlists
+    schedules: Schedules
+    manifests: Manifests
+    manifest_feed: ManifestFeed
     started_at: float = field(default_factory=time.time)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _runtime_task: asyncio.Task[None] | None = None
@@ -125,21 +141,28 @@ class Container:
             expire=lambda: emergencies.expire_due(),
             check_every_s=settings.emergency_check_every_s,
         )
+        # Manifests publish through the node's events, which need the runtime, which
+        # needs the feed: the publisher is bound once built (below).
+        manifest_events = _LateEvents()
+        manifests = Manifests(store, manifest_events, ManifestPolicy.from_settings(settings))
+        manifest_feed = ManifestFeed(manifests, config=_feed_config(settings), metrics=metrics)
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
             metrics=metrics,
-            services=(relay, presence_service, acks, emergency_watch),
+            services=(relay, presence_service, acks, emergency_watch, manifest_feed),
         )
         sessions = NodeSessions(
             runtime,
             relay=relay,
             directory=StoreDirectory(store),
-            opening=IdleOpening(),
-            acks=acks,
+            opening=ManifestOpening(manifest_feed),
+            acks=WithManifestAcks(acks, manifest_feed),
             presence=presence,
             emergencies=node_emergencies,
+            manifests=manifest_feed,
         )
         events = NodeEvents(runtime, relay)
+        manifest_events.target = events
         presence_reader = NodePresence(presence, shared)
         emergencies = Emergencies(store, events, presence_reader)
         return cls(
@@ -158,7 +181,8 @@ class Container:
             runtime=runtime,
             sessions=sessions,
             events=events,
-            devices=Devices(store, events, presence_reader, settings),
+            devices=Devices(store, events, presence_reader, settings, manifests=manifest_feed),
+            ops=Ops(store, runtime, settings.node_id),
             device_connects=KeyedBuckets(
                 settings.ws_connect_per_s,
                 settings.ws_connect_burst,
@@ -166,6 +190,11 @@ class Container:
                 clock=time.monotonic,
             ),
             emergencies=emergencies,
+            content=Content(store, FileMediaStore(settings.media_root), manifest_feed, settings),
+            playlists=Playlists(store, manifest_feed),
+            schedules=Schedules(store, manifest_feed),
+            manifests=manifests,
+            manifest_feed=manifest_feed,
         )
 
     async def start(self) -> None:
@@ -208,6 +237,26 @@ class Container:
     async def stop(self) -> None:
         await self._stack.aclose()
         log.info("node %s stopped", self.settings.node_id)
+
+
+class _LateEvents:
+    """Implements :class:`actors.ports.TenantEvents` for what is built before the node's
+    :class:`NodeEvents` exists (it needs the runtime, whose services come first)."""
+
+    target: NodeEvents | None = None
+
+    async def publish(self, tenant_id: UUID, event: msgspec.Struct) -> None:
+        if self.target is None:
+            raise RuntimeError("tenant events published before the container was built")
+        await self.target.publish(tenant_id, event)
+
+
+def _feed_config(settings: Settings) -> FeedConfig:
+    return FeedConfig(
+        workers=settings.manifest_workers,
+        tick_s=settings.manifest_tick_s,
+        opening_timeout_s=settings.manifest_opening_timeout_s,
+    )
 
 
 class _Started:

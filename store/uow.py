@@ -11,12 +11,16 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
-from actors import ports
+from actors import content_ports, ports
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
+from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
 from store.repos.emergencies import EmergencyRepository
+from store.repos.manifests import ManifestRepository
 from store.repos.nodes import NodeRepository
+from store.repos.playlists import PlaylistRepository
+from store.repos.schedules import ScheduleRepository
 from store.repos.sessions import SessionRepository
 from store.repos.tenants import TenantRepository
 from store.repos.throttle import ThrottleRepository
@@ -36,6 +40,10 @@ class StoreTx:
         self.devices: ports.DeviceRepository = DeviceRepository(conn)
         self.nodes: ports.NodeRepository = NodeRepository(conn)
         self.emergencies: ports.EmergencyRepository = EmergencyRepository(conn)
+        self.content: content_ports.ContentRepository = ContentRepository(conn)
+        self.playlists: content_ports.PlaylistRepository = PlaylistRepository(conn)
+        self.schedules: content_ports.ScheduleRepository = ScheduleRepository(conn)
+        self.manifests: content_ports.ManifestRepository = ManifestRepository(conn)
 
 
 class Store:

@@ -128,7 +128,7 @@ class DeviceActor(Actor):
         for frame in opening.urgent:
             self.outbox.put_urgent(frame)
         if opening.manifest is not None:
-            self.outbox.put_manifest(opening.manifest)
+            self.outbox.put_manifest(opening.manifest, opening.manifest_version)
         await self._drain()
 
     async def _register(self, last_seq: int | None) -> bool:

@@ -13,6 +13,7 @@ from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Run
 from actors.sessions import device_actor, tenant_actor
 from actors.sessions.device_actor import DeviceActor
 from actors.sessions.emergency_fanout import NodeEmergencies
+from actors.sessions.manifest_feed import ManifestDelivery
 from actors.sessions.messages import Rejoin
 from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.sessions.presence import LocalPresence
@@ -40,6 +41,7 @@ class NodeSessions:
         acks: AckSink,
         presence: LocalPresence,
         emergencies: NodeEmergencies | None = None,
+        manifests: ManifestDelivery | None = None,
     ) -> None:
         self.runtime = runtime
         self.presence = presence
@@ -48,6 +50,7 @@ class NodeSessions:
         self._relay = relay
         self._directory = directory
         self._emergencies = emergencies
+        self._manifests = manifests
         #: Tenants whose actor was built before: a new incarnation has sessions to regain.
         self._tenants_seen: set[UUID] = set()
         runtime.register(
@@ -72,6 +75,7 @@ class NodeSessions:
             directory=self._directory,
             emergencies=self._emergencies,
             rejoin=self._rejoin if seen else None,
+            manifests=self._manifests,
         )
 
     def _rejoin(self, tenant_id: UUID) -> None:

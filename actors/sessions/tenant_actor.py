@@ -31,6 +31,7 @@ from actors.events import (
     DeviceRevoked,
     DeviceSecretRotated,
     DeviceUpdated,
+    ManifestsChanged,
     SessionTakenOver,
     TenantSuspended,
 )
@@ -38,6 +39,7 @@ from actors.protocol import CloseCode, Revoked, encode_text
 from actors.relay import Relay, Resync, Subscription
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
 from actors.sessions.emergency_fanout import CaughtUp, EmergencyHead, NodeEmergencies
+from actors.sessions.manifest_feed import ManifestDelivery
 from actors.sessions.messages import (
     CloseSession,
     Flush,
@@ -94,6 +96,7 @@ class TenantActor(Actor):
         directory: SessionDirectory,
         emergencies: NodeEmergencies | None = None,
         rejoin: Callable[[UUID], None] | None = None,
+        manifests: ManifestDelivery | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.sessions: dict[UUID, LocalSession] = {}
@@ -106,6 +109,7 @@ class TenantActor(Actor):
         node = emergencies if emergencies is not None else NodeEmergencies(None)
         self.emergencies = node.for_tenant(tenant_id)
         self._rejoin = rejoin
+        self._manifests = manifests
 
     async def on_start(self) -> None:
         # Incoming relay messages are told to this actor; a gap asks for a resync.
@@ -152,6 +156,10 @@ class TenantActor(Actor):
             msg.outbox.put_urgent(frame)
         if frames:
             _tell(msg.ref, _FLUSH)
+        if self._manifests is not None:
+            # Normally the opening brings the manifest and this finds nothing newer; it
+            # covers an opening that timed out and a change committed while it read.
+            self._manifests.deliver(self.tenant_id, ((me.device_id, self.sessions[me.device_id]),))
         return SessionRegistered(seq=self.emergencies.board.seq)
 
     @handler(Overflow.NEVER_DROP)
@@ -217,6 +225,9 @@ class TenantActor(Actor):
                 self._close(device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
             elif current.groups != session.groups:
                 self._regroup(device_id, session, current.groups, current.timezone)
+        if self._manifests is not None:
+            # Manifest notices the gap may have eaten: sessions behind get the newer one.
+            self._manifests.deliver(self.tenant_id, self.sessions.items())
 
     def _regroup(
         self, device_id: UUID, session: LocalSession, groups: tuple[str, ...], timezone: str
@@ -238,6 +249,22 @@ class TenantActor(Actor):
             return
         self._forget(device_id)
         _tell(session.ref, CloseSession(code=code, reason=reason, frame=_REVOKED))
+
+    # -- manifests -------------------------------------------------------------------------
+
+    @handler(Overflow.NEVER_DROP)
+    async def manifests_changed(self, msg: ManifestsChanged) -> None:
+        """New manifest versions are stored: the feed reads and pushes them (never here:
+        this actor never waits for PostgreSQL on its fan-out path)."""
+        if self._manifests is None or not self.sessions:
+            return
+        if msg.device_ids is None:
+            self._manifests.deliver(self.tenant_id, self.sessions.items())
+            return
+        sessions = self.sessions
+        self._manifests.deliver(
+            self.tenant_id, ((d, sessions[d]) for d in msg.device_ids if d in sessions)
+        )
 
     # -- emergencies -----------------------------------------------------------------------
 

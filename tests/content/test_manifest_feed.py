@@ -1,0 +1,240 @@
+"""The node's manifest feed against a fake source: merged per-tenant jobs, one worker per
+tenant at a time, openings answered (and computed when missing), deliveries of newer
+versions only, the horizon ticker and batched acknowledgements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import anyio
+import msgspec
+import pytest
+
+from actors.domain.manifest_batch import DeviceScope
+from actors.sessions.manifest_feed import FeedConfig, ManifestFeed
+from actors.sessions.messages import Flush
+from actors.sessions.outbox import Outbox
+
+pytestmark = pytest.mark.anyio
+
+T1 = UUID("00000000-0000-4000-8000-0000000000a1")
+T2 = UUID("00000000-0000-4000-8000-0000000000a2")
+WAIT_S = 5.0
+
+
+@dataclass
+class FakeSource:
+    """Stores (version, frame) per (tenant, device); recompute gives every device in the
+    scope the next version. ``gates`` hold a tenant's recomputation until set."""
+
+    stored: dict[tuple[UUID, UUID], tuple[int, str]] = field(default_factory=dict)
+    recomputed: list[tuple[UUID, DeviceScope]] = field(default_factory=list)
+    gates: dict[UUID, anyio.Event] = field(default_factory=dict)
+    started: dict[UUID, anyio.Event] = field(default_factory=dict)
+    due: list[UUID] = field(default_factory=list)
+    acks: list[tuple[UUID, UUID, int, datetime]] = field(default_factory=list)
+    acks_stored: anyio.Event = field(default_factory=anyio.Event)
+    fail_next: bool = False
+    version: int = 0
+
+    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> object:
+        self.recomputed.append((tenant_id, scope))
+        self.started.setdefault(tenant_id, anyio.Event()).set()
+        gate = self.gates.get(tenant_id)
+        if gate is not None:
+            await gate.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database down")
+        self.version += 1
+        for device_id in scope.device_ids:
+            self.stored[(tenant_id, device_id)] = (self.version, f"frame-{self.version}")
+        return None
+
+    async def frames(
+        self, tenant_id: UUID, known: Mapping[UUID, int]
+    ) -> dict[UUID, tuple[int, str]]:
+        found = {}
+        for device_id, version in known.items():
+            have = self.stored.get((tenant_id, device_id))
+            if have is not None and have[0] > version:
+                found[device_id] = have
+        return found
+
+    async def claim_due(self, limit: int) -> list[UUID]:
+        due, self.due = self.due[:limit], self.due[limit:]
+        return due
+
+    async def record_acks(self, acks: list[tuple[UUID, UUID, int, datetime]]) -> int:
+        self.acks.extend(acks)
+        self.acks_stored.set()
+        return len(acks)
+
+
+class FakeRef:
+    def __init__(self) -> None:
+        self.told: list[msgspec.Struct] = []
+
+    def tell(self, message: msgspec.Struct) -> None:
+        self.told.append(message)
+
+
+@dataclass
+class Session:
+    ref: FakeRef = field(default_factory=FakeRef)
+    outbox: Outbox = field(default_factory=Outbox)
+
+
+@asynccontextmanager
+async def running(source: FakeSource, **config: float) -> AsyncIterator[ManifestFeed]:
+    settings = {"workers": 2, "tick_s": 3600.0, "opening_timeout_s": 1.0, **config}
+    feed = ManifestFeed(source, config=FeedConfig(**settings))  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(feed.run)
+        try:
+            yield feed
+        finally:
+            feed.stop()
+
+
+async def settled(feed: ManifestFeed) -> None:
+    with anyio.fail_after(WAIT_S):
+        await feed.settled()
+
+
+async def test_refreshes_of_a_busy_tenant_merge_into_one_next_job() -> None:
+    source = FakeSource(gates={T1: anyio.Event()})
+    a, b, c = uuid4(), uuid4(), uuid4()
+    async with running(source) as feed:
+        feed.refresh(T1, DeviceScope.devices(a))
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T1, anyio.Event()).wait()
+        feed.refresh(T1, DeviceScope.devices(b))
+        feed.refresh(T1, DeviceScope(groups=frozenset({"lobby"})))
+        feed.refresh(T1, DeviceScope.devices(c))
+        source.gates[T1].set()
+        await settled(feed)
+    assert source.recomputed == [
+        (T1, DeviceScope.devices(a)),
+        (T1, DeviceScope(groups=frozenset({"lobby"}), device_ids=frozenset({b, c}))),
+    ]
+
+
+async def test_a_scope_naming_too_much_becomes_everyone() -> None:
+    source = FakeSource(gates={T1: anyio.Event()})
+    async with running(source, max_named=2) as feed:
+        feed.refresh(T1, DeviceScope.devices(uuid4()))
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T1, anyio.Event()).wait()
+        for _ in range(3):
+            feed.refresh(T1, DeviceScope.devices(uuid4()))
+        source.gates[T1].set()
+        await settled(feed)
+    assert source.recomputed[-1] == (T1, DeviceScope.all())
+
+
+async def test_a_slow_tenant_does_not_hold_up_another() -> None:
+    source = FakeSource(gates={T1: anyio.Event()})
+    async with running(source) as feed:
+        feed.refresh(T1, DeviceScope.all())
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T1, anyio.Event()).wait()
+        feed.refresh(T2, DeviceScope.all())
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T2, anyio.Event()).wait()
+        assert [tenant for tenant, _ in source.recomputed] == [T1, T2]
+        source.gates[T1].set()
+        await settled(feed)
+
+
+async def test_an_opening_gets_the_stored_frame() -> None:
+    device = uuid4()
+    source = FakeSource(stored={(T1, device): (7, "frame-7")})
+    async with running(source) as feed:
+        assert await feed.fetch(T1, device) == (7, "frame-7")
+    assert source.recomputed == []
+
+
+async def test_a_new_device_gets_its_first_manifest_computed() -> None:
+    device = uuid4()
+    source = FakeSource()
+    async with running(source) as feed:
+        assert await feed.fetch(T1, device) == (1, "frame-1")
+    assert source.recomputed == [(T1, DeviceScope.devices(device))]
+
+
+async def test_an_opening_that_cannot_be_served_in_time_starts_without() -> None:
+    source = FakeSource(gates={T1: anyio.Event()})
+    async with running(source, opening_timeout_s=0.05) as feed:
+        assert await feed.fetch(T1, uuid4()) is None
+        source.gates[T1].set()
+        await settled(feed)
+
+
+async def test_an_opening_on_a_stopped_feed_answers_at_once() -> None:
+    feed = ManifestFeed(FakeSource(), config=FeedConfig(opening_timeout_s=60.0))
+    with anyio.fail_after(1.0):
+        assert await feed.fetch(T1, uuid4()) is None
+
+
+async def test_deliveries_push_only_newer_versions_and_flush() -> None:
+    behind, current, unknown = uuid4(), uuid4(), uuid4()
+    source = FakeSource(stored={(T1, behind): (5, "frame-5"), (T1, current): (5, "frame-5")})
+    sessions = {behind: Session(), current: Session(), unknown: Session()}
+    assert sessions[current].outbox.put_manifest("frame-5", 5)
+    async with running(source) as feed:
+        feed.deliver(T1, sessions.items())  # type: ignore[arg-type]
+        await settled(feed)
+    assert sessions[behind].outbox.manifest_version == 5
+    assert sessions[behind].outbox.pop() == "frame-5"
+    assert sessions[behind].ref.told == [Flush()]
+    assert sessions[current].ref.told == []
+    assert sessions[unknown].ref.told == []
+    assert source.recomputed == []  # deliveries never compute
+
+
+async def test_a_failing_job_is_logged_and_the_feed_goes_on() -> None:
+    device = uuid4()
+    source = FakeSource(fail_next=True)
+    async with running(source) as feed:
+        feed.refresh(T1, DeviceScope.all())
+        await settled(feed)
+        assert await feed.fetch(T1, device) == (1, "frame-1")
+
+
+async def test_the_horizon_ticker_refreshes_due_tenants_whole() -> None:
+    source = FakeSource(due=[T1, T2])
+    async with running(source, tick_s=0.01) as feed:
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T2, anyio.Event()).wait()
+        await settled(feed)
+    assert sorted(source.recomputed, key=lambda r: r[0]) == [
+        (T1, DeviceScope.all()),
+        (T2, DeviceScope.all()),
+    ]
+
+
+async def test_acknowledgements_are_written_in_batches() -> None:
+    source = FakeSource()
+    at = datetime(2030, 1, 1, tzinfo=UTC)
+    async with running(source, ack_flush_s=0.01) as feed:
+        feed.manifest_acked(T1, UUID(int=1), 3, at)
+        feed.manifest_acked(T1, UUID(int=2), 4, at)
+        with anyio.fail_after(WAIT_S):
+            await source.acks_stored.wait()
+    assert source.acks == [(T1, UUID(int=1), 3, at), (T1, UUID(int=2), 4, at)]
+
+
+def test_the_outbox_refuses_older_manifest_versions() -> None:
+    outbox = Outbox()
+    assert outbox.put_manifest("v3", 3)
+    assert not outbox.put_manifest("v2", 2)
+    assert not outbox.put_manifest("v3 again", 3)
+    assert outbox.put_manifest("v4", 4)
+    assert outbox.pop() == "v4"  # coalesced: only the newest is sent
+    assert outbox.pop() is None
+    assert outbox.put_manifest("unversioned")  # the idle opening carries none
