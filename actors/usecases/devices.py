@@ -181,6 +181,11 @@ class Devices:
             pairing_expires_at=expires_at,
         )
 
+    async def purge_expired_registrations(self) -> int:
+        """Delete pending registrations whose pairing code expired (housekeeping job)."""
+        async with self._uow.platform() as tx:
+            return await tx.devices.purge_expired_registrations(limit=PURGE_BATCH * 10)
+
     async def credential(self, secret: str) -> Credential:
         """Who presents ``secret`` (any status: the caller decides what each means).
 
