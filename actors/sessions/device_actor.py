@@ -98,9 +98,6 @@ class DeviceActor(Actor):
         self._acks = acks
         self._presence = presence
         self._last_seq = last_seq
-        #: The tenant's emergency number when this session last registered: a
-        #: re-registration (after a tenant actor restart) skips what it was sent before.
-        self._registered_seq: int | None = None
         self._send_timeout_s = send_timeout_s
         self._jitter = jitter
         self._closed = False
@@ -122,7 +119,7 @@ class DeviceActor(Actor):
         # makes the session a fan-out target (so none is missed or reordered); then the
         # rest (the manifest) from SessionOpening. Urgent frames leave first: right after
         # welcome.
-        if not await self._register(self._last_seq):
+        if not await self._register():
             return
         opening = await self._opening.opening(me, self._last_seq)
         for frame in opening.urgent:
@@ -131,18 +128,19 @@ class DeviceActor(Actor):
             self.outbox.put_manifest(opening.manifest, opening.manifest_version)
         await self._drain()
 
-    async def _register(self, last_seq: int | None) -> bool:
+    async def _register(self, *, rejoining: bool = False) -> bool:
         """Register with the tenant actor; False (session closed, 1013) if it cannot."""
         me = self.identity
-        message = SessionOpened(me, ref=self.ref, outbox=self.outbox, last_seq=last_seq)
+        message = SessionOpened(
+            me, ref=self.ref, outbox=self.outbox, last_seq=self._last_seq, rejoining=rejoining
+        )
         try:
-            registered = await self._tenant(me.tenant_id).ask(message, reply=SessionRegistered)
+            await self._tenant(me.tenant_id).ask(message, reply=SessionRegistered)
         except (AskTimeout, ActorStopped) as exc:
             log.warning("device %s could not register: %s", me.device_id, type(exc).__name__)
             await self._close(CloseCode.TRY_AGAIN_LATER, "node busy: reconnect")
             self.ref.stop()
             return False
-        self._registered_seq = registered.seq
         return True
 
     async def on_stop(self, reason: StopReason) -> None:
@@ -198,7 +196,7 @@ class DeviceActor(Actor):
     @handler(Overflow.COALESCE)
     async def rejoin(self, msg: Rejoin) -> None:
         """The tenant actor restarted and lost its sessions: register again."""
-        if not self._closed and await self._register(self._registered_seq):
+        if not self._closed and await self._register(rejoining=True):
             await self._drain()
 
     @handler(Overflow.DROP_OLDEST)

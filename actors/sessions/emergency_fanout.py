@@ -141,6 +141,9 @@ class NodeEmergencies:
     ) -> None:
         self.feed = feed
         self.queue = CatchUpQueue()
+        #: Per tenant, the number up to which this node's tenant actor had applied every
+        #: event: its next incarnation knows what the sessions that rejoin it have seen.
+        self.applied: dict[UUID, int] = {}
         self.metrics = EmergencyMetrics(metrics if metrics is not None else MetricsRegistry())
         self.clock = clock or _utc_now
 
@@ -155,6 +158,12 @@ class TenantEmergencies:
         self.tenant_id = tenant_id
         self.board = EmergencyBoard()
         self._node = node
+        #: What the previous incarnation of this tenant actor had applied (``None``: none).
+        self.previous_seq = node.applied.get(tenant_id)
+
+    def _applied(self) -> None:
+        if self.board.seq is not None:
+            self._node.applied[self.tenant_id] = self.board.seq
 
     # -- events ----------------------------------------------------------------------------
 
@@ -162,6 +171,7 @@ class TenantEmergencies:
         """An event from this node's use case or the relay."""
         fanout = self.board.apply(event)
         self._node.metrics.events.inc(result="repeat" if fanout is None else "applied")
+        self._applied()
         return fanout
 
     @property
@@ -186,13 +196,16 @@ class TenantEmergencies:
             log.warning("tenant %s: emergency snapshot failed: %s", self.tenant_id, exc)
             return []
         self._node.metrics.catch_ups.inc(result="ok")
-        return self.board.load(snapshot)
+        fanouts = self.board.load(snapshot)
+        self._applied()
+        return fanouts
 
     def request_catch_up(self, ref: ActorRef) -> None:
         """Ask the watch service to read what the board misses (returns at once)."""
         if self._node.feed is None:
             return
         board = self.board
+        log.debug("tenant %s: catch-up requested after %s", self.tenant_id, board.seq)
         self._node.queue.request(
             CatchUpRequest(self.tenant_id, ref, board.seq, tuple(board.active_ids()))
         )
@@ -213,10 +226,18 @@ class TenantEmergencies:
             self.board = EmergencyBoard()
             self.request_catch_up(ref)
             return []
+        log.debug(
+            "tenant %s: caught up after %s: %d events, head %d",
+            self.tenant_id,
+            msg.after,
+            len(msg.events),
+            msg.head,
+        )
         fanouts: list[Fanout] = []
         if msg.snapshot is not None:
             fanouts += self.board.load(msg.snapshot)
         fanouts += self.board.catch_up(msg.events)
+        self._applied()
         if msg.more or self.board.has_gap:
             self.request_catch_up(ref)
         self._node.metrics.caught_up.inc(len(fanouts))

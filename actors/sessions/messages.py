@@ -52,16 +52,15 @@ class SessionOpened(msgspec.Struct, frozen=True):
     outbox: Any
     #: The last emergency sequence number the screen saw (``hello``'s ``last_seq``).
     last_seq: int | None = None
+    #: Registering again with a new incarnation of the tenant actor (:class:`Rejoin`):
+    #: the screen has seen what the previous incarnation had applied.
+    rejoining: bool = False
 
 
 class SessionRegistered(msgspec.Struct, frozen=True):
     """The answer to :class:`SessionOpened`: the session is a fan-out target from now on,
     and its outbox holds the active emergencies it had not seen (the opening's emergency
     part, queued in the same step so that none is missed or reordered)."""
-
-    #: The tenant's emergency sequence number the opening was computed at (``None``: the
-    #: tenant actor has not read PostgreSQL yet).
-    seq: int | None
 
 
 class Rejoin(msgspec.Struct, frozen=True):

@@ -151,7 +151,8 @@ class TenantActor(Actor):
             self.by_group.setdefault(group, set()).add(me.device_id)
         # The opening's emergency part, queued in the step that makes the session a
         # fan-out target: whatever this actor fans out next comes after it, in order.
-        frames = self.emergencies.opening(me.device_id, me.groups, msg.last_seq)
+        last_seq = self.emergencies.previous_seq if msg.rejoining else msg.last_seq
+        frames = self.emergencies.opening(me.device_id, me.groups, last_seq)
         for frame in frames:
             msg.outbox.put_urgent(frame)
         if frames:
@@ -160,7 +161,7 @@ class TenantActor(Actor):
             # Normally the opening brings the manifest and this finds nothing newer; it
             # covers an opening that timed out and a change committed while it read.
             self._manifests.deliver(self.tenant_id, ((me.device_id, self.sessions[me.device_id]),))
-        return SessionRegistered(seq=self.emergencies.board.seq)
+        return SessionRegistered()
 
     @handler(Overflow.NEVER_DROP)
     async def session_closed(self, msg: SessionClosed) -> None:
