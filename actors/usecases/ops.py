@@ -8,7 +8,7 @@ test, not an inspection); ask for one actor to see its state.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -41,10 +41,35 @@ class ActorsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_ACTORS)] = 1000
 
 
+class ActorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """An :class:`ActorSnapshot` as the API shows it (``state``: the actor's summary)."""
+
+    kind: str
+    id: str
+    mailbox: int
+    restarts: int
+    last_message_at: datetime | None
+    status: str
+    supervisor: str
+    capacity: int
+    high_water: int
+    processed: int
+    crashes: int
+    dropped: int
+    overflows: int
+    started_at: datetime
+    busy_since: datetime | None = None
+    state: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, snapshot: ActorSnapshot) -> ActorInfo:
+        return msgspec.convert(msgspec.to_builtins(snapshot), cls, strict=False)
+
+
 class ActorList(msgspec.Struct, frozen=True):
     node_id: str
     total: int
-    items: list[ActorSnapshot]
+    items: list[ActorInfo]
     supervisors: list[SupervisorSnapshot]
 
 
@@ -79,14 +104,14 @@ class Ops:
         return ActorList(
             node_id=self._node_id,
             total=len(found),
-            items=found[: q.limit],
+            items=[ActorInfo.of(s) for s in found[: q.limit]],
             supervisors=self._runtime.supervisors(),
         )
 
-    def actor(self, who: Principal, kind: str, id: str) -> ActorSnapshot:
+    def actor(self, who: Principal, kind: str, id: str) -> ActorInfo:
         """:raises NotFound: if no such actor lives on this node."""
         authorize(who, Permission.OPS_READ, None)
         snapshot = self._runtime.snapshot(kind, id)
         if snapshot is None:
             raise NotFound(f"no actor {kind}/{id} on node {self._node_id}")
-        return snapshot
+        return ActorInfo.of(snapshot)

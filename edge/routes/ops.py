@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from quart import Response
 
-from actors.runtime import ActorSnapshot
-from actors.usecases.ops import ActorList, ActorsQuery, NodeList
+from actors.usecases.ops import ActorInfo, ActorList, ActorsQuery, NodeList
 from edge.api import ApiRouter, encoded, query
 from edge.auth import authenticated
 from edge.container import container
@@ -33,7 +32,7 @@ async def list_actors() -> Response:
 @router.get(
     "/api/v1/ops/actors/<kind>/<id>",
     summary="One actor of this node, with its own state summary",
-    response=ActorSnapshot,
+    response=ActorInfo,
     errors=(404,),
 )
 async def get_actor(kind: str, id: str) -> Response:
