@@ -126,6 +126,8 @@ class BatchPlan(msgspec.Struct, frozen=True):
     documents: dict[str, PlannedDocument]
     devices: int
     distinct_timelines: int
+    #: Timelines that resolved differently, each planned once.
+    plans: int = 0
     substituted_zones: tuple[str, ...] = ()
 
 
@@ -153,17 +155,22 @@ def plan_batch(
     devices, substituted = _usable_zones(devices)
     book = ScheduleBook(entries)
     timelines = book.timelines(devices, horizon.start(now), horizon.span)
-    # Devices of one configuration share the very same tuple of slices: key by identity
-    # (``timelines`` keeps every tuple alive until the loop ends).
-    planned: dict[int, PlannedDocument] = {}
+    # Devices of one configuration share the very same tuple of slices (keyed by identity
+    # first: ``timelines`` keeps every tuple alive until the loop ends); configurations
+    # that resolve alike (same winners at the same times) share it by value.
+    by_identity: dict[int, PlannedDocument] = {}
+    by_value: dict[tuple[Slice, ...], PlannedDocument] = {}
     changed: dict[UUID, str] = {}
     documents: dict[str, PlannedDocument] = {}
     for device in devices:
         slices = timelines[device.id]
-        document = planned.get(id(slices))
+        document = by_identity.get(id(slices))
         if document is None:
-            document = _plan(slices, playlists, contents, tenant_id, media_base_url)
-            planned[id(slices)] = document
+            document = by_value.get(slices)
+            if document is None:
+                document = _plan(slices, playlists, contents, tenant_id, media_base_url)
+                by_value[slices] = document
+            by_identity[id(slices)] = document
         if stored.get(device.id) != document.hash:
             changed[device.id] = document.hash
             documents[document.hash] = document
@@ -171,7 +178,8 @@ def plan_batch(
         changed=changed,
         documents=documents,
         devices=len(devices),
-        distinct_timelines=len(planned),
+        distinct_timelines=len(by_identity),
+        plans=len(by_value),
         substituted_zones=substituted,
     )
 

@@ -29,13 +29,15 @@ WHERE tenant_id = %(tenant_id)s AND status = 'approved'
 
 _HASHES = """
 SELECT device_id, hash FROM device_manifests
-WHERE tenant_id = %(tenant_id)s AND device_id = ANY(%(ids)s::uuid[])
+WHERE tenant_id = %(tenant_id)s AND device_id = ANY(%(ids)b::uuid[])
 """
 
+# Bulk parameters travel in binary (``%(...)b``): a recomputation sends megabytes of
+# documents, and text-format arrays would escape every quote of their JSON.
 _INSERT_DOCUMENTS = """
 INSERT INTO manifest_documents (tenant_id, hash, document)
 SELECT %(tenant_id)s, doc.hash, doc.document
-FROM unnest(%(hashes)s::text[], %(documents)s::text[]) AS doc(hash, document)
+FROM unnest(%(hashes)b::text[], %(documents)b::text[]) AS doc(hash, document)
 ON CONFLICT (tenant_id, hash) DO NOTHING
 """
 
@@ -43,8 +45,8 @@ _UPSERT_MANIFESTS = """
 INSERT INTO device_manifests (tenant_id, device_id, version, hash, starts_at, ends_at,
                               computed_at)
 SELECT %(tenant_id)s, m.device_id, %(version)s, m.hash, m.starts_at, m.ends_at, %(at)s
-FROM unnest(%(ids)s::uuid[], %(hashes)s::text[], %(starts)s::timestamptz[],
-            %(ends)s::timestamptz[]) AS m(device_id, hash, starts_at, ends_at)
+FROM unnest(%(ids)b::uuid[], %(hashes)b::text[], %(starts)b::timestamptz[],
+            %(ends)b::timestamptz[]) AS m(device_id, hash, starts_at, ends_at)
 ON CONFLICT (tenant_id, device_id) DO UPDATE
 SET version = EXCLUDED.version, hash = EXCLUDED.hash, starts_at = EXCLUDED.starts_at,
     ends_at = EXCLUDED.ends_at, computed_at = EXCLUDED.computed_at
@@ -79,14 +81,14 @@ WHERE m.tenant_id = %(tenant_id)s AND m.device_id = %(device_id)s
 
 _NEWER = """
 SELECT m.device_id, m.version, m.hash
-FROM unnest(%(ids)s::uuid[], %(known)s::bigint[]) AS k(device_id, version)
+FROM unnest(%(ids)b::uuid[], %(known)b::bigint[]) AS k(device_id, version)
 JOIN device_manifests m
   ON m.tenant_id = %(tenant_id)s AND m.device_id = k.device_id AND m.version > k.version
 """
 
 _DOCUMENTS = """
 SELECT hash, document FROM manifest_documents
-WHERE tenant_id = %(tenant_id)s AND hash = ANY(%(hashes)s::text[])
+WHERE tenant_id = %(tenant_id)s AND hash = ANY(%(hashes)b::text[])
 """
 
 # Leases tenants (active ones) whose manifests were planned from an older horizon start;
@@ -109,8 +111,8 @@ RETURNING s.tenant_id
 _RECORD_ACKS = """
 UPDATE device_manifests m
 SET acked_version = a.version, acked_at = a.at
-FROM unnest(%(tenants)s::uuid[], %(devices)s::uuid[], %(versions)s::bigint[],
-            %(ats)s::timestamptz[]) AS a(tenant_id, device_id, version, at)
+FROM unnest(%(tenants)b::uuid[], %(devices)b::uuid[], %(versions)b::bigint[],
+            %(ats)b::timestamptz[]) AS a(tenant_id, device_id, version, at)
 WHERE m.tenant_id = a.tenant_id AND m.device_id = a.device_id
   AND a.version BETWEEN 1 AND m.version
   AND (m.acked_version IS NULL OR m.acked_version < a.version)

@@ -179,6 +179,7 @@ def test_a_batch_plans_each_configuration_once() -> None:
     )
     assert plan.devices == 600
     assert plan.distinct_timelines == 4  # two zones x (lobby or not)
+    assert plan.plans == 3  # outside the lobby, both zones resolve alike: planned once
     assert len(plan.changed) == 600
     assert len(plan.documents) == 3  # outside the lobby, both zones play all day alike
     for document in plan.documents.values():
