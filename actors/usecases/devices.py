@@ -139,9 +139,7 @@ class Devices:
         :raises Unavailable: if no free pairing code could be drawn (practically never).
         """
         source = meta.source_ip or "unknown"
-        wait = self._registrations.take(source)
-        if wait:
-            raise Throttled("too many registrations from this address", retry_after=int(wait) + 1)
+        self._registrations.check(source, "registrations from this address")
         secret = new_device_secret()
         secret_hash = hash_device_secret(secret)
         assert secret_hash is not None
@@ -206,9 +204,7 @@ class Devices:
         :raises Throttled: (429) past the per-address poll rate.
         :raises Unauthenticated: (401) for an unknown secret.
         """
-        wait = self._polls.take(meta.source_ip or "unknown")
-        if wait:
-            raise Throttled("polling too fast", retry_after=int(wait) + 1)
+        self._polls.check(meta.source_ip or "unknown", "status checks from this address")
         found = await self.credential(secret)
         return DeviceSelf(device_id=found.device_id, status=found.status, tenant_id=found.tenant_id)
 
@@ -222,9 +218,7 @@ class Devices:
         :raises Conflict: (409) if the tenant is suspended.
         """
         authorize(who, Permission.DEVICE_MANAGE, tenant_id)
-        wait = self._claims.take(str(who.user_id))
-        if wait:
-            raise Throttled("too many claim attempts", retry_after=int(wait) + 1)
+        self._claims.check(str(who.user_id), "claim attempts")
         code = normalize_pairing_code(cmd.pairing_code)
         timezone = check_timezone(cmd.timezone)
         if code is None:
