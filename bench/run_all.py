@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: In the order they run. Cheap, in-process benchmarks first; fan-out ones last.
 BENCHMARKS: tuple[str, ...] = (
     "bench.schedule_resolution",  # a tenant's 24-hour timelines, 5,000 devices
+    "bench.manifest_*",  # manifests after one schedule change, 5,000 live sessions
     "bench.actors_*",  # the actor runtime's benchmarks
     "bench.fanout_baseline",  # the WebSocket fan-out floor (bare websockets)
     "bench.emergency_fanout",  # issue 6: the product's emergency path against that floor
