@@ -22,7 +22,7 @@ from wsproto.extensions import PerMessageDeflate
 from actors.settings import Settings
 
 #: Hypercorn's own cap on one WebSocket message; the device endpoint enforces a smaller one.
-WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+WEBSOCKET_MAX_MESSAGE_BYTES = 8 * 1024
 
 
 class _NoDeflate(PerMessageDeflate):

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from actors.settings import Settings
 from edge.app import create_app
 from tests.conftest import make_settings
 
@@ -98,3 +99,19 @@ async def test_openapi_document_lists_the_routes(client: Client) -> None:
     assert "/health" in doc["paths"]
     assert "/ready" in doc["paths"]
     assert "Problem" in doc["components"]["schemas"]
+
+
+async def test_unexpected_error_is_problem_json_500_without_internals(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> str:
+        raise RuntimeError("secret internal detail")
+
+    async with app.test_app():
+        response = await app.test_client().get("/boom", headers={"X-Request-ID": "req-500"})
+        body = await response.get_json()
+    assert response.status_code == 500
+    assert response.content_type == "application/problem+json"
+    assert "secret internal detail" not in str(body)
+    assert body["request_id"] == "req-500"
