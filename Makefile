@@ -42,8 +42,9 @@ test: lint typecheck pytest
 bench: venv
 	$(PYTHON) -m bench.run_all
 
+# Only the multi-process and fault-injection tests (also part of `make test`).
 faults: venv
-	$(BIN)/pytest -m faults -p no:randomly $(PYTEST_ARGS)
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
