@@ -4,9 +4,12 @@
 VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
-# A plain python3.12 on PATH, else pyenv's 3.12, else whatever PYTHON312 says.
-PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || \
-	(command -v pyenv >/dev/null 2>&1 && ls -d $$(pyenv root)/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1))
+# The first candidate that really runs Python 3.12: a python3.12 on PATH (pyenv's shim
+# may exist without the version selected, so each is tried), then pyenv's own 3.12.
+PYTHON312 ?= $(shell for p in python3.12 $$(command -v pyenv >/dev/null 2>&1 && \
+	ls -d $$(pyenv root)/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1); do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && \
+	{ command -v "$$p"; break; }; done)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
