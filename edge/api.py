@@ -44,6 +44,8 @@ class Operation(msgspec.Struct, frozen=True):
     query: Any = None
     #: The success body's media type, when not JSON (e.g. ``application/x-ndjson``).
     media_type: str = "application/json"
+    #: Media types of a raw (non-JSON) request body, e.g. an upload's.
+    request_media: tuple[str, ...] = ()
 
 
 def decode[T](kind: type[T], raw: bytes | str) -> T:
@@ -128,6 +130,7 @@ class ApiRouter:
         max_body: int | Callable[[Settings], int] | None = None,
         query: Any = None,
         media_type: str = "application/json",
+        request_media: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.blueprint.add_url_rule(path, view_func=handler, methods=[method])
@@ -146,6 +149,7 @@ class ApiRouter:
                     max_body=max_body,
                     query=query,
                     media_type=media_type,
+                    request_media=request_media,
                 )
             )
             return handler

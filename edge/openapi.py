@@ -73,6 +73,7 @@ _ERROR_TEXT = {
     404: "Not found (or another tenant's)",
     409: "Conflict with the current state",
     413: "Body too large",
+    415: "Unsupported media type (judged from the bytes)",
     422: "Validation error naming the field",
     429: "Throttled; see Retry-After",
     503: "A dependency is unavailable",
@@ -104,6 +105,14 @@ def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str,
             entry["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": schema_of[op.request]}},
+            }
+        elif op.request_media:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    kind: {"schema": {"type": "string", "contentMediaType": kind}}
+                    for kind in op.request_media
+                },
             }
         ok: dict[str, Any] = {"description": "Success"}
         if op.response is not None:

@@ -22,7 +22,7 @@ METADATA_MAX_KEYS = 32
 MetadataKey = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
-MetadataValue = Annotated[str, msgspec.Meta(max_length=1024)]
+MetadataValue = Annotated[str, msgspec.Meta(max_length=1024, pattern=r"^[^\x00]*$")]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], msgspec.Meta(max_length=METADATA_MAX_KEYS)]
 """Free-form descriptive pairs (campaign, owner, notes): never sent to screens, so
 changing them is not a change of what plays and needs no approval."""

@@ -36,7 +36,9 @@ from actors.domain.content_lifecycle import (
     Transition,
 )
 from actors.domain.content_types import (
+    BODY_MAX_CHARS,
     MEDIA_KINDS,
+    NAME_MAX_CHARS,
     ContentKind,
     ContentRevision,
     validate_revision,
@@ -55,12 +57,19 @@ from actors.settings import Settings
 _UNSPECIFIC_TYPES = frozenset({"application/octet-stream"})
 
 
+#: Names are one line of visible text; bodies any text PostgreSQL can store (no NUL).
+ContentName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+ContentBody = Annotated[str, msgspec.Meta(max_length=BODY_MAX_CHARS, pattern=r"^[^\x00]*$")]
+
+
 class CreateContent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
+    name: ContentName
     kind: ContentKind
     duration_s: int
     uri: str | None = None
-    body: str | None = None
+    body: ContentBody | None = None
     valid_from: Instant | None = None
     valid_until: Instant | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
@@ -71,17 +80,19 @@ class EditContent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     screens would play makes a new revision when the working one was approved or
     rejected; ``metadata`` alone never does."""
 
-    name: str | UnsetType = UNSET
+    name: ContentName | UnsetType = UNSET
     duration_s: int | UnsetType = UNSET
     uri: str | UnsetType | None = UNSET
-    body: str | UnsetType | None = UNSET
+    body: ContentBody | UnsetType | None = UNSET
     valid_from: Instant | UnsetType | None = UNSET
     valid_until: Instant | UnsetType | None = UNSET
     metadata: Metadata | UnsetType = UNSET
 
 
 class RejectContent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=REASON_MAX_CHARS)]
+    reason: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=REASON_MAX_CHARS, pattern=r"^[^\x00]*$")
+    ]
 
 
 class ContentQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -11,6 +11,7 @@ from quart import Response, request
 from werkzeug.exceptions import RequestTimeout
 
 from actors.domain.content_items import ContentView
+from actors.domain.media_types import IMAGE_TYPES, VIDEO_TYPES
 from actors.settings import Settings
 from actors.usecases.content import (
     ContentList,
@@ -98,7 +99,7 @@ async def content_revisions(tenant_id: UUID, content_id: UUID) -> Response:
     response=StoredMedia,
     errors=(404, 409, 413, 415),
     max_body=_upload_limit,
-    media_type="application/json",
+    request_media=tuple(sorted(IMAGE_TYPES | VIDEO_TYPES)),
 )
 async def upload_media(tenant_id: UUID, content_id: UUID) -> Response:
     who = await authenticated()

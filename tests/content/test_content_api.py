@@ -80,6 +80,31 @@ async def test_invalid_content_is_refused_naming_the_field(
     assert problem["field"] == field
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "bad\u0000name"}, "name"),
+        ({"name": "two\nlines"}, "name"),
+        ({"body": "nul \u0000 byte"}, "body"),
+        ({"metadata": {"note": "nul \u0000"}}, "metadata[...]"),  # msgspec names a dict value so
+    ],
+)
+async def test_text_postgresql_cannot_store_is_422_not_500(
+    team: Team, change: dict[str, Any], field: str
+) -> None:
+    body = {"name": "x", "kind": "text", "body": "b", "duration_s": 5, **change}
+    response = await team.editor.post(f"{team.base}/content", body)
+    problem = await response.get_json()
+    assert response.status_code == 422, problem
+    assert problem["field"] == field
+    item = await create_content(team)
+    path = f"{team.base}/content/{item['id']}"
+    assert (await team.editor.patch(path, change)).status_code == 422
+    await ok(await team.editor.post(f"{path}/submit"))
+    rejected = await team.approver.post(f"{path}/reject", {"reason": "nul \u0000"})
+    assert rejected.status_code == 422
+
+
 async def test_only_editors_create_content(team: Team) -> None:
     body = {"name": "x", "kind": "text", "body": "b", "duration_s": 5}
     for caller in (team.viewer, team.approver, team.scheduler):
@@ -330,3 +355,26 @@ async def test_every_transition_is_audited(team: Team, new_user: NewUser) -> Non
     assert approve["details"]["transition"]["to_state"] == "approved"
     verify = await ok(await auditor.get(f"{team.base}/audit/verify"))
     assert verify["ok"] is True
+
+
+async def test_the_openapi_document_describes_the_content_api(team: Team) -> None:
+    document = await ok(await team.viewer.client.get("/openapi.json"))
+    paths = document["paths"]
+    base = "/api/v1/tenants/{tenant_id}"
+    for path, method in [
+        ("/content", "post"),
+        ("/content", "get"),
+        ("/content/{content_id}", "patch"),
+        ("/content/{content_id}/media", "put"),
+        ("/content/{content_id}/approve", "post"),
+        ("/content/{content_id}/reject", "post"),
+        ("/playlists/{playlist_id}", "put"),
+        ("/schedules", "post"),
+        ("/schedules/{schedule_id}", "delete"),
+        ("/devices/{device_id}/manifest", "get"),
+    ]:
+        assert method in paths[base + path], (path, method)
+    upload = paths[base + "/content/{content_id}/media"]["put"]
+    assert "image/png" in upload["requestBody"]["content"]
+    assert {"413", "415"} <= set(upload["responses"])
+    assert "403" in paths[base + "/content/{content_id}/approve"]["post"]["responses"]
