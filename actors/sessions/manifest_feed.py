@@ -160,10 +160,11 @@ class ManifestFeed:
     def deliver(self, tenant_id: UUID, targets: Iterable[tuple[UUID, ManifestTarget]]) -> None:
         """Push newer manifests, if any, to these sessions (their outboxes say what they
         have)."""
-        job = self._job(tenant_id)
-        job.deliveries.update(targets)
-        if job.deliveries:
-            self._schedule(tenant_id)
+        sessions = dict(targets)
+        if not sessions:
+            return
+        self._job(tenant_id).deliveries.update(sessions)
+        self._schedule(tenant_id)
 
     async def fetch(self, tenant_id: UUID, device_id: UUID) -> tuple[int, str] | None:
         """The device's current manifest frame ``(version, text)``, computed first if it

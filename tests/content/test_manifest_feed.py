@@ -197,6 +197,12 @@ async def test_deliveries_push_only_newer_versions_and_flush() -> None:
     assert source.recomputed == []  # deliveries never compute
 
 
+async def test_delivering_to_no_session_leaves_nothing_pending() -> None:
+    async with running(FakeSource()) as feed:
+        feed.deliver(T1, [])
+        await settled(feed)
+
+
 async def test_a_failing_job_is_logged_and_the_feed_goes_on() -> None:
     device = uuid4()
     source = FakeSource(fail_next=True)
