@@ -16,6 +16,7 @@ from actors.protocol import CloseCode
 from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
 from actors.sessions.device_actor import DeviceActor
 from actors.sessions.messages import Flush, SessionClosed, SessionOpened, SessionRegistered
+from actors.sessions.node import DEVICE_RESTART
 from actors.sessions.outbox import URGENT_LIMIT, Outbox
 from actors.sessions.ports import Opening, SessionIdentity
 from actors.sessions.presence import LocalPresence
@@ -44,6 +45,9 @@ class FakeSocket:
         self.closed = code
         self.changed.set()
 
+    def send_nowait(self, frame: str) -> bool:
+        return False  # every frame takes the bounded path (that is what these tests test)
+
     async def wait_for(self, predicate: Any) -> None:
         with anyio.fail_after(WAIT_S):
             while not predicate(self):
@@ -60,7 +64,7 @@ class Registrar(Actor):
     @handler(Overflow.NEVER_DROP)
     async def opened(self, msg: SessionOpened) -> SessionRegistered:
         self.sessions[msg.identity.device_id] = msg
-        return SessionRegistered(seq=None)
+        return SessionRegistered()
 
     @handler(Overflow.NEVER_DROP)
     async def closed(self, msg: SessionClosed) -> None:
@@ -89,7 +93,7 @@ async def runtime() -> AsyncIterator[Runtime]:
     REGISTERED.clear()
     rt = Runtime()
     rt.register(ActorKind(name="tenant", factory=lambda _id: Registrar(REGISTERED)))
-    rt.register(ActorKind(name="device"))
+    rt.register(ActorKind(name="device", restart=DEVICE_RESTART))
     async with anyio.create_task_group() as tg:
         await tg.start(rt.run)
         yield rt
