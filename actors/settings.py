@@ -168,6 +168,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     emergency_check_every_s: float = 1.0
     #: Screens' acknowledgements are written in one statement per batch this often.
     emergency_ack_flush_s: float = 0.5
+    #: Freeze the heap (gc.freeze) once the session count has been steady this long, so
+    #: that a full garbage collection cannot stall a fan-out; 0 turns it off.
+    gc_freeze_settle_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
@@ -178,6 +181,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _check_runtime_settings(self)
         if min(self.emergency_check_every_s, self.emergency_ack_flush_s) <= 0:
             raise ConfigError("EMERGENCY_CHECK_EVERY_S and EMERGENCY_ACK_FLUSH_S: must be positive")
+        if self.gc_freeze_settle_s < 0:
+            raise ConfigError("GC_FREEZE_SETTLE_S: must not be negative")
         _check_content_settings(self)
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:

@@ -31,6 +31,7 @@ from actors.sessions.emergency_acks import BatchedAcks
 from actors.sessions.emergency_fanout import NodeEmergencies
 from actors.sessions.emergency_feed import StoreEmergencyFeed
 from actors.sessions.emergency_watch import EmergencyWatch
+from actors.sessions.gc_policy import GcPolicy
 from actors.sessions.manifest_feed import FeedConfig, ManifestFeed
 from actors.sessions.node import NodeSessions
 from actors.sessions.node_events import NodeEvents
@@ -149,7 +150,14 @@ class Container:
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
             metrics=metrics,
-            services=(relay, presence_service, acks, emergency_watch, manifest_feed),
+            services=(
+                relay,
+                presence_service,
+                acks,
+                emergency_watch,
+                GcPolicy(lambda: len(presence), metrics, settle_s=settings.gc_freeze_settle_s),
+                manifest_feed,
+            ),
         )
         sessions = NodeSessions(
             runtime,

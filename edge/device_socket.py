@@ -45,6 +45,7 @@ from edge.client_address import client_address
 from edge.container import Container, container
 from edge.logs import request_id_var
 from edge.problems import problem
+from edge.ws_frames import RawTextFrames
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class QuartDeviceSocket:
 
     def __init__(self, ws: Websocket) -> None:
         self._ws = ws
+        self._fast = RawTextFrames.of(ws)
         self.closed = False
         #: Cancelled on close, so the reader stops waiting for frames that won't come.
         self.reading = anyio.CancelScope()
@@ -68,6 +70,10 @@ class QuartDeviceSocket:
         if self.closed:
             raise ConnectionError("the session is closed")
         await self._ws.send(frame)
+
+    def send_nowait(self, frame: str) -> bool:
+        fast = self._fast
+        return fast is not None and not self.closed and fast.write(frame)
 
     def gone(self) -> None:
         """The screen disconnected: later sends fail and closes do nothing."""

@@ -94,6 +94,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "node_id": "test-node",
         "db_pool_min": 1,
         "db_pool_max": 5,
+        # Never gc.freeze() the test process's heap (it would outlive the test).
+        "gc_freeze_settle_s": 0.0,
     }
     values.update(overrides)
     return Settings(**values)

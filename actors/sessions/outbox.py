@@ -22,6 +22,7 @@ Not thread-safe: one event loop.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 URGENT_LIMIT = 64
 NORMAL_LIMIT = 32
@@ -35,6 +36,7 @@ class Outbox:
         "_urgent",
         "_urgent_limit",
         "dropped",
+        "express",
         "manifest_version",
         "overflowed",
     )
@@ -51,6 +53,18 @@ class Outbox:
         self.overflowed = False
         #: The newest manifest version queued (0: none yet); older ones are refused.
         self.manifest_version = 0
+        #: Opened by the owning actor while it is idle (nothing in flight, nothing to
+        #: drain): hands one frame to the screen at once, or answers False. See
+        #: :meth:`send_now`.
+        self.express: Callable[[str], bool] | None = None
+
+    def send_now(self, frame: str) -> bool:
+        """The fan-out's fast lane for a never-drop frame: handed straight to the screen
+        when the owner is idle, no urgent frame is queued before it, and the connection
+        takes it without waiting — no queue, no wake-up. ``False``: nothing was sent;
+        queue it with :meth:`put_urgent` (and wake the owner)."""
+        express = self.express
+        return express is not None and not self._urgent and express(frame)
 
     def put_urgent(self, frame: str) -> bool:
         """Queue a never-drop frame; returns False if the outbox just overflowed."""

@@ -52,6 +52,12 @@ class DeviceSocket(Protocol):
         """Close with ``code`` (idempotent, bounded, never raises)."""
         ...
 
+    def send_nowait(self, frame: str) -> bool:
+        """Hand ``frame`` to the connection at once if it can take it without waiting (a
+        screen that keeps up); ``False`` — nothing sent — when :meth:`send` must be used.
+        The fan-out's fast path: no timer, no await. Never raises."""
+        ...
+
 
 class SessionOpening(Protocol):
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:

@@ -313,12 +313,18 @@ class TenantActor(Actor):
 
     @staticmethod
     def push_urgent(sessions: Iterable[LocalSession], frame: str) -> int:
-        """Queue one pre-encoded never-drop frame in each session's outbox and wake its
-        actor; returns how many were handed the frame. Never awaits a screen."""
+        """Hand one pre-encoded never-drop frame to each session: straight to the screen
+        when its actor is idle and the connection takes it at once (the outbox's express
+        lane: no queue, no wake-up), else queued in its outbox with its actor woken.
+        Returns how many sessions were handed the frame. Never awaits a screen."""
         flush = _FLUSH
         count = 0
         for session in sessions:
-            session.outbox.put_urgent(frame)
+            outbox = session.outbox
+            if outbox.send_now(frame):
+                count += 1
+                continue
+            outbox.put_urgent(frame)
             if _tell(session.ref, flush):
                 count += 1
         return count

@@ -64,6 +64,15 @@ class FakeSocket:
         self.frames.append(json.loads(frame))
         self._changed.set()
 
+    def send_nowait(self, frame: str) -> bool:
+        """The fast path: taken while the screen reads (no gate), like a real connection
+        whose buffer is not full."""
+        if self.closed is not None or self.gate is not None:
+            return False
+        self.frames.append(json.loads(frame))
+        self._changed.set()
+        return True
+
     async def close(self, code: int, reason: str) -> None:
         if self.closed is None:
             self.closed = (code, reason)

@@ -1,0 +1,98 @@
+"""The device WebSocket's fast path: whole text frames written straight to the transport.
+
+Sending through Quart's ``websocket.send`` costs ~40 µs per frame (the ASGI message,
+Hypercorn's stream, wsproto's framing, a lock and a ``drain`` per frame); an emergency to
+10,000 screens pays it 10,000 times. A screen that keeps up needs none of that: its
+frame can be appended to its connection's transport buffer at once, as one ``write``
+of a header built here and the UTF-8 payload — the technique of Centrifugo's
+``preparedData`` and Phoenix's fastlane (PERF-NOTES).
+
+:meth:`RawTextFrames.write` does that only while it is safe, and otherwise answers
+``False`` so the caller uses the regular, bounded ``websocket.send``:
+
+- the connection is an HTTP/1.1 WebSocket on Hypercorn's asyncio server, reached
+  through the objects Quart 0.22 / Hypercorn 0.18 expose (found once, at the start of
+  the session; any other shape disables the fast path for that session);
+- no extension was negotiated (compression would change every frame: it is declined);
+- the handshake is complete and neither side started closing;
+- the transport holds less than :data:`MAX_BUFFERED` bytes not yet sent: a screen that
+  stopped reading falls back to the regular path, whose ``drain`` waits — bounded by the
+  device actor's send timeout — and ends its session (slow screens are disconnected,
+  never waited for).
+
+Frames from both paths are whole frames appended in the order the session's single writer
+(its device actor) produced them; Hypercorn's own control frames (pong, close) are whole
+writes too, so nothing interleaves inside a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
+from wsproto.connection import ConnectionState
+
+log = logging.getLogger(__name__)
+
+#: Bytes a connection may hold unsent before the fast path stands aside (Hypercorn's
+#: ``drain`` starts waiting at asyncio's default high-water mark, 64 KiB).
+MAX_BUFFERED = 64 * 1024
+_TEXT_FIN = 0x81
+
+
+def text_frame_header(length: int) -> bytes:
+    """RFC 6455 §5.2 header of an unmasked, final text frame of ``length`` payload bytes
+    (server to client frames are never masked)."""
+    if length < 126:
+        return bytes((_TEXT_FIN, length))
+    if length < 1 << 16:
+        return bytes((_TEXT_FIN, 126)) + length.to_bytes(2, "big")
+    return bytes((_TEXT_FIN, 127)) + length.to_bytes(8, "big")
+
+
+class RawTextFrames:
+    """One session's fast path (see the module docstring); build it with :meth:`of`."""
+
+    __slots__ = ("_stream", "_transport")
+
+    def __init__(self, stream: WSStream, transport: asyncio.WriteTransport) -> None:
+        self._stream = stream
+        self._transport = transport
+
+    @classmethod
+    def of(cls, quart_websocket: Any) -> RawTextFrames | None:
+        """The fast path under Quart's websocket object, or ``None`` if this server stack
+        does not look like the one it was written for (the regular path is then used)."""
+        try:
+            stream = quart_websocket._send.args[0].__self__
+            server = stream.send.__self__.send.__self__
+            transport = server.writer.transport
+            if not isinstance(stream, WSStream) or stream.state is not ASGIWebsocketState.CONNECTED:
+                return None
+            # A negotiated extension (compression) would have to reframe every message.
+            if any(ext.enabled() for ext in stream.connection._proto.extensions):
+                return None
+        except (AttributeError, IndexError, TypeError):
+            return None
+        if not isinstance(transport, asyncio.WriteTransport):
+            return None
+        return cls(stream, transport)
+
+    def write(self, text: str) -> bool:
+        """Append ``text`` as one text frame now; ``False`` (nothing written) when the
+        regular path must be used. Never raises, never waits."""
+        stream = self._stream
+        transport = self._transport
+        if (
+            stream.closed
+            or stream.state is not ASGIWebsocketState.CONNECTED
+            or stream.connection.state is not ConnectionState.OPEN
+            or transport.is_closing()
+            or transport.get_write_buffer_size() >= MAX_BUFFERED
+        ):
+            return False
+        payload = text.encode()
+        transport.write(text_frame_header(len(payload)) + payload)
+        return True

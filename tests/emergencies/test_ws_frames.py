@@ -1,0 +1,46 @@
+"""The device WebSocket's fast path: frame headers, and that real sessions use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from quart import Quart
+from wsproto.frame_protocol import FrameDecoder, Opcode
+
+from edge.container import EXTENSION_KEY, Container
+from edge.device_socket import QuartDeviceSocket
+from edge.ws_frames import text_frame_header
+from tests.emergencies.conftest import Approve, Connect, trigger
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 300, 65_535, 65_536, 70_000])
+def test_a_text_frame_decodes_as_one_final_text_message(size: int) -> None:
+    text = "é" * (size // 2) + "x" * (size % 2)
+    payload = text.encode()
+    decoder = FrameDecoder(client=True)
+    decoder.receive_bytes(text_frame_header(len(payload)) + payload)
+    frame = decoder.process_buffer()
+    assert frame is not None
+    assert frame.opcode is Opcode.TEXT
+    assert frame.message_finished
+    received = frame.payload
+    assert (received if isinstance(received, str) else bytes(received).decode()) == text
+    assert decoder.process_buffer() is None
+
+
+async def test_hypercorn_sessions_take_the_fast_path(
+    app: Quart, operator: Any, tenant: dict[str, Any], approved: Approve, play: Connect
+) -> None:
+    screen = await approved()
+    async with play(screen) as player:
+        await player.next_of("manifest")
+        container: Container = app.extensions[EXTENSION_KEY]
+        [cell] = [c for c in container.runtime.registry.cells() if c.kind == "device"]
+        socket = cell.actor.socket  # type: ignore[union-attr]
+        assert isinstance(socket, QuartDeviceSocket)
+        assert socket._fast is not None
+        started = await trigger(operator, tenant)
+        assert (await player.emergency())["id"] == started["id"]
