@@ -24,6 +24,11 @@ DEVICE_RESTART = RestartPolicy(restart="temporary", on_give_up="stop")
 #: A device actor's mailbox holds control messages only (frames live in its outbox).
 DEVICE_MAILBOX = 64
 DEVICE_RESERVE = 16
+#: A tenant actor's mailbox takes a whole node's reconnect storm: every screen's
+#: registration is a never-drop message, and an overflow would kill the actor holding
+#: the tenant's sessions. Entries cost nothing until queued (the queue is a deque).
+TENANT_MAILBOX = 32_768
+TENANT_RESERVE = 32_768
 #: Tenant actors rebuild from PostgreSQL after a crash (a resync), and give up quietly.
 TENANT_RESTART = RestartPolicy(max_restarts=10, within_s=60.0, on_give_up="stop")
 
@@ -54,7 +59,13 @@ class NodeSessions:
         #: Tenants whose actor was built before: a new incarnation has sessions to regain.
         self._tenants_seen: set[UUID] = set()
         runtime.register(
-            ActorKind(name=tenant_actor.KIND, factory=self._tenant_actor, restart=TENANT_RESTART)
+            ActorKind(
+                name=tenant_actor.KIND,
+                factory=self._tenant_actor,
+                restart=TENANT_RESTART,
+                capacity=TENANT_MAILBOX,
+                reserve=TENANT_RESERVE,
+            )
         )
         runtime.register(
             ActorKind(

@@ -13,10 +13,18 @@ import anyio
 import pytest
 
 from actors.protocol import CloseCode
+from actors.relay import LocalRelay
 from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
 from actors.sessions.device_actor import DeviceActor
-from actors.sessions.messages import Flush, SessionClosed, SessionOpened, SessionRegistered
-from actors.sessions.node import DEVICE_RESTART
+from actors.sessions.messages import (
+    Flush,
+    SessionClosed,
+    SessionOpened,
+    SessionRegistered,
+    SessionsAnswer,
+    SessionsQuery,
+)
+from actors.sessions.node import DEVICE_RESTART, NodeSessions
 from actors.sessions.outbox import URGENT_LIMIT, Outbox
 from actors.sessions.ports import Opening, SessionIdentity
 from actors.sessions.presence import LocalPresence
@@ -174,3 +182,44 @@ def test_normal_lane_drops_oldest_when_full() -> None:
     for i in range(4):
         outbox.put_normal(str(i))
     assert [outbox.pop(), outbox.pop(), outbox.pop()] == ["2", "3", None]
+
+
+class NoDirectory:
+    async def allowed(self, tenant_id: UUID, device_ids: Any) -> dict[UUID, SessionIdentity]:
+        return {}
+
+
+async def test_a_reconnect_storm_registers_every_session_without_killing_the_tenant_actor(
+    runtime: Runtime,
+) -> None:
+    """3,000 screens of one tenant open at once: the tenant actor's mailbox takes every
+    registration (never-drop) instead of overflowing and dying with the tenant's sessions."""
+    sessions = NodeSessions(
+        Runtime(),
+        relay=LocalRelay("n1"),
+        directory=NoDirectory(),
+        opening=NoOpening(),
+        acks=NoAcks(),
+        presence=LocalPresence("n1"),
+    )
+    storm = 3_000
+    tenant_id = uuid4()
+    async with anyio.create_task_group() as tg:
+        await tg.start(sessions.runtime.run)
+        sockets = [FakeSocket() for _ in range(storm)]
+        for socket in sockets:
+            identity = SessionIdentity(
+                device_id=uuid4(), tenant_id=tenant_id, groups=(), timezone="UTC"
+            )
+            sessions.open(identity, socket, last_seq=None)
+        with anyio.fail_after(60):
+            while True:
+                answer = await sessions.tenant(tenant_id).ask(SessionsQuery(), reply=SessionsAnswer)
+                if len(answer.device_ids) == storm:
+                    break
+                await anyio.sleep(0.05)
+        tenant = sessions.runtime.registry.snapshot("tenant", str(tenant_id))
+        assert tenant is not None
+        assert tenant.restarts == 0
+        assert all(s.closed is None for s in sockets)
+        sessions.runtime.stop()
