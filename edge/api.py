@@ -70,6 +70,9 @@ def query[T](kind: type[T]) -> T:
     :raises Invalid: (422) naming the parameter, for unknown parameters or bad values.
     """
     given = {key: value for key, value in request.args.items() if value != ""}
+    for key, value in given.items():
+        if "\x00" in value:
+            raise Invalid("NUL characters are not allowed", field=key)
     try:
         return msgspec.convert(given, type=kind, strict=False)
     except msgspec.ValidationError as exc:

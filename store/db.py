@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from actors.errors import Unavailable
+from actors.errors import Invalid, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,11 @@ class Database:
         except psycopg.OperationalError as exc:
             log.warning("database operation failed: %s", exc)
             raise Unavailable("the database is unavailable; retry shortly") from None
+        except psycopg.DataError as exc:
+            # A value that passed validation but that PostgreSQL cannot hold (a NUL in
+            # text, an out-of-range number): the caller's input, never a server fault.
+            log.warning("database refused a value: %s", exc.diag.message_primary)
+            raise Invalid("the request holds a value the database cannot store") from None
 
     async def ping(self) -> bool:
         """True if a pooled connection answers ``SELECT 1`` within the pool timeout."""

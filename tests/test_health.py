@@ -115,3 +115,19 @@ async def test_unexpected_error_is_problem_json_500_without_internals(settings: 
     assert response.content_type == "application/problem+json"
     assert "secret internal detail" not in str(body)
     assert body["request_id"] == "req-500"
+
+
+async def test_a_value_the_database_cannot_store_is_422_not_500(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/nul")
+    async def nul() -> str:
+        store = app.extensions["signage.container"].db
+        async with store.platform() as conn:
+            await conn.execute("SELECT %s::text", ("a\x00b",))
+        return "unreachable"
+
+    async with app.test_app():
+        response = await app.test_client().get("/nul")
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
