@@ -52,6 +52,19 @@ def text_frame_header(length: int) -> bytes:
     return bytes((_TEXT_FIN, 127)) + length.to_bytes(8, "big")
 
 
+#: The last frame built: a fan-out hands the same text to every connection, so it is
+#: encoded and framed once, not once per screen (one entry: the next text replaces it).
+_last: tuple[str, bytes] = ("", text_frame_header(0))
+
+
+def _wire(text: str) -> bytes:
+    global _last
+    if _last[0] is not text:
+        payload = text.encode()
+        _last = (text, text_frame_header(len(payload)) + payload)
+    return _last[1]
+
+
 class RawTextFrames:
     """One session's fast path (see the module docstring); build it with :meth:`of`."""
 
@@ -93,6 +106,5 @@ class RawTextFrames:
             or transport.get_write_buffer_size() >= MAX_BUFFERED
         ):
             return False
-        payload = text.encode()
-        transport.write(text_frame_header(len(payload)) + payload)
+        transport.write(_wire(text))
         return True
