@@ -124,6 +124,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     device_poll_per_s: float = 100.0
     #: Source addresses (or device ids) whose buckets are remembered at once, per node.
     rate_limit_max_keys: int = 100_000
+    #: How often each node deletes expired pending registrations.
+    housekeeping_every_s: float = 60.0
     #: WebSocket connection attempts per source address (a building's reconnect storm
     #: behind one NAT must pass; 429 + Retry-After past it, before the upgrade).
     ws_connect_burst: int = 2000

@@ -100,6 +100,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
 
     @app.after_request
     async def _echo_request_id(response: Response) -> Response:
+        app.extensions[EXTENSION_KEY].edge_metrics.http_responses.inc(
+            status=str(response.status_code)
+        )
         rid = request_id_var.get()
         if rid:
             response.headers["X-Request-ID"] = rid

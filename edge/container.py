@@ -21,6 +21,7 @@ from quart import current_app
 
 from actors.domain.tokens import AccessTokens
 from actors.events import TENANT_EVENTS
+from actors.housekeeping import Housekeeping, Job
 from actors.metrics import MetricsRegistry
 from actors.ratelimit import KeyedBuckets
 from actors.relay import RELAY_MESSAGES, LocalRelay, Relay, RelayCodec
@@ -50,6 +51,7 @@ from actors.usecases.playlists import Playlists
 from actors.usecases.schedules import Schedules
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
+from edge.edge_metrics import EdgeMetrics
 from store import redis_client
 from store.db import Database
 from store.media import FileMediaStore
@@ -83,6 +85,7 @@ class Container:
     devices: Devices
     device_connects: KeyedBuckets
     ops: Ops
+    edge_metrics: EdgeMetrics
     emergencies: Emergencies
     content: Content
     playlists: Playlists
@@ -157,6 +160,15 @@ class Container:
                 emergency_watch,
                 GcPolicy(lambda: len(presence), metrics, settle_s=settings.gc_freeze_settle_s),
                 manifest_feed,
+                Housekeeping(
+                    [
+                        Job(
+                            "expired registrations",
+                            settings.housekeeping_every_s,
+                            lambda: devices.purge_expired_registrations(),
+                        )
+                    ]
+                ),
             ),
         )
         sessions = NodeSessions(
@@ -173,6 +185,7 @@ class Container:
         manifest_events.target = events
         presence_reader = NodePresence(presence, shared)
         emergencies = Emergencies(store, events, presence_reader)
+        devices = Devices(store, events, presence_reader, settings, manifests=manifest_feed)
         return cls(
             settings=settings,
             database_url=database_url,
@@ -189,8 +202,9 @@ class Container:
             runtime=runtime,
             sessions=sessions,
             events=events,
-            devices=Devices(store, events, presence_reader, settings, manifests=manifest_feed),
+            devices=devices,
             ops=Ops(store, runtime, settings.node_id),
+            edge_metrics=EdgeMetrics(metrics, lambda: len(presence)),
             device_connects=KeyedBuckets(
                 settings.ws_connect_per_s,
                 settings.ws_connect_burst,

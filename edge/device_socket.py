@@ -25,6 +25,7 @@ from quart.wrappers import Websocket
 from actors.domain.device_secret import hash_device_secret
 from actors.errors import Throttled, Unauthenticated
 from actors.events import SessionTakenOver
+from actors.metrics import Counter
 from actors.protocol import (
     MAX_INBOUND_FRAME_BYTES,
     Ack,
@@ -59,8 +60,9 @@ _REVOKED = encode_text(Revoked())
 class QuartDeviceSocket:
     """Implements :class:`actors.sessions.ports.DeviceSocket` over Quart's websocket."""
 
-    def __init__(self, ws: Websocket) -> None:
+    def __init__(self, ws: Websocket, closes: Counter) -> None:
         self._ws = ws
+        self._closes = closes
         self._fast = RawTextFrames.of(ws)
         self.closed = False
         #: Cancelled on close, so the reader stops waiting for frames that won't come.
@@ -85,6 +87,7 @@ class QuartDeviceSocket:
             return
         self.closed = True
         self.reading.cancel()
+        self._closes.inc(code=str(code))
         with anyio.move_on_after(CLOSE_TIMEOUT_S):
             try:
                 await self._ws.close(code, reason[:120])
@@ -107,11 +110,12 @@ async def device_session() -> Response | None:
     try:
         app.device_connects.check(_peer(app), "connection attempts from this address")
     except Throttled as exc:
+        app.edge_metrics.ws_refused.inc()
         # Refused before the upgrade: a plain 429 the screen can back off from.
         return problem(429, exc.title, exc.detail, headers={"Retry-After": str(exc.retry_after)})
     ws: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
     await ws.accept()
-    socket = QuartDeviceSocket(ws)
+    socket = QuartDeviceSocket(ws, app.edge_metrics.ws_closes)
     ref: ActorRef | None = None
     try:
         hello = await _authenticate(app, ws, socket)

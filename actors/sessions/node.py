@@ -92,8 +92,8 @@ class NodeSessions:
     def _rejoin(self, tenant_id: UUID) -> None:
         """Ask the tenant's device actors on this node to register again."""
         registry = self.runtime.registry
-        for owner, device_id, _seen in self.presence.live():
-            if owner != tenant_id:
+        for tenant, device_id, _seen in self.presence.live():
+            if tenant != tenant_id:
                 continue
             ref = registry.get(device_actor.KIND, str(device_id))
             if ref is not None:

@@ -221,3 +221,20 @@ async def test_heartbeats_keep_the_session_and_show_presence(
             if (await listed.get_json())["online"] is False:
                 break
             await anyio.sleep(0.05)
+
+
+async def test_metrics_count_sessions_closes_and_http_answers(
+    ws_url: str, approved: Approve, app: Quart
+) -> None:
+    screen = await approved()
+    client = app.test_client()
+    async with connect(ws_url, additional_headers=screen.auth) as ws:
+        await opened(ws)
+        live = await (await client.get("/metrics")).get_data(as_text=True)
+        assert "signage_device_sessions 1" in live
+        await ws.send("x" * 5000)
+        assert await closed_with(ws) == CloseCode.TOO_BIG
+    await client.get("/no/such/page")
+    text = await (await client.get("/metrics")).get_data(as_text=True)
+    assert 'signage_ws_closes_total{code="1009"} 1' in text
+    assert 'signage_http_responses_total{status="404"}' in text
