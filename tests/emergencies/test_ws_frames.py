@@ -27,7 +27,8 @@ def test_a_text_frame_decodes_as_one_final_text_message(size: int) -> None:
     assert frame.opcode is Opcode.TEXT
     assert frame.message_finished
     received = frame.payload
-    assert (received if isinstance(received, str) else bytes(received).decode()) == text
+    # wsproto hands text frames over decoded, except an empty one (b"").
+    assert received == text if isinstance(received, str) else received == text.encode()
     assert decoder.process_buffer() is None
 
 
