@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import IO, Self
 
 from bench.loadgen.trigger import Trigger, Triggered, http_call
-from bench.procstat import rss_kib
+from bench.procstat import rss_kib, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0
@@ -88,13 +88,7 @@ class BaselineServer:
         tb: TracebackType | None,
     ) -> None:
         if self._process is not None:
-            if self._process.poll() is None:
-                self._process.terminate()
-                try:
-                    self._process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait(STOP_TIMEOUT_S)
+            stop_process(self._process, STOP_TIMEOUT_S)
             if self._process.stdout is not None:
                 self._process.stdout.close()
             self._process = None

@@ -41,7 +41,7 @@ from psycopg import sql
 
 from actors.domain.device_secret import hash_device_secret, new_device_secret
 from bench.loopback import require_loopback
-from bench.procstat import rss_kib
+from bench.procstat import rss_kib, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -168,13 +168,7 @@ class SignageNode:
         tb: TracebackType | None,
     ) -> None:
         if self._process is not None:
-            if self._process.poll() is None:
-                self._process.terminate()
-                try:
-                    self._process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait(STOP_TIMEOUT_S)
+            stop_process(self._process, STOP_TIMEOUT_S)
             self._process = None
         if self._log is not None:
             self._log.close()

@@ -1,7 +1,9 @@
-"""Process memory as the kernel accounts it (Linux ``/proc``)."""
+"""Child processes of the benchmarks: memory as the kernel accounts it (Linux ``/proc``),
+and stopping them."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 
@@ -25,3 +27,15 @@ def rss_kib(pid: int) -> int:
                 raise RuntimeError(f"unexpected VmRSS unit {unit!r} for pid {pid}")
             return int(value)
     raise RuntimeError(f"no VmRSS for pid {pid} (exited?)")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM ``process`` and wait; SIGKILL it if it has not exited after ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout_s)
