@@ -19,6 +19,17 @@ from edge.logs import request_id_var
 MAX_BEARER_LENGTH = 4096
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header, or ``None`` if
+    the header is missing, empty or of another scheme. Used for access tokens and device
+    secrets alike."""
+    scheme, _, credential = (authorization or "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    return credential
+
+
 async def authenticated() -> Principal:
     """The admin user behind ``Authorization: Bearer <access token>``.
 
@@ -26,10 +37,8 @@ async def authenticated() -> Principal:
         invalid or expired, or its session has ended (logout, disabled account,
         suspended tenant).
     """
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
         raise Unauthenticated("send Authorization: Bearer <access token>")
     if len(token) > MAX_BEARER_LENGTH:
         raise Unauthenticated("the access token is not valid")

@@ -42,6 +42,7 @@ from actors.ratelimit import TokenBucket
 from actors.runtime import ActorRef, ActorStopped, MailboxFull
 from actors.sessions.messages import CloseSession, Notice
 from actors.sessions.ports import SessionIdentity
+from edge.auth import bearer_token
 from edge.client_address import client_address
 from edge.container import Container, container
 from edge.logs import request_id_var
@@ -176,22 +177,22 @@ async def _authenticate(
     app: Container, ws: Websocket, socket: QuartDeviceSocket
 ) -> tuple[SessionIdentity, int | None] | None:
     """The session's identity and ``last_seq``, or ``None`` after closing with 4401."""
-    header = websocket.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
+    secret = bearer_token(websocket.headers.get("Authorization"))
     last_seq: int | None = None
-    if scheme.lower() != "bearer" or not secret.strip():
+    if secret is None:
+        raw: str | bytes | None = None
         with anyio.move_on_after(app.settings.ws_hello_timeout_s):
             raw = await ws.receive()
         try:
             frame = decode_inbound(raw) if isinstance(raw, str) else None
-        except (ProtocolError, NameError):
+        except ProtocolError:
             frame = None
         if not isinstance(frame, Hello):
             await socket.close(CloseCode.UNAUTHORIZED, "authenticate first: hello with token")
             return None
-        secret, last_seq = frame.token, frame.last_seq
+        secret, last_seq = frame.token.strip(), frame.last_seq
     try:
-        found = await app.devices.credential(secret.strip())
+        found = await app.devices.credential(secret)
     except Unauthenticated:
         await socket.close(CloseCode.UNAUTHORIZED, "unknown device secret")
         return None
@@ -200,7 +201,7 @@ async def _authenticate(
             await _send_quietly(socket, _REVOKED)
         await socket.close(CloseCode.UNAUTHORIZED, f"device {found.status}, cannot connect")
         return None
-    digest = hash_device_secret(secret.strip())
+    digest = hash_device_secret(secret)
     identity = SessionIdentity(
         device_id=found.device_id,
         tenant_id=found.tenant_id,

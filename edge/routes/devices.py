@@ -20,7 +20,7 @@ from actors.usecases.devices import (
 )
 from actors.usecases.manifests import DeviceManifestView
 from edge.api import ApiRouter, body, encoded
-from edge.auth import authenticated, request_meta
+from edge.auth import authenticated, bearer_token, request_meta
 from edge.container import container
 
 router = ApiRouter("devices", __name__, tag="devices")
@@ -34,9 +34,8 @@ def device_secret(authorization: str | None) -> str:
 
     :raises Unauthenticated: if the header is missing or not a bearer credential.
     """
-    scheme, _, secret = (authorization or "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
+    secret = bearer_token(authorization)
+    if secret is None:
         raise Unauthenticated("send Authorization: Bearer <device secret>")
     return secret
 
