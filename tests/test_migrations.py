@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -31,7 +34,8 @@ def empty_db() -> Iterator[str]:
 @pytest.fixture
 def migrations_dir(tmp_path: Path) -> Path:
     target = tmp_path / "sql"
-    shutil.copytree(DEFAULT_MIGRATIONS_DIR, target)
+    with resources.as_file(DEFAULT_MIGRATIONS_DIR) as shipped:
+        shutil.copytree(shipped, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     return target
 
 
@@ -102,3 +106,48 @@ def test_misnamed_file_is_refused(migrations_dir: Path) -> None:
     (migrations_dir / "12_bad.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_lower_name\.sql"):
         discover(migrations_dir)
+
+
+def test_shipped_migrations_come_from_the_package() -> None:
+    names = [m.file_name for m in discover()]
+    assert names[0] == "0001_foundation.sql"
+    assert names == sorted(names)
+    assert DEFAULT_MIGRATIONS_DIR.joinpath(names[0]).is_file()
+
+
+def test_an_empty_migrations_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "README").write_text("not a migration")
+    with pytest.raises(MigrationError, match="no migration files"):
+        discover(tmp_path)
+
+
+async def test_migrate_with_no_files_changes_nothing(empty_db: str, tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="no migration files"):
+        await migrate(empty_db, tmp_path)
+    with psycopg.connect(empty_db) as conn:
+        row = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+    assert row == (None,)
+
+
+def test_cli_migrate_refuses_an_install_without_migrations(empty_db: str, tmp_path: Path) -> None:
+    # An installed package whose migrations are missing: signage_migrations resolves to an
+    # empty folder placed first on the path.
+    (tmp_path / "signage_migrations").mkdir()
+    (tmp_path / "signage_migrations" / "__init__.py").write_text("")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from edge.cli import main; raise SystemExit(main(['migrate']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env={"PATH": "/usr/bin:/bin", "ENV": "test", "DATABASE_URL": empty_db},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("signage: migration error: no migration files")
+    assert "migrations applied" not in done.stdout

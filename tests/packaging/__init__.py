@@ -1,0 +1,1 @@
+"""Packaging, installs, locks and the shipped deployment files."""
