@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from edge.api import Operation
+from edge.openapi_timestamps import mark_timestamps
 from edge.problems import Problem
 
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -36,28 +37,38 @@ def _path_and_params(path: str) -> tuple[str, list[dict[str, Any]]]:
     return _PARAM.sub(r"{\2}", path), params
 
 
-def _query_params(kind: Any) -> list[dict[str, Any]]:
-    """One ``in: query`` parameter per field of the Struct ``kind``."""
-    schema = msgspec.json.schema(kind)
-    name = schema["$ref"].rsplit("/", 1)[-1]
-    struct = schema["$defs"][name]
+def _query_params(struct: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``in: query`` parameter per property of a query Struct's component schema."""
     params: list[dict[str, Any]] = []
     for field, prop in struct.get("properties", {}).items():
         prop = dict(prop)
-        prop.pop("default", None)
+        if prop.get("default") is None:
+            prop.pop("default", None)
         # A query parameter is absent rather than null.
         options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
         if options:
             prop.update(options[0] if len(options) == 1 else {"anyOf": options})
-        params.append(
-            {
-                "name": field,
-                "in": "query",
-                "required": field in struct.get("required", []),
-                "schema": prop,
-            }
-        )
+        param: dict[str, Any] = {
+            "name": field,
+            "in": "query",
+            "required": field in struct.get("required", []),
+            "schema": prop,
+        }
+        if prop.pop("deprecated", False):
+            param["deprecated"] = True
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        params.append(param)
     return params
+
+
+def _component(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """The component a ``$ref`` schema names (a query Struct's, for its properties)."""
+    ref = schema.get("$ref")
+    if not isinstance(ref, str):
+        return schema
+    found: dict[str, Any] = components[ref.rsplit("/", 1)[-1]]
+    return found
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -84,8 +95,10 @@ def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str,
     ops = list(operations)
     types: list[Any] = [Problem]
     for op in ops:
-        types.extend(t for t in (op.request, op.response) if t is not None)
+        types.extend(t for t in (op.request, op.response, op.query) if t is not None)
+    types = list(dict.fromkeys(types))
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    mark_timestamps(types, schemas, components)
     schema_of = dict(zip(types, schemas, strict=True))
 
     paths: dict[str, dict[str, Any]] = {}
@@ -98,7 +111,7 @@ def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str,
             "responses": {},
         }
         if op.query is not None:
-            params = params + _query_params(op.query)
+            params = params + _query_params(_component(schema_of[op.query], components))
         if params:
             entry["parameters"] = params
         if op.request is not None:
