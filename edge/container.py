@@ -39,6 +39,7 @@ from actors.sessions.node_events import NodeEvents
 from actors.sessions.opening import ManifestOpening
 from actors.sessions.presence import LocalPresence
 from actors.sessions.presence_service import NodePresence, PresenceService
+from actors.sessions.reconciler import Reconciler
 from actors.settings import Settings
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
@@ -81,6 +82,7 @@ class Container:
     relay: Relay
     runtime: Runtime
     sessions: NodeSessions
+    reconciler: Reconciler
     events: NodeEvents
     devices: Devices
     device_connects: KeyedBuckets
@@ -132,7 +134,6 @@ class Container:
             presence,
             shared,
             store,
-            tenants=lambda: sessions.tenants(),
             started_at=datetime.fromtimestamp(time.time(), UTC),
         )
         node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
@@ -150,11 +151,13 @@ class Container:
         manifest_events = _LateEvents()
         manifests = Manifests(store, manifest_events, ManifestPolicy.from_settings(settings))
         manifest_feed = ManifestFeed(manifests, config=_feed_config(settings), metrics=metrics)
+        reconciler = Reconciler(StoreDirectory(store), tenants=lambda: sessions.tenants())
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
             metrics=metrics,
             services=(
                 relay,
+                reconciler,
                 presence_service,
                 acks,
                 emergency_watch,
@@ -174,7 +177,7 @@ class Container:
         sessions = NodeSessions(
             runtime,
             relay=relay,
-            directory=StoreDirectory(store),
+            reconciler=reconciler,
             opening=ManifestOpening(manifest_feed),
             acks=WithManifestAcks(acks, manifest_feed),
             presence=presence,
@@ -201,6 +204,7 @@ class Container:
             relay=relay,
             runtime=runtime,
             sessions=sessions,
+            reconciler=reconciler,
             events=events,
             devices=devices,
             ops=Ops(store, runtime, settings.node_id),

@@ -10,7 +10,7 @@ from actors.sessions.ports import SessionIdentity
 
 
 class StoreDirectory:
-    """Implements :class:`~actors.sessions.tenant_actor.SessionDirectory`."""
+    """Implements :class:`~actors.sessions.reconciler.SessionDirectory`."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow

@@ -17,7 +17,8 @@ from actors.sessions.manifest_feed import ManifestDelivery
 from actors.sessions.messages import Rejoin
 from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.sessions.presence import LocalPresence
-from actors.sessions.tenant_actor import SessionDirectory, TenantActor
+from actors.sessions.reconciler import Reconciler
+from actors.sessions.tenant_actor import TenantActor
 
 #: Device actors die with their session: the screen reconnecting is their restart.
 DEVICE_RESTART = RestartPolicy(restart="temporary", on_give_up="stop")
@@ -41,7 +42,7 @@ class NodeSessions:
         runtime: Runtime,
         *,
         relay: Relay,
-        directory: SessionDirectory,
+        reconciler: Reconciler,
         opening: SessionOpening,
         acks: AckSink,
         presence: LocalPresence,
@@ -53,7 +54,7 @@ class NodeSessions:
         self._opening = opening
         self._acks = acks
         self._relay = relay
-        self._directory = directory
+        self._reconciler = reconciler
         self._emergencies = emergencies
         self._manifests = manifests
         #: Tenants whose actor was built before: a new incarnation has sessions to regain.
@@ -83,7 +84,7 @@ class NodeSessions:
         return TenantActor(
             tenant_id,
             relay=self._relay,
-            directory=self._directory,
+            reconciler=self._reconciler,
             emergencies=self._emergencies,
             rejoin=self._rejoin if seen else None,
             manifests=self._manifests,

@@ -3,14 +3,13 @@
 Every ``interval_s`` it re-announces live sessions to the shared presence (Redis, with
 TTLs) and forgets ended ones; every ``node_heartbeat_s`` it upserts this node's row (for
 ``/api/v1/ops/nodes``); every ``last_seen_every_s`` it writes ``last_seen_at`` of the
-sessions seen since, in one statement; every ``reconcile_every_s`` it asks each tenant
-actor to reconcile its sessions with PostgreSQL (the backstop for lost relay messages).
+sessions seen since, in one statement. (Reconciling sessions with PostgreSQL is the
+reconciler's: :mod:`actors.sessions.reconciler`.)
 Each step's failure is logged and retried at the next tick: none may stop the others.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,14 +22,10 @@ import msgspec
 
 from actors.domain.devices import Presence
 from actors.ports import UnitOfWork
-from actors.relay import Resync
-from actors.runtime import ActorRef, ActorStopped
 from actors.sessions.ports import SharedPresence
 from actors.sessions.presence import LocalPresence
 
 log = logging.getLogger(__name__)
-
-_RECONCILE = Resync(reason="periodic reconciliation")
 
 
 class PresenceConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +33,6 @@ class PresenceConfig(msgspec.Struct, frozen=True, kw_only=True):
     ttl_s: int = 15
     node_heartbeat_s: float = 5.0
     last_seen_every_s: float = 30.0
-    reconcile_every_s: float = 60.0
 
 
 class NodePresence:
@@ -64,7 +58,6 @@ class PresenceService:
         shared: SharedPresence | None,
         uow: UnitOfWork,
         *,
-        tenants: Callable[[], Sequence[ActorRef]],
         started_at: datetime,
         config: PresenceConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -72,7 +65,6 @@ class PresenceService:
         self._local = local
         self._shared = shared
         self._uow = uow
-        self._tenants = tenants
         self._started_at = started_at
         self._config = config or PresenceConfig()
         self._clock = clock
@@ -108,17 +100,13 @@ class PresenceService:
             await self._guard("node heartbeat", self._heartbeat())
         if self._due_now("last_seen", config.last_seen_every_s):
             await self._guard("last_seen flush", self._flush_last_seen())
-        if self._due_now("reconcile", config.reconcile_every_s, first=False):
-            for ref in self._tenants():
-                with contextlib.suppress(ActorStopped):  # a tenant actor stopping
-                    ref.tell(_RECONCILE)
 
-    def _due_now(self, step: str, every_s: float, *, first: bool = True) -> bool:
+    def _due_now(self, step: str, every_s: float) -> bool:
         now = self._clock()
         due = self._due.get(step)
         if due is None:
             self._due[step] = now + every_s
-            return first
+            return True
         if now < due:
             return False
         self._due[step] = now + every_s

@@ -7,8 +7,9 @@ devices, regrouping, and (with emergencies) fanning one pre-encoded frame out to
 outboxes without awaiting any screen.
 
 The relay may lose events (principle 4). After a relay gap, and periodically, the actor
-reconciles its sessions with PostgreSQL (:class:`Resync`): a device revoked, a secret
-rotated or a tenant suspended while this node heard nothing is closed then.
+reconciles its sessions with PostgreSQL (:class:`Resync`), through the reconciler service
+that reads for it (this actor never awaits PostgreSQL after it starts): a device revoked,
+a secret rotated or a tenant suspended while this node heard nothing is closed then.
 
 One per tenant per node, spawned on demand and never passivated (a tenant actor holding
 sessions must not forget them; tenants are few).
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 from uuid import UUID
 
 import msgspec
@@ -51,23 +51,12 @@ from actors.sessions.messages import (
     SessionsQuery,
 )
 from actors.sessions.outbox import Outbox
-from actors.sessions.ports import SessionIdentity
+from actors.sessions.reconciler import Reconciled, Reconciler
 
 log = logging.getLogger("actors.tenant")
 
 KIND = "tenant"
 _REVOKED = encode_text(Revoked())
-
-
-class SessionDirectory(Protocol):
-    """The truth about sessions, for reconciliation (implemented over PostgreSQL)."""
-
-    async def allowed(
-        self, tenant_id: UUID, device_ids: Sequence[UUID]
-    ) -> dict[UUID, SessionIdentity]:
-        """Which of ``device_ids`` may hold a session now (approved, tenant active), with
-        their current groups and time zone; the others must be closed."""
-        ...
 
 
 @dataclass(slots=True)
@@ -93,7 +82,7 @@ class TenantActor(Actor):
         tenant_id: UUID,
         *,
         relay: Relay,
-        directory: SessionDirectory,
+        reconciler: Reconciler,
         emergencies: NodeEmergencies | None = None,
         rejoin: Callable[[UUID], None] | None = None,
         manifests: ManifestDelivery | None = None,
@@ -102,7 +91,11 @@ class TenantActor(Actor):
         self.sessions: dict[UUID, LocalSession] = {}
         self.by_group: dict[str, set[UUID]] = {}
         self._relay = relay
-        self._directory = directory
+        self._reconciler = reconciler
+        #: Counts device events; ``_touched`` says which event last changed a session, so
+        #: that a reconciliation answer older than that event leaves the session alone.
+        self._epoch = 0
+        self._touched: dict[UUID, int] = {}
         self._subscription: Subscription | None = None
         self.resyncs = 0
         # Without a node's emergencies (unit tests), events are applied but never caught up.
@@ -177,6 +170,7 @@ class TenantActor(Actor):
         session = self.sessions.pop(device_id, None)
         if session is None:
             return
+        self._touched.pop(device_id, None)
         for group in session.groups:
             members = self.by_group.get(group)
             if members is not None:
@@ -211,16 +205,30 @@ class TenantActor(Actor):
         if session is None:
             return
         self._regroup(msg.device_id, session, msg.groups, msg.timezone)
+        self._epoch += 1
+        self._touched[msg.device_id] = self._epoch
 
     @handler(Overflow.COALESCE)
     async def resync(self, msg: Resync) -> None:
-        """Reconcile the local sessions with PostgreSQL (after a relay gap, periodically)."""
+        """Reconcile the local sessions with PostgreSQL (after a relay gap, periodically):
+        the reconciler reads in its own task and answers :class:`Reconciled`."""
         self.resyncs += 1
         self.emergencies.request_catch_up(self.ref)  # emergencies the gap may have eaten
         if not self.sessions:
             return
-        allowed = await self._directory.allowed(self.tenant_id, list(self.sessions))
-        for device_id, session in list(self.sessions.items()):
+        snapshot = {device_id: s.session_id for device_id, s in self.sessions.items()}
+        self._reconciler.request(self.tenant_id, self.ref, snapshot, self._epoch)
+
+    @handler(Overflow.COALESCE)
+    async def reconciled(self, msg: Reconciled) -> None:
+        """Close what PostgreSQL no longer allows; regroup what changed meanwhile."""
+        allowed = msg.allowed
+        for device_id, session_id in msg.asked.items():
+            session = self.sessions.get(device_id)
+            if session is None or session.session_id != session_id:
+                continue  # ended or replaced since the snapshot: checked at its opening
+            if self._touched.get(device_id, 0) > msg.epoch:
+                continue  # a newer event already set it
             current = allowed.get(device_id)
             if current is None or current.secret_digest != session.secret_digest:
                 self._close(device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")

@@ -28,6 +28,7 @@ from actors.sessions.node import DEVICE_RESTART, NodeSessions
 from actors.sessions.outbox import URGENT_LIMIT, Outbox
 from actors.sessions.ports import Opening, SessionIdentity
 from actors.sessions.presence import LocalPresence
+from actors.sessions.reconciler import Reconciler
 
 pytestmark = pytest.mark.anyio
 
@@ -197,7 +198,7 @@ async def test_a_reconnect_storm_registers_every_session_without_killing_the_ten
     sessions = NodeSessions(
         Runtime(),
         relay=LocalRelay("n1"),
-        directory=NoDirectory(),
+        reconciler=Reconciler(NoDirectory()),
         opening=NoOpening(),
         acks=NoAcks(),
         presence=LocalPresence("n1"),

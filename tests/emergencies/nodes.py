@@ -37,6 +37,7 @@ from actors.sessions.node_events import NodeEvents
 from actors.sessions.opening import IdleOpening
 from actors.sessions.ports import SessionIdentity
 from actors.sessions.presence import LocalPresence
+from actors.sessions.reconciler import Reconciler
 from actors.usecases.emergencies import Emergencies, Triggered
 from store.db import Database
 from store.uow import Store
@@ -152,11 +153,12 @@ async def running_node(
         expire=lambda: holder["emergencies"].expire_due(),
         check_every_s=check_every_s,
     )
-    runtime = Runtime(FAST, metrics=metrics, services=(relay, acks, watch))
+    reconciler = Reconciler(StoreDirectory(store))
+    runtime = Runtime(FAST, metrics=metrics, services=(relay, acks, watch, reconciler))
     sessions = NodeSessions(
         runtime,
         relay=relay,
-        directory=StoreDirectory(store),
+        reconciler=reconciler,
         opening=IdleOpening(),
         acks=acks,
         presence=LocalPresence(node_id),

@@ -1,4 +1,5 @@
-"""A TCP proxy for fault injection: pass bytes through, go deaf, or cut every connection."""
+"""A TCP proxy for fault injection: pass bytes through, go deaf, refuse new connections,
+or cut every connection."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import anyio.abc
 
 class Proxy:
     """Forwards ``127.0.0.1:port`` to ``target``. ``deaf = True`` swallows what the server
-    says (the client sees silence, like a half-open connection)."""
+    says (the client sees silence, like a half-open connection); ``refuse = True`` closes
+    every new connection at once (with :meth:`cut`: the server is down)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
         self.deaf = False
+        self.refuse = False
         self.port = 0
         self._connections: set[anyio.abc.SocketStream] = set()
 
@@ -36,6 +39,9 @@ class Proxy:
             await sink.aclose()
 
     async def _serve(self, client: anyio.abc.SocketStream) -> None:
+        if self.refuse:
+            await client.aclose()
+            return
         try:
             server = await anyio.connect_tcp(*self._target)
         except OSError:
