@@ -9,7 +9,7 @@ once per event (not once per device) by :func:`encode_outbound` and the bytes ar
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -21,6 +21,13 @@ MAX_INBOUND_FRAME_BYTES = 4096
 
 Severity = Literal["info", "warning", "critical"]
 
+#: The largest number PostgreSQL's ``bigint`` holds. Every integer a device sends is bounded
+#: by it (and by 0 below): an unbounded one would reach a batched write shared by every
+#: tenant and fail that whole statement (issue 14, L2).
+INT63_MAX = 2**63 - 1
+WireInt = Annotated[int, msgspec.Meta(ge=0, le=INT63_MAX)]
+"""A sequence or version number as a device may send it."""
+
 
 # --- device → server ---------------------------------------------------------------------
 
@@ -30,16 +37,16 @@ class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="hello"
 
     token: str
     #: The last emergency sequence number this screen saw; avoids repeats after reconnect.
-    last_seq: int | None = None
+    last_seq: WireInt | None = None
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", tag_field="type"):
     """Liveness plus optional status. Unknown status fields are accepted and ignored (players
     differ), but the frame size limit and these fields' types still apply."""
 
-    uptime_s: float | None = None
+    uptime_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
     app_version: str | None = None
-    manifest_version: int | None = None
+    manifest_version: WireInt | None = None
     playing: str | None = None
 
 
@@ -47,7 +54,7 @@ class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="ack", ta
     """Acknowledges exactly one of: an emergency, or a manifest version."""
 
     emergency_id: UUID | None = None
-    manifest_version: int | None = None
+    manifest_version: WireInt | None = None
 
     def __post_init__(self) -> None:
         if (self.emergency_id is None) == (self.manifest_version is None):

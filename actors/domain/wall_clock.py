@@ -51,14 +51,24 @@ def zone_named(name: str, field: str = "timezone") -> ZoneInfo:
         raise Invalid(f"unknown time zone: {name!r}", field=field) from None
 
 
-def to_utc(instant: datetime) -> datetime:
+def to_utc(instant: datetime, field: str | None = None) -> datetime:
     """``instant`` expressed in UTC. Naive datetimes are a programming error.
 
+    An offset can move an instant of year 1 or 9999 out of what a datetime holds
+    (``0001-01-01T00:30+01:00`` is in year 0 in UTC): that is the caller's bad input.
+
     :raises ValueError: if ``instant`` is naive.
+    :raises Invalid: (naming ``field``) if ``instant`` has no UTC equivalent in years
+        1 to 9999.
     """
     if instant.utcoffset() is None:
         raise ValueError("instants must be timezone-aware")
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(
+            f"{instant.isoformat()} lies outside the years 1 to 9999 in UTC", field=field
+        ) from None
 
 
 def local_date(instant: datetime, zone: ZoneInfo) -> date:

@@ -166,8 +166,8 @@ class Content:
             kind=cmd.kind,
             name=cmd.name,
             duration_s=cmd.duration_s,
-            valid_from=_utc(cmd.valid_from),
-            valid_until=_utc(cmd.valid_until),
+            valid_from=_utc(cmd.valid_from, "valid_from"),
+            valid_until=_utc(cmd.valid_until, "valid_until"),
             uri=cmd.uri,
             body=cmd.body,
         )
@@ -407,7 +407,7 @@ def _edited(working: ContentRevision, cmd: EditContent) -> ContentRevision:
     for name in ("name", "duration_s", "valid_from", "valid_until", "body"):
         value = getattr(cmd, name)
         if not isinstance(value, UnsetType):
-            changes[name] = _utc(value) if isinstance(value, datetime) else value
+            changes[name] = _utc(value, name) if isinstance(value, datetime) else value
     if not isinstance(cmd.uri, UnsetType):
         changes["uri"] = cmd.uri
         if cmd.uri is not None and working.kind in MEDIA_KINDS:
@@ -416,9 +416,12 @@ def _edited(working: ContentRevision, cmd: EditContent) -> ContentRevision:
     return msgspec.structs.replace(working, **changes) if changes else working
 
 
-def _utc(instant: datetime | None) -> datetime | None:
-    """Instants are stored and shown in UTC (API.md), whatever offset they came with."""
-    return None if instant is None else to_utc(instant)
+def _utc(instant: datetime | None, field: str) -> datetime | None:
+    """Instants are stored and shown in UTC (API.md), whatever offset they came with.
+
+    :raises Invalid: (422, naming ``field``) for an instant outside years 1 to 9999 in UTC.
+    """
+    return None if instant is None else to_utc(instant, field)
 
 
 async def _write_revision(

@@ -26,6 +26,7 @@ from actors.domain.schedule_types import (
     validate_schedule,
 )
 from actors.domain.schedules import ScheduleView, TargetSpec
+from actors.domain.wall_clock import to_utc
 from actors.errors import Invalid, NotFound
 from actors.ports import UnitOfWork
 
@@ -63,8 +64,8 @@ class Schedules:
             target=cmd.target.to_target(),
             priority=cmd.priority,
             created_at=datetime.now(UTC),  # provisional: the stored entry has the database's
-            starts_at=cmd.starts_at,
-            ends_at=cmd.ends_at,
+            starts_at=None if cmd.starts_at is None else to_utc(cmd.starts_at, "starts_at"),
+            ends_at=None if cmd.ends_at is None else to_utc(cmd.ends_at, "ends_at"),
             days_of_week=None if cmd.days_of_week is None else frozenset(cmd.days_of_week),
             start_time=None
             if cmd.start_time is None

@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from actors.domain.device_manifests import StoredManifest
 from actors.domain.manifest_batch import DeviceScope, PlannedDocument
 from actors.domain.schedule_types import DeviceProfile
+from actors.protocol import INT63_MAX
 from store.db import Connection
 
 _LOCK = "SELECT version FROM manifest_state WHERE tenant_id = %(tenant_id)s FOR UPDATE"
@@ -238,13 +239,17 @@ class ManifestRepository:
         return [row[0] for row in await cur.fetchall()]
 
     async def record_acks(self, acks: Sequence[tuple[UUID, UUID, int, datetime]]) -> int:
-        if not acks:
-            return 0
         newest: dict[tuple[UUID, UUID], tuple[int, datetime]] = {}
         for tenant_id, device_id, version, at in acks:
+            # Screens share this statement across tenants: a row PostgreSQL cannot take
+            # (a version past bigint) is dropped alone instead of failing everyone's.
+            if not 1 <= version <= INT63_MAX:
+                continue
             key = (tenant_id, device_id)
             if key not in newest or newest[key][0] < version:
                 newest[key] = (version, at)
+        if not newest:
+            return 0
         params: dict[str, Any] = {
             "tenants": [tenant for tenant, _ in newest],
             "devices": [device for _, device in newest],

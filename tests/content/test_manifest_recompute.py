@@ -4,8 +4,10 @@ and acknowledgements never go backwards nor past the version a device has."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
@@ -140,3 +142,21 @@ async def test_acknowledgements_never_go_backwards_nor_ahead(app: Quart, team: T
     shown = await ok(await team.viewer.get(f"{team.base}/devices/{did}/manifest"))
     assert shown["acked_version"] == version
     assert await manifests.record_acks([(tid, did, version - 1, at)]) == 0
+
+
+async def test_a_poisoned_ack_does_not_discard_another_tenants_acks_in_its_batch(
+    app: Quart, team: Team, new_tenant: Callable[..., Awaitable[dict[str, Any]]]
+) -> None:
+    """Issue 14, L2: one batch carries every tenant's acks; a version past bigint from one
+    screen used to fail the statement for all of them."""
+    device = await claimed_device(team)
+    manifests, _, _ = await use_case(app, team)
+    tid = UUID(team.tenant_id)
+    did = UUID(device["device_id"])
+    version, _ = (await manifests.frames(tid, {did: 0}))[did]
+    attacker_tenant = UUID((await new_tenant())["id"])
+    at = datetime.now(UTC)
+    batch = [(attacker_tenant, uuid4(), 2**63, at), (tid, did, version, at), (tid, did, -1, at)]
+    assert await manifests.record_acks(batch) == 1
+    shown = await ok(await team.viewer.get(f"{team.base}/devices/{did}/manifest"))
+    assert shown["acked_version"] == version

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -100,3 +100,24 @@ def test_naive_instant_is_refused() -> None:
 
 def test_local_date_follows_the_zone() -> None:
     assert local_date(utc(2024, 1, 1, 23, 30), zone_named("Europe/Berlin")) == date(2024, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),
+        datetime(9999, 12, 31, 23, 30, tzinfo=timezone(-timedelta(hours=1))),
+    ],
+)
+def test_an_instant_with_no_utc_equivalent_is_invalid_not_an_overflow(instant: datetime) -> None:
+    """Issue 14, L3: an offset near year 1 or 9999 used to escape as OverflowError (500)."""
+    with pytest.raises(Invalid) as caught:
+        to_utc(instant, "valid_from")
+    assert caught.value.field == "valid_from"
+
+
+def test_the_extreme_representable_instants_convert() -> None:
+    assert to_utc(datetime(1, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))) == datetime(
+        1, 1, 1, tzinfo=UTC
+    )
+    assert to_utc(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)).year == 9999
