@@ -16,6 +16,7 @@ from quart import Blueprint, Response, request
 
 from actors.errors import Invalid
 from actors.settings import Settings
+from edge.bodies import refuse_duplicate_keys
 
 T = TypeVar("T")
 Handler = Callable[..., Awaitable[Response]]
@@ -52,14 +53,17 @@ def decode[T](kind: type[T], raw: bytes | str) -> T:
     """Validate ``raw`` JSON as ``kind``.
 
     :raises Invalid: (422) naming the offending field, for bad JSON, unknown fields,
-        wrong types or violated constraints.
+        wrong types, violated constraints or a key repeated within one object.
     """
     try:
-        return msgspec.json.decode(raw or b"null", type=kind, strict=True)
+        decoded = msgspec.json.decode(raw or b"null", type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise _invalid(exc) from None
     except msgspec.DecodeError as exc:
         raise Invalid(f"the body is not valid JSON: {exc}") from None
+    if raw:
+        refuse_duplicate_keys(raw)
+    return decoded
 
 
 def query[T](kind: type[T]) -> T:

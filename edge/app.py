@@ -108,6 +108,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
             response.headers["X-Request-ID"] = rid
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
+        # No page of this API may be framed (clickjacking); a route may set its own policy.
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
         return response
 
     register_error_handlers(app)

@@ -1,4 +1,5 @@
-"""Request bodies whose size limit is set per route and counted over every byte received.
+"""Request bodies: a size limit set per route and counted over every byte received, and
+one reading of every JSON body (no key repeated within an object).
 
 Quart sizes a request's body buffer when the request object is created, from the app's
 ``MAX_CONTENT_LENGTH``, before routing; and it counts only the bytes *buffered*, so a body
@@ -11,8 +12,13 @@ whether they are buffered, streamed, announced or chunked.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from quart.wrappers.request import Body, Request
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from actors.errors import Invalid
 
 
 class LimitedBody(Body):
@@ -52,3 +58,46 @@ class LimitedBody(Body):
 
 class LimitedRequest(Request):
     body_class = LimitedBody
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_pairs(pairs: Sequence[tuple[str, object]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+
+
+def _ignored(_: str) -> None:
+    return None
+
+
+def refuse_duplicate_keys(raw: bytes | str) -> None:
+    """Refuse a JSON document in which one object names a key twice.
+
+    msgspec (like most parsers) keeps the last of duplicate keys silently, so two parsers
+    on one path (a proxy, an audit reader, this server) could each see a different body
+    (RFC 8259 section 4: names SHOULD be unique). Call it on a body that already decoded:
+    values are not built, only keys compared.
+
+    :raises Invalid: (422) naming the repeated key.
+    """
+    try:
+        json.loads(
+            raw,
+            object_pairs_hook=_unique_pairs,
+            parse_int=_ignored,
+            parse_float=_ignored,
+            parse_constant=_ignored,
+        )
+    except _DuplicateKey as exc:
+        raise Invalid(f"the key {exc.key!r} appears twice in one object", field=exc.key) from None
+    except RecursionError:
+        raise Invalid("the body is nested too deeply") from None
+    except ValueError as exc:  # not JSON after all: the caller's decoder said it was
+        raise Invalid(f"the body is not valid JSON: {exc}") from None
