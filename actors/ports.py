@@ -17,6 +17,7 @@ Adding a repository: a Protocol below plus one attribute on :class:`Tx`, a modul
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -42,6 +43,7 @@ from actors.domain.emergencies import (
     EmergencyTarget,
     EndReason,
 )
+from actors.domain.pairing import ClaimFailure
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Role
 from actors.domain.sessions import (
@@ -52,7 +54,9 @@ from actors.domain.sessions import (
     SessionState,
 )
 from actors.domain.tenants import Tenant, TenantStatus
+from actors.domain.throttle import KeyState
 from actors.domain.users import User
+from actors.pagination import ByCreation, ByEmail, ByName, BySeq, PageRequest
 from actors.protocol import Severity
 
 
@@ -64,6 +68,10 @@ class TenantRepository(Protocol):
     async def get(self, tenant_id: UUID, *, for_update: bool = False) -> Tenant | None: ...
 
     async def list(self) -> list[Tenant]: ...
+
+    async def page(self, page: PageRequest[ByCreation]) -> builtins.list[Tenant]:
+        """Up to ``page.fetch`` tenants after ``page.after``, oldest first."""
+        ...
 
     async def update(
         self, tenant_id: UUID, *, name: str | None = None, status: TenantStatus | None = None
@@ -88,7 +96,9 @@ class UserRepository(Protocol):
         self, tenant_id: UUID | None, user_id: UUID, *, for_update: bool = False
     ) -> User | None: ...
 
-    async def list(self, tenant_id: UUID | None) -> list[User]: ...
+    async def page(self, tenant_id: UUID | None, page: PageRequest[ByEmail]) -> list[User]:
+        """Up to ``page.fetch`` users after ``page.after``, by email then id."""
+        ...
 
     async def update(
         self,
@@ -134,8 +144,11 @@ class SessionRepository(Protocol):
         """Whose token this is, in any scope (anonymous included)."""
         ...
 
-    async def lock_token(self, tenant_id: UUID | None, token_id: UUID) -> RefreshTokenState | None:
-        """The token and its family, row-locked until the transaction ends."""
+    async def lock_token(
+        self, tenant_id: UUID | None, token_id: UUID, *, grace_s: int
+    ) -> RefreshTokenState | None:
+        """The token and its family, row-locked until the transaction ends;
+        ``spent_within_grace`` if it was spent less than ``grace_s`` ago."""
         ...
 
     async def rotate(
@@ -148,6 +161,13 @@ class SessionRepository(Protocol):
         ttl_s: int,
     ) -> None:
         """Mark ``token_id`` spent and issue ``new_hash`` in the same family."""
+        ...
+
+    async def issue_sibling(
+        self, tenant_id: UUID | None, *, family_id: UUID, new_hash: bytes, ttl_s: int
+    ) -> None:
+        """Add ``new_hash`` to a live family without spending anything: the answer to a
+        token presented again within the reuse grace (its family locked by lock_token)."""
         ...
 
     async def revoke_family(
@@ -174,10 +194,16 @@ class SessionRepository(Protocol):
 
 
 class ThrottleRepository(Protocol):
-    """Login failure counters, keyed by account digest and by source address."""
+    """Login attempt counters, keyed by account digest and by source address."""
 
-    async def retry_after(self, keys: list[str]) -> int:
-        """Seconds until every key in ``keys`` is unblocked (0: none is blocked)."""
+    async def reserve(self, key: str, *, window_s: int, ttl_s: int) -> KeyState:
+        """Take one in-flight slot on ``key`` (row-locked until the transaction ends) and
+        report the key as found; the caller rolls back if the state refuses it. A slot
+        not released within ``ttl_s`` lapses."""
+        ...
+
+    async def release(self, key: str, *, window_s: int) -> None:
+        """Give one slot back; forget the key if nothing about it is left to remember."""
         ...
 
     async def count_failure(self, key: str, *, window_s: int) -> int:
@@ -186,7 +212,9 @@ class ThrottleRepository(Protocol):
 
     async def block(self, key: str, seconds: int) -> None: ...
 
-    async def clear(self, key: str) -> None: ...
+    async def clear(self, key: str) -> None:
+        """Forget the key's failures and block (its slots in flight stay counted)."""
+        ...
 
     async def purge_stale(self, *, window_s: int) -> int:
         """Forget up to a bounded number of keys idle for longer than the window."""
@@ -290,7 +318,9 @@ class DeviceRepository(Protocol):
         self, tenant_id: UUID, device_id: UUID, *, for_update: bool = False
     ) -> Device | None: ...
 
-    async def list(self, tenant_id: UUID) -> list[Device]: ...
+    async def page(self, tenant_id: UUID, page: PageRequest[ByName]) -> list[Device]:
+        """Up to ``page.fetch`` devices after ``page.after``, by name then id."""
+        ...
 
     async def update(
         self,
@@ -321,6 +351,27 @@ class DeviceRepository(Protocol):
     async def record_last_seen(self, seen: Sequence[tuple[UUID, datetime, str]]) -> int:
         """Batch: ``(device_id, at, node_id)``; never moves ``last_seen_at`` backwards.
         Platform scope (one statement for every tenant's devices)."""
+        ...
+
+
+class ClaimRepository(Protocol):
+    """Failed pairing-code claims per tenant (never successes). Call inside the claim's
+    transaction, with the tenant's row locked."""
+
+    async def retry_after(self, tenant_id: UUID) -> int:
+        """Seconds the tenant's claims are still blocked (0: not blocked)."""
+        ...
+
+    async def count_failure(
+        self, tenant_id: UUID, *, window_s: int, audit_every_s: int
+    ) -> ClaimFailure:
+        """Count one failure (a tenant idle for ``window_s`` starts again from one)."""
+        ...
+
+    async def block(self, tenant_id: UUID, seconds: int) -> None: ...
+
+    async def audited(self, tenant_id: UUID) -> None:
+        """An audit entry now stands for every failure counted so far."""
         ...
 
 
@@ -414,7 +465,9 @@ class EmergencyRepository(Protocol):
         devices have not acknowledged yet."""
         ...
 
-    async def list(self, tenant_id: UUID, *, active_only: bool, limit: int) -> list[Emergency]:
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[BySeq], *, active: bool | None
+    ) -> list[Emergency]:
         """Newest first."""
         ...
 
@@ -446,6 +499,7 @@ class Tx(Protocol):
     throttle: ThrottleRepository
     audit: AuditRepository
     devices: DeviceRepository
+    claims: ClaimRepository
     nodes: NodeRepository
     emergencies: EmergencyRepository
     content: ContentRepository

@@ -7,6 +7,7 @@ spent token, disabled user, suspended tenant) ends its access tokens too, at onc
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 from uuid import UUID
 
@@ -43,6 +44,9 @@ class RefreshTokenState(msgspec.Struct, frozen=True, kw_only=True):
     user_id: UUID
     tenant_id: UUID | None
     spent: bool
+    #: Spent so recently that presenting it again is a second tab refreshing at the same
+    #: moment, not a replay (``REFRESH_REUSE_GRACE_S``).
+    spent_within_grace: bool
     expired: bool
     family_live: bool
     account_active: bool
@@ -55,3 +59,13 @@ class SessionState(msgspec.Struct, frozen=True, kw_only=True):
     roles: tuple[Role, ...]
     #: Account enabled, tenant (if any) active, family neither revoked nor expired.
     live: bool
+
+
+def session_digest(session_id: UUID) -> str:
+    """How the audit trail names a login session: a digest of its id, never the id.
+
+    The id is the access token's ``sid`` claim; an auditor who could read it would need
+    only the signing key to mint a token for a live session. The digest still lets login,
+    logout and reuse entries of one session be matched up.
+    """
+    return hashlib.sha256(b"session:" + session_id.bytes).hexdigest()[:32]

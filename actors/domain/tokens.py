@@ -4,7 +4,8 @@ Access tokens are short-lived JWTs (RFC 9068 shape): ``iss``, ``aud``, ``sub`` (
 ``tid`` (tenant id, ``null`` for platform users), ``roles``, ``sid`` (the refresh-token
 family, i.e. the login session), ``jti``, ``iat``, ``exp``; header ``typ: at+jwt``.
 Decoding pins the one configured algorithm, so ``alg: none`` and algorithm confusion are
-refused before any claim is read, and requires every claim above.
+refused before any claim is read, and requires every claim above. A token that claims a
+longer life (``exp - iat``) than the configured access TTL is refused: we never issue one.
 
 Refresh tokens carry no meaning: 256 random bits, stored only as their SHA-256 digest
 (a slow hash adds nothing to a full-entropy secret).
@@ -98,7 +99,8 @@ class AccessTokens:
 
         :raises Unauthenticated: for a bad signature, another algorithm (``none``
             included), another issuer or audience, an expired or not-yet-valid token,
-            a missing claim, or any malformed input. The message never echoes the token.
+            a lifetime longer than ours, a missing claim, or any malformed input. The
+            message never echoes the token.
         """
         try:
             decoded = jwt.api_jwt.decode_complete(
@@ -117,9 +119,14 @@ class AccessTokens:
         if decoded["header"].get("typ") != ACCESS_TOKEN_TYPE:
             raise Unauthenticated("the access token is not valid")
         try:
-            return msgspec.convert(decoded["payload"], AccessClaims)
+            claims = msgspec.convert(decoded["payload"], AccessClaims)
         except msgspec.ValidationError:
             raise Unauthenticated("the access token is not valid") from None
+        if claims.exp - claims.iat > self._ttl_s:
+            # We never issue these: a forged or foreign token meant to outlive revocation
+            # checks' assumptions. Refused whatever its signature says.
+            raise Unauthenticated("the access token is not valid")
+        return claims
 
 
 def new_refresh_token() -> tuple[str, bytes]:

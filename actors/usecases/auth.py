@@ -18,17 +18,18 @@ import msgspec
 
 from actors.domain.principal import Actor, Principal, RequestMeta
 from actors.domain.rbac import Role
-from actors.domain.sessions import LoginCandidate
-from actors.domain.throttle import ThrottlePolicy, account_key, address_key
+from actors.domain.sessions import LoginCandidate, session_digest
+from actors.domain.throttle import ThrottlePolicy, account_key
 from actors.domain.tokens import (
     AccessTokens,
     new_refresh_token,
     refresh_token_digest,
 )
 from actors.domain.users import Email, GivenPassword, normalize_email
-from actors.errors import Throttled, Unauthenticated
+from actors.errors import Unauthenticated
 from actors.ports import PasswordHasher, Tx, UnitOfWork
 from actors.settings import Settings
+from actors.usecases.login_throttle import AttemptKeys, LoginThrottle
 
 RefreshTokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 #: The one answer to every failed login, whatever the reason.
@@ -68,6 +69,7 @@ class Me(msgspec.Struct, frozen=True):
 class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
     refresh_ttl_s: int
     session_max_age_s: int
+    refresh_reuse_grace_s: int
     per_account: ThrottlePolicy
     per_address: ThrottlePolicy
 
@@ -84,6 +86,7 @@ class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             refresh_ttl_s=s.refresh_token_ttl_s,
             session_max_age_s=s.session_max_age_s,
+            refresh_reuse_grace_s=s.refresh_reuse_grace_s,
             per_account=throttle(s.login_account_max_failures),
             per_address=throttle(s.login_address_max_failures),
         )
@@ -101,29 +104,52 @@ class Auth:
         self._passwords = passwords
         self._tokens = tokens
         self._policy = policy
+        self._throttle = LoginThrottle(
+            per_account=policy.per_account, per_address=policy.per_address
+        )
 
     async def login(self, cmd: Login, meta: RequestMeta) -> TokenPair:
-        """:raises Throttled: while the account or the source address is blocked.
+        """:raises Throttled: while the account or the source address is blocked, or has
+            as many attempts in flight as it has failures left.
         :raises Unauthenticated: for any failure (one message for all of them)."""
         email = normalize_email(cmd.email)
-        keys = _Keys(email, meta)
+        keys = self._throttle.keys(email, meta)
         async with self._uow.anonymous() as tx:
-            wait = await tx.throttle.retry_after(keys.all)
-            candidate = None if wait else await tx.users.login_candidate(email)
-        if wait:
-            raise Throttled("too many failed logins; retry later", wait)
-
-        stored = None if candidate is None else candidate.password_hash
-        check = await self._passwords.verify(cmd.password, stored)
-        if candidate is None or not check.ok:
-            reason: FailureReason = "unknown_email" if candidate is None else "bad_password"
-            tenant_id = None if candidate is None else candidate.tenant_id
-            async with self._uow.scoped(tenant_id) as tx:
-                await self._failed(tx, email, candidate, reason, keys, meta)
+            await self._throttle.reserve(tx, keys)
+            candidate = await tx.users.login_candidate(email)
+        settled = False
+        try:
+            stored = None if candidate is None else candidate.password_hash
+            check = await self._passwords.verify(cmd.password, stored)
+            if candidate is None or not check.ok:
+                reason: FailureReason = "unknown_email" if candidate is None else "bad_password"
+                tenant_id = None if candidate is None else candidate.tenant_id
+                async with self._uow.scoped(tenant_id) as tx:
+                    await self._failed(tx, email, candidate, reason, keys, meta)
+                settled = True
+                raise Unauthenticated(BAD_CREDENTIALS)
+            pair = await self._open_session(candidate, check.new_hash, email, keys, meta)
+            settled = True
+        finally:
+            if not settled:
+                async with self._uow.anonymous() as tx:
+                    await self._throttle.release(tx, keys)
+        if pair is None:
             raise Unauthenticated(BAD_CREDENTIALS)
+        return pair
 
+    async def _open_session(
+        self,
+        candidate: LoginCandidate,
+        new_hash: str | None,
+        email: str,
+        keys: AttemptKeys,
+        meta: RequestMeta,
+    ) -> TokenPair | None:
+        """The password was right: open the session, unless the account changed while
+        the hash was checked (then count a failure and answer ``None``). Settles the
+        attempt in the same transaction either way."""
         tid = candidate.tenant_id
-        pair: TokenPair | None = None
         async with self._uow.scoped(tid) as tx:
             # Re-read under lock: the account may have changed while the hash was checked.
             user = await tx.users.get(tid, candidate.user_id, for_update=True)
@@ -137,35 +163,37 @@ class Auth:
                 refusal = "tenant_suspended"
             if user is None or refusal is not None:
                 await self._failed(tx, email, candidate, refusal or "unknown_email", keys, meta)
-            else:
-                if check.new_hash is not None:
-                    await tx.users.set_password_hash(tid, user.id, check.new_hash)
-                refresh, digest = new_refresh_token()
-                session_id = await tx.sessions.open(
-                    tenant_id=tid,
-                    user_id=user.id,
-                    token_hash=digest,
-                    token_ttl_s=self._policy.refresh_ttl_s,
-                    family_ttl_s=self._policy.session_max_age_s,
-                    source_ip=meta.source_ip,
-                )
-                await tx.sessions.purge_expired(tid, user.id)
-                await tx.throttle.clear(keys.account)
-                await tx.audit.append(
-                    tid,
-                    _user_actor(user.id, user.email, meta),
-                    "auth.login",
-                    target=user.ref,
-                    details={"session": session_id, "rehashed": check.new_hash is not None},
-                )
-                pair = self._pair(user.id, tid, session_id, user.roles, refresh)
-        if pair is None:
-            raise Unauthenticated(BAD_CREDENTIALS)
-        return pair
+                return None
+            if new_hash is not None:
+                await tx.users.set_password_hash(tid, user.id, new_hash)
+            refresh, digest = new_refresh_token()
+            session_id = await tx.sessions.open(
+                tenant_id=tid,
+                user_id=user.id,
+                token_hash=digest,
+                token_ttl_s=self._policy.refresh_ttl_s,
+                family_ttl_s=self._policy.session_max_age_s,
+                source_ip=meta.source_ip,
+            )
+            await tx.sessions.purge_expired(tid, user.id)
+            await self._throttle.succeeded(tx, keys)
+            await tx.audit.append(
+                tid,
+                _user_actor(user.id, user.email, meta),
+                "auth.login",
+                target=user.ref,
+                details={
+                    "session": session_digest(session_id),
+                    "rehashed": new_hash is not None,
+                },
+            )
+            return self._pair(user.id, tid, session_id, user.roles, refresh)
 
     async def refresh(self, cmd: Refresh, meta: RequestMeta) -> TokenPair:
         """Spend a refresh token for a new pair. Presenting a token that was already spent
-        revokes its whole family (the audit trail records it) and fails.
+        revokes its whole family (the audit trail records it) and fails — unless it was
+        spent less than ``refresh_reuse_grace_s`` ago: two tabs refreshing at the same
+        moment both get a pair, and the session goes on.
 
         :raises Unauthenticated: if the token is unknown, spent, expired or revoked, or its
             account can no longer log in.
@@ -178,30 +206,42 @@ class Auth:
         tid = owner.tenant_id
         pair: TokenPair | None = None
         async with self._uow.scoped(tid) as tx:
-            state = await tx.sessions.lock_token(tid, owner.token_id)
+            state = await tx.sessions.lock_token(
+                tid, owner.token_id, grace_s=self._policy.refresh_reuse_grace_s
+            )
             if state is None or not state.family_live:
                 pass
-            elif state.spent:
+            elif state.spent and not state.spent_within_grace:
                 # Someone holds a copy of an old token: end the session for everyone.
                 await tx.sessions.revoke_family(tid, state.family_id, "reuse")
                 await tx.audit.append(
                     tid,
                     Actor.anonymous(meta),
                     "auth.refresh_reuse",
-                    target=f"session:{state.family_id}",
+                    target=f"session:{session_digest(state.family_id)}",
                     details={"user": f"user:{state.user_id}", "family_revoked": True},
                 )
             elif not state.expired and state.account_active:
                 user = await tx.users.get(tid, state.user_id)
                 if user is not None:
                     refresh, new_digest = new_refresh_token()
-                    await tx.sessions.rotate(
-                        tid,
-                        token_id=state.token_id,
-                        family_id=state.family_id,
-                        new_hash=new_digest,
-                        ttl_s=self._policy.refresh_ttl_s,
-                    )
+                    if state.spent:
+                        # Spent a moment ago: another tab of the same browser refreshed
+                        # at the same time. It gets a successor of its own.
+                        await tx.sessions.issue_sibling(
+                            tid,
+                            family_id=state.family_id,
+                            new_hash=new_digest,
+                            ttl_s=self._policy.refresh_ttl_s,
+                        )
+                    else:
+                        await tx.sessions.rotate(
+                            tid,
+                            token_id=state.token_id,
+                            family_id=state.family_id,
+                            new_hash=new_digest,
+                            ttl_s=self._policy.refresh_ttl_s,
+                        )
                     pair = self._pair(user.id, tid, state.family_id, user.roles, refresh)
         if pair is None:
             raise Unauthenticated(BAD_REFRESH)
@@ -223,7 +263,7 @@ class Auth:
                     tid,
                     _user_actor(owner.user_id, None if user is None else user.email, meta),
                     "auth.logout",
-                    target=f"session:{owner.family_id}",
+                    target=f"session:{session_digest(owner.family_id)}",
                 )
 
     async def authenticate(self, bearer: str, meta: RequestMeta) -> Principal:
@@ -277,43 +317,25 @@ class Auth:
         email: str,
         candidate: LoginCandidate | None,
         reason: FailureReason,
-        keys: _Keys,
+        keys: AttemptKeys,
         meta: RequestMeta,
     ) -> None:
-        """Count a failed login against its keys (blocking those over budget) and audit
-        it on the account's chain, or the platform's for unknown emails."""
-        failures = 0
-        for key, policy in keys.with_policies(self._policy):
-            count = await tx.throttle.count_failure(key, window_s=policy.window_s)
-            block = policy.block_for(count)
-            if block:
-                await tx.throttle.block(key, block)
-            if key == keys.account:
-                failures = count
-        await tx.throttle.purge_stale(window_s=self._policy.per_account.window_s)
-        target = f"email:{email}" if candidate is None else f"user:{candidate.user_id}"
+        """Count a failed login against its keys (blocking those over budget), settle the
+        attempt, and audit it on the account's chain — or the platform's for an unknown
+        email, named by its digest: the append-only chain must not keep forever what
+        someone typed into the email field (often a password)."""
+        failures = await self._throttle.failed(tx, keys)
+        if candidate is None:
+            target, claimed = account_key(email), None
+        else:
+            target, claimed = f"user:{candidate.user_id}", email
         await tx.audit.append(
             None if candidate is None else candidate.tenant_id,
-            Actor.anonymous(meta, claimed_name=email),
+            Actor.anonymous(meta, claimed_name=claimed),
             "auth.login_failed",
             target=target,
             details={"reason": reason, "account_failures": failures},
         )
-
-
-class _Keys:
-    """The throttle keys one login attempt counts against."""
-
-    def __init__(self, email: str, meta: RequestMeta) -> None:
-        self.account = account_key(email)
-        self.address = address_key(meta.source_ip)
-        self.all = [self.account] if self.address is None else [self.account, self.address]
-
-    def with_policies(self, policy: AuthPolicy) -> list[tuple[str, ThrottlePolicy]]:
-        pairs = [(self.account, policy.per_account)]
-        if self.address is not None:
-            pairs.append((self.address, policy.per_address))
-        return pairs
 
 
 def _user_actor(user_id: UUID, email: str | None, meta: RequestMeta) -> Actor:

@@ -32,6 +32,8 @@ _FIND = "SELECT token_id, family_id, user_id, tenant_id FROM auth_refresh_token_
 _LOCK = """
 SELECT t.id AS token_id, t.family_id, f.user_id, t.tenant_id,
        t.used_at IS NOT NULL AS spent,
+       coalesce(t.used_at > now() - make_interval(secs => %(grace)s), false)
+           AS spent_within_grace,
        t.expires_at <= now() AS expired,
        f.revoked_at IS NULL AND f.expires_at > now() AS family_live,
        u.disabled_at IS NULL AND (u.tenant_id IS NULL OR ten.status = 'active')
@@ -54,6 +56,14 @@ INSERT INTO refresh_tokens (family_id, tenant_id, token_hash, expires_at)
 SELECT s.family_id, s.tenant_id, %(hash)s,
        least(now() + make_interval(secs => %(ttl)s), f.expires_at)
 FROM spent s JOIN refresh_families f ON f.id = s.family_id
+"""
+# A second successor of a token spent moments ago (two tabs refreshing at once).
+_SIBLING = """
+INSERT INTO refresh_tokens (family_id, tenant_id, token_hash, expires_at)
+SELECT f.id, f.tenant_id, %(hash)s, least(now() + make_interval(secs => %(ttl)s), f.expires_at)
+FROM refresh_families f
+WHERE f.id = %(family_id)s AND f.tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+  AND f.revoked_at IS NULL
 """
 _REVOKE_FAMILY = """
 UPDATE refresh_families SET revoked_at = now(), revoked_reason = %(reason)s
@@ -119,9 +129,11 @@ class SessionRepository:
         row = await cur.fetchone()
         return None if row is None else RefreshTokenOwner(*row)
 
-    async def lock_token(self, tenant_id: UUID | None, token_id: UUID) -> RefreshTokenState | None:
+    async def lock_token(
+        self, tenant_id: UUID | None, token_id: UUID, *, grace_s: int
+    ) -> RefreshTokenState | None:
         cur = self._conn.cursor(row_factory=dict_row)
-        await cur.execute(_LOCK, {"token_id": token_id, "tenant_id": tenant_id})
+        await cur.execute(_LOCK, {"token_id": token_id, "tenant_id": tenant_id, "grace": grace_s})
         row = await cur.fetchone()
         return None if row is None else msgspec.convert(row, RefreshTokenState)
 
@@ -146,6 +158,16 @@ class SessionRepository:
         )
         if cur.rowcount != 1:
             raise RuntimeError("rotate() needs a token locked and found unspent by lock_token()")
+
+    async def issue_sibling(
+        self, tenant_id: UUID | None, *, family_id: UUID, new_hash: bytes, ttl_s: int
+    ) -> None:
+        cur = await self._conn.execute(
+            _SIBLING,
+            {"family_id": family_id, "tenant_id": tenant_id, "hash": new_hash, "ttl": ttl_s},
+        )
+        if cur.rowcount != 1:
+            raise RuntimeError("issue_sibling() needs a live family locked by lock_token()")
 
     async def revoke_family(
         self, tenant_id: UUID | None, family_id: UUID, reason: RevokeReason

@@ -18,6 +18,7 @@ from quart.typing import TestClientProtocol as Client
 from actors.domain.audit import AuditEntry, ChainVerifier
 from actors.domain.principal import Principal
 from actors.domain.rbac import Role
+from actors.domain.throttle import account_key
 from actors.usecases.users import CreateUser
 from store.db import Database
 from tests.auth.conftest import CLIENT_IP, PASSWORD, Caller, container_of, login
@@ -94,7 +95,8 @@ async def test_logins_are_audited_on_the_accounts_chain(
     admin: Caller, tenant: dict[str, Any], tenant_admin: Caller
 ) -> None:
     await login(tenant_admin.client, tenant_admin.email, "wrong password")
-    await login(tenant_admin.client, "ghost@example.test", "wrong password")
+    # Someone types a password into the email field: the chain must not keep it.
+    await login(tenant_admin.client, "Hunter2-Secret@example.test", "wrong password")
     tenant_chain = await entries(tenant_admin, audit_path(tenant))
     failed = [e for e in tenant_chain if e["action"] == "auth.login_failed"]
     assert len(failed) == 1
@@ -103,11 +105,14 @@ async def test_logins_are_audited_on_the_accounts_chain(
     assert failed[0]["target"] == f"user:{tenant_admin.user_id}"
     assert any(e["action"] == "auth.login" for e in tenant_chain)
     platform_chain = await entries(admin, "/api/v1/audit", action="auth.login_failed")
-    assert [e["target"] for e in platform_chain] == ["email:ghost@example.test"]
+    # An unknown email is named by the throttle's digest of it, never as typed.
+    assert [e["target"] for e in platform_chain] == [account_key("hunter2-secret@example.test")]
+    assert platform_chain[0]["actor_name"] is None
     assert platform_chain[0]["details"]["reason"] == "unknown_email"
     # Passwords never reach the trail.
     everything = str(tenant_chain) + str(await entries(admin, "/api/v1/audit"))
     assert "wrong password" not in everything
+    assert "hunter2-secret" not in everything.lower()
     assert PASSWORD not in everything
 
 

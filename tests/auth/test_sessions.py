@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import jwt
 import psycopg
 import pytest
 from quart.typing import TestClientProtocol as Client
 
 from actors.domain.rbac import Role
+from actors.domain.sessions import session_digest
 from tests.auth.conftest import Caller
 
 pytestmark = pytest.mark.anyio
@@ -17,6 +21,15 @@ pytestmark = pytest.mark.anyio
 
 async def refresh(client: Client, token: str) -> Any:
     return await client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+
+
+def age_spent_tokens(database_url: str) -> None:
+    """Let the clock run past the reuse grace window (as the owner, instead of sleeping)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE refresh_tokens SET used_at = used_at - interval '1 minute'"
+            " WHERE used_at IS NOT NULL"
+        )
 
 
 async def me_status(client: Client, access_token: str) -> int:
@@ -40,6 +53,7 @@ async def test_reusing_a_spent_refresh_token_revokes_the_family(
     admin: Caller, client: Client, database_url: str
 ) -> None:
     first = await (await refresh(client, admin.refresh_token)).get_json()
+    age_spent_tokens(database_url)
     # An attacker replays the original token: refused...
     replay = await refresh(client, admin.refresh_token)
     assert replay.status_code == 401
@@ -175,3 +189,48 @@ async def test_role_changes_apply_to_the_next_request(
     assert (await user.get(f"/api/v1/tenants/{tenant['id']}/users")).status_code == 200
     me = await (await user.get("/api/v1/me")).get_json()
     assert me["roles"] == ["tenant_admin"]
+
+
+async def test_two_tabs_refreshing_the_same_token_at_once_both_stay_logged_in(
+    admin: Caller, client: Client
+) -> None:
+    first, second = await asyncio.gather(
+        refresh(client, admin.refresh_token), refresh(client, admin.refresh_token)
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    pairs = [await first.get_json(), await second.get_json()]
+    assert pairs[0]["refresh_token"] != pairs[1]["refresh_token"]
+    for pair in pairs:
+        assert await me_status(client, pair["access_token"]) == 200
+        assert (await refresh(client, pair["refresh_token"])).status_code == 200
+    # Presented once more, still within the grace window: one more pair, no revocation.
+    assert (await refresh(client, admin.refresh_token)).status_code == 200
+
+
+async def test_reuse_after_the_grace_window_still_revokes_the_family(
+    admin: Caller, client: Client, database_url: str
+) -> None:
+    pair = await (await refresh(client, admin.refresh_token)).get_json()
+    age_spent_tokens(database_url)
+    assert (await refresh(client, admin.refresh_token)).status_code == 401
+    assert (await refresh(client, pair["refresh_token"])).status_code == 401
+    assert await me_status(client, pair["access_token"]) == 401
+
+
+async def test_the_audit_trail_names_sessions_by_a_digest_never_by_their_id(
+    admin: Caller, client: Client, database_url: str
+) -> None:
+    sid = jwt.decode(admin.access_token, options={"verify_signature": False})["sid"]
+    await client.post("/api/v1/auth/logout", json={"refresh_token": admin.refresh_token})
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT action, target, details FROM audit_log"
+            " WHERE action IN ('auth.login', 'auth.logout') ORDER BY seq"
+        ).fetchall()
+    assert [r[0] for r in rows] == ["auth.login", "auth.logout"]
+    everything = str(rows)
+    assert sid not in everything
+    assert sid.replace("-", "") not in everything
+    digest = session_digest(uuid.UUID(sid))
+    assert f'"session":"{digest}"' in rows[0][2]
+    assert rows[1][1] == f"session:{digest}"

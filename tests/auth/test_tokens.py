@@ -205,3 +205,28 @@ async def test_an_expired_token_is_401_over_http(
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert "expired" in (await response.get_json())["detail"]
+
+
+@pytest.mark.anyio
+async def test_a_token_claiming_a_longer_life_than_ours_is_401_even_when_signed(
+    admin: Caller, client: Client, settings: Settings
+) -> None:
+    # What an auditor holding the signing key would mint: a live session, ten years long.
+    real = jwt.decode(admin.access_token, options={"verify_signature": False})
+    real.update(exp=real["iat"] + 10 * 365 * 24 * 3600)
+    minted = jwt.encode(real, settings.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"})
+    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {minted}"})
+    assert response.status_code == 401
+    # One second past the configured lifetime is already too long.
+    real.update(exp=real["iat"] + settings.access_token_ttl_s + 1)
+    minted = jwt.encode(real, settings.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"})
+    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {minted}"})
+    assert response.status_code == 401
+
+
+def test_verify_refuses_a_lifetime_over_the_ttl() -> None:
+    tokens = codec(ttl_s=900)
+    longer = codec(ttl_s=901)
+    with pytest.raises(Unauthenticated):
+        tokens.verify(issue(longer))
+    assert tokens.verify(issue(tokens)).exp - tokens.verify(issue(tokens)).iat == 900
