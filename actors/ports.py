@@ -17,7 +17,6 @@ Adding a repository: a Protocol below plus one attribute on :class:`Tx`, a modul
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -43,7 +42,6 @@ from actors.domain.emergencies import (
     EmergencyTarget,
     EndReason,
 )
-from actors.domain.pairing import ClaimFailure
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Role
 from actors.domain.sessions import (
@@ -56,7 +54,6 @@ from actors.domain.sessions import (
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.domain.throttle import KeyState
 from actors.domain.users import User
-from actors.pagination import ByCreation, ByEmail, ByName, BySeq, PageRequest
 from actors.protocol import Severity
 
 
@@ -68,10 +65,6 @@ class TenantRepository(Protocol):
     async def get(self, tenant_id: UUID, *, for_update: bool = False) -> Tenant | None: ...
 
     async def list(self) -> list[Tenant]: ...
-
-    async def page(self, page: PageRequest[ByCreation]) -> builtins.list[Tenant]:
-        """Up to ``page.fetch`` tenants after ``page.after``, oldest first."""
-        ...
 
     async def update(
         self, tenant_id: UUID, *, name: str | None = None, status: TenantStatus | None = None
@@ -96,9 +89,7 @@ class UserRepository(Protocol):
         self, tenant_id: UUID | None, user_id: UUID, *, for_update: bool = False
     ) -> User | None: ...
 
-    async def page(self, tenant_id: UUID | None, page: PageRequest[ByEmail]) -> list[User]:
-        """Up to ``page.fetch`` users after ``page.after``, by email then id."""
-        ...
+    async def list(self, tenant_id: UUID | None) -> list[User]: ...
 
     async def update(
         self,
@@ -318,9 +309,7 @@ class DeviceRepository(Protocol):
         self, tenant_id: UUID, device_id: UUID, *, for_update: bool = False
     ) -> Device | None: ...
 
-    async def page(self, tenant_id: UUID, page: PageRequest[ByName]) -> list[Device]:
-        """Up to ``page.fetch`` devices after ``page.after``, by name then id."""
-        ...
+    async def list(self, tenant_id: UUID) -> list[Device]: ...
 
     async def update(
         self,
@@ -351,27 +340,6 @@ class DeviceRepository(Protocol):
     async def record_last_seen(self, seen: Sequence[tuple[UUID, datetime, str]]) -> int:
         """Batch: ``(device_id, at, node_id)``; never moves ``last_seen_at`` backwards.
         Platform scope (one statement for every tenant's devices)."""
-        ...
-
-
-class ClaimRepository(Protocol):
-    """Failed pairing-code claims per tenant (never successes). Call inside the claim's
-    transaction, with the tenant's row locked."""
-
-    async def retry_after(self, tenant_id: UUID) -> int:
-        """Seconds the tenant's claims are still blocked (0: not blocked)."""
-        ...
-
-    async def count_failure(
-        self, tenant_id: UUID, *, window_s: int, audit_every_s: int
-    ) -> ClaimFailure:
-        """Count one failure (a tenant idle for ``window_s`` starts again from one)."""
-        ...
-
-    async def block(self, tenant_id: UUID, seconds: int) -> None: ...
-
-    async def audited(self, tenant_id: UUID) -> None:
-        """An audit entry now stands for every failure counted so far."""
         ...
 
 
@@ -465,9 +433,7 @@ class EmergencyRepository(Protocol):
         devices have not acknowledged yet."""
         ...
 
-    async def page(
-        self, tenant_id: UUID, page: PageRequest[BySeq], *, active: bool | None
-    ) -> list[Emergency]:
+    async def list(self, tenant_id: UUID, *, active_only: bool, limit: int) -> list[Emergency]:
         """Newest first."""
         ...
 
@@ -499,7 +465,6 @@ class Tx(Protocol):
     throttle: ThrottleRepository
     audit: AuditRepository
     devices: DeviceRepository
-    claims: ClaimRepository
     nodes: NodeRepository
     emergencies: EmergencyRepository
     content: ContentRepository
