@@ -1,8 +1,8 @@
 """The runtime's metric families, registered once per runtime.
 
 Counters move on the slow paths only (a drop, a crash, a restart); depths and counts
-are summed over the live actors at scrape time, so the message hot path records no
-metric at all. Labels are actor kinds, never actor ids: 10,000 devices are one series.
+are summed over the live actors at scrape time (a collector), so the message hot path
+records no metric at all. Labels are actor kinds, never actor ids: 10,000 devices are one series.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from actors.metrics import MetricsRegistry, Sample
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from actors.metrics import MetricsRegistry
 
 if TYPE_CHECKING:
     from actors.runtime.cell import ActorCell
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
 
 class RuntimeMetrics:
     def __init__(self, registry: MetricsRegistry, cells: Callable[[], Iterable[ActorCell]]):
-        self._cells = cells
         self.dropped = registry.counter(
             "signage_actor_messages_dropped_total",
             "Messages that left a mailbox unhandled: overflow (drop-oldest), superseded "
@@ -54,49 +55,55 @@ class RuntimeMetrics:
         self.spawned = registry.counter(
             "signage_actors_spawned_total", "Actors spawned.", labels=("kind",)
         )
-        registry.callback(
-            "signage_actors",
-            "Live actors on this node.",
-            self._count,
-            labels=("kind",),
-        )
-        registry.callback(
-            "signage_actor_mailbox_depth",
-            "Queued messages, summed over the live actors of a kind.",
-            self._depth,
-            labels=("kind",),
-        )
-        registry.callback(
-            "signage_actor_mailbox_depth_max",
-            "The deepest mailbox among the live actors of a kind.",
-            self._depth_max,
-            labels=("kind",),
-        )
-        registry.callback(
-            "signage_actor_messages_processed",
-            "Messages handled by the live actors of a kind (restarts when actors go).",
-            self._processed,
-            labels=("kind",),
+        registry.register(_LiveActors(cells), what="signage_actors")
+
+
+class _LiveActors:
+    """A collector: actors, mailbox depths and messages handled, by kind, in one pass over
+    the live actors per scrape (10,000 cells: a few milliseconds, off the hot path)."""
+
+    def __init__(self, cells: Callable[[], Iterable[ActorCell]]) -> None:
+        self._cells = cells
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        labels = ("kind",)
+        return (
+            GaugeMetricFamily("signage_actors", "Live actors on this node.", labels=labels),
+            GaugeMetricFamily(
+                "signage_actor_mailbox_depth",
+                "Queued messages, summed over the live actors of a kind.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "signage_actor_mailbox_depth_max",
+                "The deepest mailbox among the live actors of a kind.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "signage_actor_messages_processed",
+                "Messages handled by the live actors of a kind (restarts when actors go).",
+                labels=labels,
+            ),
         )
 
-    def _by_kind(self, value: Callable[[ActorCell], int], combine: str) -> Iterable[Sample]:
-        totals: dict[str, int] = {}
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        # kind -> [count, depth, deepest, processed]
+        totals: dict[str, list[int]] = {}
         for cell in self._cells():
-            v = value(cell)
-            if combine == "max":
-                totals[cell.kind] = max(totals.get(cell.kind, 0), v)
+            depth = len(cell.mailbox)
+            row = totals.get(cell.kind)
+            if row is None:
+                totals[cell.kind] = [1, depth, depth, cell.processed]
             else:
-                totals[cell.kind] = totals.get(cell.kind, 0) + v
-        return [((kind,), float(total)) for kind, total in sorted(totals.items())]
-
-    def _count(self) -> Iterable[Sample]:
-        return self._by_kind(lambda _cell: 1, "sum")
-
-    def _depth(self) -> Iterable[Sample]:
-        return self._by_kind(lambda cell: len(cell.mailbox), "sum")
-
-    def _depth_max(self) -> Iterable[Sample]:
-        return self._by_kind(lambda cell: len(cell.mailbox), "max")
-
-    def _processed(self) -> Iterable[Sample]:
-        return self._by_kind(lambda cell: cell.processed, "sum")
+                row[0] += 1
+                row[1] += depth
+                row[2] = max(row[2], depth)
+                row[3] += cell.processed
+        families = self._families()
+        for kind, row in sorted(totals.items()):
+            for family, value in zip(families, row, strict=True):
+                family.add_metric((kind,), float(value))
+        return families

@@ -70,6 +70,8 @@ class EmergencyMetrics:
             "Emergency frames queued for screens, by moment (fanout, opening, regroup).",
             labels=("moment",),
         )
+        #: Bound once: every fan-out counts its frames without a label lookup.
+        self.fanout_frames = self.frames.labels(moment="fanout")
         self.fanout_seconds = registry.histogram(
             "signage_emergency_fanout_seconds",
             "Time a tenant actor took to queue one emergency frame for all its screens.",
@@ -262,7 +264,7 @@ class TenantEmergencies:
         reading ``started``."""
         metrics = self._node.metrics
         metrics.fanout_seconds.observe(time.perf_counter() - started)
-        metrics.frames.inc(sessions, moment="fanout")
+        metrics.fanout_frames.inc(sessions)
 
     def summary(self) -> BoardSummary:
         return self.board.summary()

@@ -231,10 +231,10 @@ async def test_metrics_count_sessions_closes_and_http_answers(
     async with connect(ws_url, additional_headers=screen.auth) as ws:
         await opened(ws)
         live = await (await client.get("/metrics")).get_data(as_text=True)
-        assert "signage_device_sessions 1" in live
+        assert "signage_device_sessions 1.0" in live
         await ws.send("x" * 5000)
         assert await closed_with(ws) == CloseCode.TOO_BIG
     await client.get("/no/such/page")
     text = await (await client.get("/metrics")).get_data(as_text=True)
-    assert 'signage_ws_closes_total{code="1009"} 1' in text
+    assert 'signage_ws_closes_total{code="1009"} 1.0' in text
     assert 'signage_http_responses_total{status="404"}' in text

@@ -153,9 +153,9 @@ async def test_drop_oldest_and_coalesce_apply_per_message_type(runtime: Runtime)
     snapshot = runtime.snapshot("recorder", "r")
     assert snapshot is not None
     assert snapshot.dropped == 7
-    rendered = runtime.metrics.render()
-    assert 'signage_actor_messages_dropped_total{kind="recorder",reason="overflow"} 6' in rendered
-    assert 'signage_actor_messages_dropped_total{kind="recorder",reason="superseded"} 1' in rendered
+    dropped = "signage_actor_messages_dropped_total"
+    assert runtime.metrics.sample(dropped, kind="recorder", reason="overflow") == 6
+    assert runtime.metrics.sample(dropped, kind="recorder", reason="superseded") == 1
 
 
 async def test_send_waits_for_room_and_tell_refuses_when_full(runtime: Runtime) -> None:

@@ -34,7 +34,7 @@ async def test_metrics_are_served_as_prometheus_text(client: Client) -> None:
     assert response.content_type == CONTENT_TYPE
     text = await response.get_data(as_text=True)
     assert "# TYPE signage_actor_crashes_total counter" in text
-    assert "signage_relay_up 1" in text
+    assert "signage_relay_up 1.0" in text
 
 
 async def test_ready_shows_the_single_node_relay_and_running_actors(client: Client) -> None:
