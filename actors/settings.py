@@ -46,6 +46,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     db_pool_min: int = 2
     db_pool_max: int = 10
     db_connect_timeout_s: float = 5.0
+    #: ``signage serve`` retries an unreachable database this often at start (backoff
+    #: from 0.5 s up to ``db_start_backoff_max_s``), then exits non-zero.
+    db_start_attempts: int = 8
+    db_start_backoff_max_s: float = 5.0
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -216,6 +220,10 @@ _CHANNEL_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _check_runtime_settings(s: Settings) -> None:
+    if s.db_start_attempts < 1 or s.db_start_backoff_max_s <= 0:
+        raise ConfigError("DB_START_ATTEMPTS >= 1 and DB_START_BACKOFF_MAX_S > 0 required")
+    if s.shutdown_grace_s <= 0:
+        raise ConfigError("SHUTDOWN_GRACE_S: must be positive")
     if s.actor_mailbox_capacity < 1 or s.actor_mailbox_reserve < 0:
         raise ConfigError("ACTOR_MAILBOX_CAPACITY >= 1 and ACTOR_MAILBOX_RESERVE >= 0 required")
     if min(s.actor_ask_timeout_s, s.actor_stop_timeout_s, s.actor_restart_within_s) <= 0:

@@ -50,16 +50,31 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from edge.app import create_app
-    from edge.server import hypercorn_config, serve_app
+    from edge.lifecycle import DatabaseUnreachable, ListenError, bind, serve_node, with_database
+    from edge.server import hypercorn_config
 
-    url = database_url(settings)
-    applied = await migrate(url)
+    config = hypercorn_config(settings, args.host, args.port)
+    try:
+        sockets = bind(config)  # before anything starts: a port in use is one line
+    except ListenError as exc:
+        print(f"signage: {exc}", file=sys.stderr)
+        return 4
+    try:
+        url = database_url(settings)
+        applied = await with_database(
+            lambda: migrate(url),
+            attempts=settings.db_start_attempts,
+            max_backoff_s=settings.db_start_backoff_max_s,
+        )
+    except DatabaseUnreachable as exc:
+        print(f"signage: {exc}", file=sys.stderr)
+        return 5
     if applied:
         log.info("applied %d migration(s)", len(applied))
     await admin_cli.bootstrap_dev_admin(settings, url, args.host, args.port)
     app = create_app(settings, database_url=url)
     log.info("serving on http://%s:%d (node %s)", args.host, args.port, settings.node_id)
-    await serve_app(app, hypercorn_config(settings, args.host, args.port))
+    await serve_node(app, config, sockets, grace_s=settings.shutdown_grace_s)
     return 0
 
 

@@ -95,8 +95,13 @@ class Container:
     manifests: Manifests
     manifest_feed: ManifestFeed
     started_at: float = field(default_factory=time.time)
+    #: Set when the node starts shutting down: new screen sessions are refused (503) and
+    #: ``/ready`` says unavailable, so load balancers and screens go elsewhere.
+    draining: bool = False
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _runtime_task: asyncio.Task[None] | None = None
+    _stopped: bool = False
+    _stop_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def build(cls, settings: Settings, database_url: str) -> Container:
@@ -260,9 +265,37 @@ class Container:
         except Exception:
             log.exception("the actor runtime failed")
 
+    async def drain(self, timeout_s: float) -> int:
+        """The first step of a shutdown: refuse new sessions, tell every screen to
+        reconnect (jittered) and close it 1012, and wait up to ``timeout_s`` for the
+        sessions to end. Returns how many sessions were drained. Idempotent.
+
+        Batched writes (acks, last-seen) are flushed when the runtime stops, after the
+        HTTP requests in flight have finished (:meth:`stop`)."""
+        if self.draining:
+            return 0
+        self.draining = True
+        refs = self.sessions.drain()
+        log.info("draining %d sessions", len(refs))
+        if refs:
+            joins = [asyncio.ensure_future(ref.join()) for ref in refs]
+            _, pending = await asyncio.wait(joins, timeout=timeout_s)
+            for join in pending:
+                join.cancel()
+            if pending:
+                log.warning("%d sessions still closing after %.1f s", len(pending), timeout_s)
+        return len(refs)
+
     async def stop(self) -> None:
-        await self._stack.aclose()
-        log.info("node %s stopped", self.settings.node_id)
+        """Stop the runtime (its services flush their batched writes), then close Redis and
+        the pool. Idempotent."""
+        async with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            await self._stack.aclose()
+            log.info("node %s stopped", self.settings.node_id)
+
 
 
 class _LateEvents:

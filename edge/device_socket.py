@@ -108,6 +108,15 @@ def _peer(app: Container) -> str:
 async def device_session() -> Response | None:
     app = container()
     request_id_var.set(uuid.uuid4().hex)
+    if app.draining:
+        app.edge_metrics.ws_refused.inc()
+        # Refused before the upgrade: this node is stopping, another one takes the screen.
+        return problem(
+            503,
+            "Node shutting down",
+            "this node is draining: reconnect to another node",
+            headers={"Retry-After": "1"},
+        )
     try:
         app.device_connects.check(_peer(app), "connection attempts from this address")
     except Throttled as exc:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
+from actors.runtime.actor import StopReason
 from actors.runtime.errors import AskTimeout, UnhandledMessage
 from actors.runtime.mailbox import Overflow
 
@@ -185,11 +186,11 @@ class ActorRef:
             )
         return value
 
-    def stop(self) -> None:
+    def stop(self, reason: StopReason = StopReason.REQUESTED) -> None:
         """Ask the actor to stop for good: it finishes its current message, then runs
-        ``on_stop``. Queued messages are discarded (pending asks fail with
+        ``on_stop(reason)``. Queued messages are discarded (pending asks fail with
         :class:`ActorStopped`). Returns at once; idempotent."""
-        self._cell.stop()
+        self._cell.stop(reason)
 
     async def join(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - bounded
         """Wait until the actor has fully stopped (``on_stop`` included).

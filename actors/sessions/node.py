@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from actors.relay import Relay
-from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime
+from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime, StopReason
 from actors.sessions import device_actor, tenant_actor
 from actors.sessions.device_actor import DeviceActor
 from actors.sessions.emergency_fanout import NodeEmergencies
@@ -109,6 +109,18 @@ class NodeSessions:
         registry = self.runtime.registry
         refs = (registry.get(tenant_actor.KIND, s.id) for s in registry.snapshots("tenant"))
         return [ref for ref in refs if ref is not None]
+
+    def devices(self) -> list[ActorRef]:
+        """The device actors of this node (one per open session)."""
+        return [c.ref for c in self.runtime.registry.cells() if c.kind == device_actor.KIND]
+
+    def drain(self) -> list[ActorRef]:
+        """Stop every session for a node shutdown: each screen is told ``reconnect`` (with
+        a jittered delay) and closed 1012. Returns at once with the actors asked."""
+        refs = self.devices()
+        for ref in refs:
+            ref.stop(StopReason.SHUTDOWN)
+        return refs
 
     def open(
         self, identity: SessionIdentity, socket: DeviceSocket, *, last_seq: int | None

@@ -36,11 +36,14 @@ class LocalPresence:
         self._clock = clock
         self._live: dict[UUID, _Entry] = {}
         self._departed: dict[UUID, UUID] = {}
+        #: Sessions opened since the last :meth:`take_fresh` (announced at once, batched).
+        self._fresh: set[UUID] = set()
 
     def connected(self, tenant_id: UUID, device_id: UUID, owner: object) -> None:
         """``owner`` (the session's actor) now holds the device's session."""
         self._live[device_id] = _Entry(tenant_id, owner, self._clock(), dirty=True)
         self._departed.pop(device_id, None)
+        self._fresh.add(device_id)
 
     def seen(self, device_id: UUID) -> None:
         entry = self._live.get(device_id)
@@ -76,6 +79,16 @@ class LocalPresence:
                 entry.dirty = False
                 batch.append((device_id, entry.last_seen_at, self.node_id))
         return batch
+
+    def take_fresh(self) -> list[tuple[UUID, UUID, datetime]]:
+        """Sessions opened since the last call and still live, as :meth:`live` gives them."""
+        fresh = [
+            (entry.tenant_id, device_id, entry.last_seen_at)
+            for device_id in self._fresh
+            if (entry := self._live.get(device_id)) is not None
+        ]
+        self._fresh.clear()
+        return fresh
 
     def take_departed(self) -> list[tuple[UUID, UUID]]:
         """Sessions that ended since the last call, ``(tenant_id, device_id)``."""

@@ -1,10 +1,13 @@
 """The presence service: carries this node's :class:`LocalPresence` to where others see it.
 
-Every ``interval_s`` it re-announces live sessions to the shared presence (Redis, with
-TTLs) and forgets ended ones; every ``node_heartbeat_s`` it upserts this node's row (for
-``/api/v1/ops/nodes``); every ``last_seen_every_s`` it writes ``last_seen_at`` of the
-sessions seen since, in one statement. (Reconciling sessions with PostgreSQL is the
-reconciler's: :mod:`actors.sessions.reconciler`.)
+Every ``announce_every_s`` (0.25 s) it announces the sessions opened since, and forgets
+the ones ended since, in one batch each: other nodes see a screen come and go within
+0.5 s. Every ``interval_s`` it re-announces every live session to the shared presence
+(Redis, with TTLs, so a dead node's screens fall offline by themselves); every
+``node_heartbeat_s`` it upserts this node's row (for ``/api/v1/ops/nodes``); every
+``last_seen_every_s`` it writes ``last_seen_at`` of the sessions seen since, in one
+statement. (Reconciling sessions with PostgreSQL is the reconciler's:
+:mod:`actors.sessions.reconciler`.)
 Each step's failure is logged and retried at the next tick: none may stop the others.
 """
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class PresenceConfig(msgspec.Struct, frozen=True, kw_only=True):
+    announce_every_s: float = 0.25
     interval_s: float = 2.0
     ttl_s: int = 15
     node_heartbeat_s: float = 5.0
@@ -81,7 +85,7 @@ class PresenceService:
         try:
             while not self._stop.is_set():
                 await self.tick()
-                with anyio.move_on_after(self._config.interval_s):
+                with anyio.move_on_after(self._config.announce_every_s):
                     await self._stop.wait()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
@@ -95,7 +99,11 @@ class PresenceService:
             gone = self._local.take_departed()
             if gone:
                 await self._shared.forget(node, gone)
-            await self._shared.publish(node, self._local.live(), config.ttl_s)
+            fresh = self._local.take_fresh()
+            if self._due_now("announce", config.interval_s):
+                await self._shared.publish(node, self._local.live(), config.ttl_s)
+            elif fresh:
+                await self._shared.publish(node, fresh, config.ttl_s)
         if self._due_now("heartbeat", config.node_heartbeat_s):
             await self._guard("node heartbeat", self._heartbeat())
         if self._due_now("last_seen", config.last_seen_every_s):

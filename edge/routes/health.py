@@ -70,6 +70,8 @@ async def ready() -> Response:
     relay = _RELAY[app.relay.state]
     # A runtime whose root supervisor gave up serves no device: not ready.
     actors: Check = "ok" if app.runtime.state == "running" else "down"
+    if app.draining:
+        actors, detail = "down", "the node is shutting down"
     ok = database == "ok" and migrations == "ok" and actors == "ok"
     body = Readiness(
         status="ready" if ok else "unavailable",

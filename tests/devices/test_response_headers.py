@@ -9,10 +9,6 @@ from quart import Quart
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `config.include_server_header = False` in edge/server.py hypercorn_config",
-)
 async def test_no_server_banner(app: Quart) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.config['TEST_PORT']}") as http:
         answer = await http.get("/health")

@@ -1,0 +1,193 @@
+"""A node's process lifecycle: listen, wait for the database, serve, and stop like server
+software under compose or systemd.
+
+**Start.** The listening sockets are bound before anything is announced or started: a
+port in use is one line (``cannot listen on 127.0.0.1:8000: address already in use``)
+and a non-zero exit, not a node that says "serving on" and hangs. A database that is not
+reachable yet is retried with backoff, one log line per attempt, then given up on with
+one line and a non-zero exit (:func:`with_database`).
+
+**Stop** (SIGTERM or SIGINT):
+
+1. the node drains (:meth:`~edge.container.Container.drain`): new screen sessions are
+   refused with 503, ``/ready`` says unavailable, every screen is told ``reconnect``
+   (with a jittered delay) and closed 1012;
+2. Hypercorn stops accepting and lets the HTTP requests in flight finish;
+3. the app's ``after_serving`` stops the actor runtime (batched acks and last-seen writes
+   are flushed) and closes the pool.
+
+The whole stop is bounded by ``SHUTDOWN_GRACE_S``, whatever Hypercorn does: 0.18 awaits
+``Server.wait_closed()`` before applying its own graceful timeout, and since Python
+3.12.1 that waits for every open connection (a screen that never answers the close, an
+idle keep-alive). Past the deadline the serving task is cancelled and the node is stopped
+here. A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import psycopg
+import tenacity
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
+from quart import Quart
+
+from edge.container import EXTENSION_KEY, Container
+
+log = logging.getLogger("signage")
+
+#: The share of ``SHUTDOWN_GRACE_S`` given to closing screen sessions; the rest is for
+#: HTTP requests in flight and the final flush.
+DRAIN_SHARE = 0.6
+#: How long the final stop (runtime, flush, pool) may take once the grace has run out.
+FINAL_STOP_S = 5.0
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_REASONS = {
+    errno.EADDRINUSE: "address already in use",
+    errno.EACCES: "permission denied",
+    errno.EADDRNOTAVAIL: "address not available on this host",
+}
+
+
+class ListenError(Exception):
+    """The node cannot listen where it was told to (the message is the whole story)."""
+
+
+class DatabaseUnreachable(Exception):
+    """PostgreSQL did not answer within the start-up attempts."""
+
+
+def bind(config: Config) -> Sockets:
+    """The listening sockets for ``config.bind``, bound now.
+
+    :raises ListenError: one line naming the address and why (port in use, ...).
+    """
+    try:
+        return config.create_sockets()
+    except OSError as exc:
+        where = ", ".join(config.bind)
+        why = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ListenError(f"cannot listen on {where}: {why}") from None
+
+
+async def with_database[T](
+    step: Callable[[], Awaitable[T]],
+    *,
+    attempts: int,
+    max_backoff_s: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``step`` (which connects to PostgreSQL), retrying while the server cannot be
+    reached: exponential backoff from 0.5 s up to ``max_backoff_s``, at most ``attempts``
+    tries, one warning line per failed try.
+
+    :raises DatabaseUnreachable: after the last attempt (one line: the driver's reason).
+    """
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "database unreachable (attempt %d of %d): %s; retrying in %.1f s",
+            state.attempt_number,
+            attempts,
+            _first_line(state.outcome.exception() if state.outcome else None),
+            wait_s,
+        )
+
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(psycopg.OperationalError),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=max_backoff_s),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+
+    async def attempt() -> T:  # a coroutine function, which tenacity awaits
+        return await step()
+
+    try:
+        return await retrying(attempt)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnreachable(
+            f"database unreachable after {attempts} attempt(s): {_first_line(exc)}"
+        ) from None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "").strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def serve_node(app: Quart, config: Config, sockets: Sockets, *, grace_s: float) -> None:
+    """Serve ``app`` on ``sockets`` until SIGTERM/SIGINT, then stop as the module
+    docstring says, within ``grace_s``."""
+    node: Container = app.extensions[EXTENSION_KEY]
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    now = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():
+            log.warning("%s again: stopping now", signal.Signals(signum).name)
+            now.set()
+            return
+        log.info("%s: shutting down (grace %.1f s)", signal.Signals(signum).name, grace_s)
+        stopping.set()
+
+    for signum in _SIGNALS:
+        # Windows' loops have no add_signal_handler; Ctrl-C arrives as KeyboardInterrupt.
+        with contextlib.suppress(NotImplementedError, AttributeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    async def drained() -> None:
+        await stopping.wait()
+        await node.drain(grace_s * DRAIN_SHARE)
+
+    serving = asyncio.create_task(
+        worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, None),
+            config,
+            sockets=sockets,
+            shutdown_trigger=drained,
+        ),
+        name="hypercorn",
+    )
+    try:
+        await _first(serving, stopping.wait())
+        if not serving.done():
+            await _first(serving, now.wait(), within_s=grace_s)
+        if not serving.done():
+            log.warning("Hypercorn did not stop within the grace period: stopping hard")
+            serving.cancel()
+            await asyncio.wait({serving}, timeout=FINAL_STOP_S)
+        elif not serving.cancelled():
+            serving.result()  # why serving ended early (a start-up failure), if it did
+    finally:
+        for signum in _SIGNALS:
+            with contextlib.suppress(NotImplementedError, AttributeError, ValueError):
+                loop.remove_signal_handler(signum)
+        # after_serving stops the node when Hypercorn ran its course; when it did not,
+        # this does (idempotent: waits for a stop already under way).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.shield(node.stop()), 1.0 if now.is_set() else FINAL_STOP_S
+            )
+
+
+async def _first(
+    task: asyncio.Task[None], other: Awaitable[object], within_s: float | None = None
+) -> None:
+    """Wait until ``task`` ends or ``other`` completes (or ``within_s`` passes)."""
+    waiter = asyncio.ensure_future(other)
+    try:
+        await asyncio.wait({task, waiter}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()

@@ -1,0 +1,75 @@
+"""The presence service against the real Redis and PostgreSQL: a session opened or ended
+on one node is seen by the others at the next announcement (every 0.25 s), not only at
+the periodic re-announce of every session."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from actors.sessions.presence import LocalPresence
+from actors.sessions.presence_service import NodePresence, PresenceConfig, PresenceService
+from store import redis_client
+from store.db import Database
+from store.presence_redis import RedisPresence
+from store.uow import Store
+from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def store(db_clean: str) -> AsyncIterator[Store]:
+    db = Database(db_clean, min_size=1, max_size=2, application_name="test:presence")
+    await db.open(wait=True)
+    try:
+        yield Store(db)
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def shared() -> AsyncIterator[RedisPresence]:
+    client = redis_client.connect(REDIS_URL, client_name="test:presence")
+    try:
+        yield RedisPresence(client, f"t-presence-{secrets.token_hex(4)}")
+    finally:
+        await client.aclose()
+
+
+def test_announcements_are_frequent_enough_for_half_a_second() -> None:
+    config = PresenceConfig()
+    assert 2 * config.announce_every_s <= 0.5 < config.interval_s
+
+
+async def test_a_new_session_is_announced_at_the_next_tick_not_the_next_full_round(
+    store: Store, shared: RedisPresence
+) -> None:
+    here = LocalPresence("node-a")
+    # A full re-announce only once an hour: what other nodes see must come from the
+    # announcement of fresh sessions.
+    service = PresenceService(
+        here,
+        shared,
+        store,
+        started_at=datetime.now(UTC),
+        config=PresenceConfig(interval_s=3600.0),
+    )
+    elsewhere = NodePresence(LocalPresence("node-b"), shared)
+    await service.tick()  # the first round (a full one)
+
+    tenant, device = uuid4(), uuid4()
+    owner = object()
+    here.connected(tenant, device, owner)
+    assert await elsewhere.lookup(tenant, [device]) == {}
+    await service.tick()
+    seen = await elsewhere.lookup(tenant, [device])
+    assert seen[device].node_id == "node-a"
+
+    here.disconnected(device, owner)
+    await service.tick()
+    assert await elsewhere.lookup(tenant, [device]) == {}

@@ -1,0 +1,201 @@
+"""``signage serve`` stops, starts and fails like server software (real processes).
+
+- SIGTERM with screens connected: each screen is told ``reconnect`` then closed 1012,
+  the node logs how many sessions it drained and exits 0 within the grace period, even
+  with a screen that never answers the close (a player gone quiet);
+- a second signal exits at once;
+- a port in use is one line on stderr and a non-zero exit, before "serving on";
+- a database that is down at start is retried (one line per attempt) and, once it is
+  up, served; down for good, one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.emergencies.cluster import Cluster, cluster
+from tests.runtime.tcp_proxy import running_proxy
+from tests.servers import REPO, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+GRACE_S = 4.0
+WAIT_S = 10.0
+
+
+def _serve(tmp_path: Path, env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "ENV": "test", "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture
+def node(tmp_path: Path, db_clean: str) -> Iterator[Cluster]:
+    with cluster(tmp_path, db_clean, nodes=1, extra_env={"SHUTDOWN_GRACE_S": str(GRACE_S)}) as one:
+        yield one
+
+
+async def _opened(ws: ClientConnection) -> None:
+    with anyio.fail_after(WAIT_S):
+        types = [json.loads(await ws.recv())["type"] for _ in range(2)]
+    assert types == ["welcome", "manifest"]
+
+
+async def _told_to_reconnect(ws: ClientConnection) -> tuple[list[str], int | None]:
+    """Every frame until the close, and the close code."""
+    types: list[str] = []
+    with anyio.fail_after(WAIT_S), contextlib.suppress(ConnectionClosed):
+        async for raw in ws:
+            types.append(json.loads(raw)["type"])
+    return types, ws.close_code
+
+
+def _quiet_screen(port: int, secret: str) -> socket.socket:
+    """A screen that upgrades, then never reads nor answers the close (its player hung)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            "GET /api/v1/devices/ws HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {secret}\r\n\r\n"
+        ).encode()
+    )
+    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    return sock
+
+
+def _exit_within(process: subprocess.Popen[bytes], limit_s: float) -> tuple[int, float]:
+    started = time.monotonic()
+    code = process.wait(limit_s)
+    return code, time.monotonic() - started
+
+
+async def test_sigterm_drains_every_screen_with_reconnect_and_1012_within_the_grace(
+    node: Cluster,
+) -> None:
+    server = node.servers[0]
+    (_, loud), (_, other), (_, quiet) = await anyio.to_thread.run_sync(node.screens, 3)
+    hung = _quiet_screen(server.port, quiet)
+    try:
+        async with (
+            connect(node.ws_url(0), additional_headers={"Authorization": f"Bearer {loud}"}) as a,
+            connect(node.ws_url(0), additional_headers={"Authorization": f"Bearer {other}"}) as b,
+        ):
+            await _opened(a)
+            await _opened(b)
+            server.process.send_signal(signal.SIGTERM)
+            for ws in (a, b):
+                types, code = await _told_to_reconnect(ws)
+                assert types == ["reconnect"]
+                assert code == 1012
+            code, took = await anyio.to_thread.run_sync(_exit_within, server.process, 15.0)
+    finally:
+        hung.close()
+    assert code == 0, server.log()
+    assert took < GRACE_S + 2.0, f"exited {took:.1f} s after SIGTERM"
+    log = server.log()
+    assert "draining 3 sessions" in log
+    assert "node node-0 stopped" in log
+
+
+async def test_a_second_signal_exits_at_once(node: Cluster) -> None:
+    server = node.servers[0]
+    [(_, quiet)] = await anyio.to_thread.run_sync(node.screens, 1)
+    hung = _quiet_screen(server.port, quiet)
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        await anyio.sleep(0.3)  # the first signal is being handled (no event to wait on)
+        server.process.send_signal(signal.SIGTERM)
+        code, took = await anyio.to_thread.run_sync(_exit_within, server.process, 15.0)
+    finally:
+        hung.close()
+    assert code == 0, server.log()
+    assert took < 2.5, f"exited {took:.1f} s after the second signal"
+    assert "again: stopping now" in server.log()
+
+
+def test_a_port_in_use_is_one_line_and_a_non_zero_exit(tmp_path: Path, db_clean: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _serve(tmp_path, {"DATABASE_URL": db_clean}, port)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert f"signage: cannot listen on 127.0.0.1:{port}: address already in use" in output
+    assert "Traceback" not in output
+    assert "serving on" not in output
+
+
+def _proxied(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+
+def test_a_database_down_for_good_is_one_line_per_attempt_then_a_non_zero_exit(
+    tmp_path: Path, db_clean: str
+) -> None:
+    dead = _proxied(db_clean, free_port())  # nothing listens there
+    env = {"DATABASE_URL": dead, "DB_START_ATTEMPTS": "3", "DB_START_BACKOFF_MAX_S": "0.2"}
+    process = _serve(tmp_path, env, free_port())
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode not in (0, None)
+    assert "Traceback" not in output
+    attempts = [line for line in output.splitlines() if "database unreachable (attempt" in line]
+    assert len(attempts) == 2, output  # the third failure is the final line
+    assert (
+        output.strip()
+        .splitlines()[-1]
+        .startswith("signage: database unreachable after 3 attempt(s): ")
+    )
+
+
+async def test_a_database_that_comes_up_late_is_waited_for(tmp_path: Path, db_clean: str) -> None:
+    target = urlsplit(db_clean)
+    async with running_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        proxy.refuse = True
+        port = free_port()
+        env = {"DATABASE_URL": _proxied(db_clean, proxy.port), "DB_START_BACKOFF_MAX_S": "0.5"}
+        process = _serve(tmp_path, env, port)
+        try:
+            assert process.stdout is not None
+            lines: list[str] = []
+            with anyio.fail_after(30):
+                while not any("database unreachable (attempt 2" in line for line in lines):
+                    line = await anyio.to_thread.run_sync(process.stdout.readline)
+                    assert line, "the node exited:\n" + "".join(lines)
+                    lines.append(line)
+                proxy.refuse = False
+                while not any("serving on" in line for line in lines):
+                    line = await anyio.to_thread.run_sync(process.stdout.readline)
+                    assert line, "the node exited:\n" + "".join(lines)
+                    lines.append(line)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await anyio.to_thread.run_sync(process.wait, 15.0)
+        assert process.returncode == 0
