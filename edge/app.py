@@ -9,7 +9,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from actors.settings import Settings
-from edge import device_socket
+from edge import access_log, device_socket
 from edge.api import ApiRouter, Operation
 from edge.bodies import LimitedBody, LimitedRequest
 from edge.container import EXTENSION_KEY, Container
@@ -85,6 +85,13 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     async def _stop() -> None:
         await app.extensions[EXTENSION_KEY].stop()
 
+    # First: its clock starts before every other hook and its log line comes after them.
+    access_log.install(
+        app,
+        app.extensions[EXTENSION_KEY].edge_metrics,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+    )
+
     @app.before_request
     async def _request_id_and_body_limit() -> None:
         given = request.headers.get("X-Request-ID", "")
@@ -100,9 +107,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
 
     @app.after_request
     async def _echo_request_id(response: Response) -> Response:
-        app.extensions[EXTENSION_KEY].edge_metrics.http_responses.inc(
-            status=str(response.status_code)
-        )
         rid = request_id_var.get()
         if rid:
             response.headers["X-Request-ID"] = rid

@@ -13,7 +13,7 @@ from actors.domain.principal import Principal, RequestMeta
 from actors.errors import Unauthenticated
 from edge.client_address import client_address
 from edge.container import container
-from edge.logs import request_id_var
+from edge.logs import authenticated_as, request_id_var
 
 #: Longer "tokens" are refused before any parsing (ours are well under 1 KiB).
 MAX_BEARER_LENGTH = 4096
@@ -42,7 +42,9 @@ async def authenticated() -> Principal:
         raise Unauthenticated("send Authorization: Bearer <access token>")
     if len(token) > MAX_BEARER_LENGTH:
         raise Unauthenticated("the access token is not valid")
-    return await container().auth.authenticate(token, request_meta())
+    who = await container().auth.authenticate(token, request_meta())
+    authenticated_as(f"user:{who.user_id}", who.tenant_id)
+    return who
 
 
 def request_meta() -> RequestMeta:

@@ -213,7 +213,7 @@ class Container:
             events=events,
             devices=devices,
             ops=Ops(store, runtime, settings.node_id),
-            edge_metrics=EdgeMetrics(metrics, lambda: len(presence)),
+            edge_metrics=EdgeMetrics(metrics, lambda: len(presence), pool=db.pool),
             device_connects=KeyedBuckets(
                 settings.ws_connect_per_s,
                 settings.ws_connect_burst,

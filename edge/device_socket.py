@@ -66,6 +66,8 @@ class QuartDeviceSocket:
         self._closes = closes
         self._fast = RawTextFrames.of(ws)
         self.closed = False
+        #: The code the server closed with (``None``: open, or the screen left first).
+        self.close_code: int | None = None
         #: Cancelled on close, so the reader stops waiting for frames that won't come.
         self.reading = anyio.CancelScope()
 
@@ -87,6 +89,7 @@ class QuartDeviceSocket:
         if self.closed:
             return
         self.closed = True
+        self.close_code = code
         self.reading.cancel()
         self._closes.inc(code=str(code))
         with anyio.move_on_after(CLOSE_TIMEOUT_S):
@@ -127,12 +130,20 @@ async def device_session() -> Response | None:
     await ws.accept()
     socket = QuartDeviceSocket(ws, app.edge_metrics.ws_closes)
     ref: ActorRef | None = None
+    identity: SessionIdentity | None = None
+    opened_at = time.monotonic()
     try:
         hello = await _authenticate(app, ws, socket)
         if hello is None:
             return None
         identity, last_seq = hello
         ref = app.sessions.open(identity, socket, last_seq=last_seq)
+        opened_at = time.monotonic()
+        log.info(
+            "session opened: device %s",
+            identity.device_id,
+            extra=_session_fields(app, identity),
+        )
         await app.events.publish(
             identity.tenant_id, SessionTakenOver(identity.device_id, identity.session_id)
         )
@@ -154,7 +165,31 @@ async def device_session() -> Response | None:
             if ref is not None:
                 await _end(ref)
             await socket.close(1011, "session ended")
+            if identity is not None:
+                log.info(
+                    "session closed: device %s, code %s",
+                    identity.device_id,
+                    socket.close_code or "none (the screen left)",
+                    extra={
+                        **_session_fields(app, identity),
+                        "code": socket.close_code,
+                        "duration_s": round(time.monotonic() - opened_at, 1),
+                    },
+                )
     return None
+
+
+def _session_fields(app: Container, identity: SessionIdentity) -> dict[str, object]:
+    return {
+        "device": str(identity.device_id),
+        "tenant": str(identity.tenant_id),
+        "session": str(identity.session_id),
+        "client": _peer(app),
+    }
+
+
+def _refused(app: Container, why: str) -> None:
+    log.info("session refused: %s", why, extra={"reason": why, "client": _peer(app)})
 
 
 async def _discard_until_disconnect(ws: Websocket) -> None:
@@ -197,15 +232,18 @@ async def _authenticate(
         except ProtocolError:
             frame = None
         if not isinstance(frame, Hello):
+            _refused(app, "no hello")
             await socket.close(CloseCode.UNAUTHORIZED, "authenticate first: hello with token")
             return None
         secret, last_seq = frame.token.strip(), frame.last_seq
     try:
         found = await app.devices.credential(secret)
     except Unauthenticated:
+        _refused(app, "unknown device secret")
         await socket.close(CloseCode.UNAUTHORIZED, "unknown device secret")
         return None
     if not found.may_connect or found.tenant_id is None:
+        _refused(app, f"device {found.device_id} {found.status}")
         if found.status == "revoked":
             await _send_quietly(socket, _REVOKED)
         await socket.close(CloseCode.UNAUTHORIZED, f"device {found.status}, cannot connect")

@@ -2,7 +2,13 @@
 
 Every record carries the current request id (a context variable set by the edge for the
 duration of each HTTP request or WebSocket session), so one request's lines can be found
-together. Never log a password, a token or a device secret.
+together; records logged while a request is handled also carry its route template
+(``route``). Never log a password, a token or a device secret.
+
+Loggers worth knowing: ``signage.access`` (one line per HTTP request, INFO),
+``signage.security`` (refusals: 403, cross-tenant 404, refused logins and claims,
+WARNING), ``edge.device_socket`` (device sessions opened, refused and closed, INFO).
+All follow ``LOG_LEVEL``.
 """
 
 from __future__ import annotations
@@ -11,10 +17,30 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
+from uuid import UUID
 
 import msgspec
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+#: The matched route's template (``/api/v1/tenants/<uuid:tenant_id>/devices``), if any.
+route_var: ContextVar[str | None] = ContextVar("route", default=None)
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """Who the current request authenticated as, for the access log: ``ref`` is
+    ``user:<uuid>`` or ``device:<uuid>``; ``tenant_id`` is the caller's own tenant."""
+
+    ref: str
+    tenant_id: UUID | None = None
+
+
+caller_var: ContextVar[Caller | None] = ContextVar("caller", default=None)
+
+
+def authenticated_as(ref: str, tenant_id: UUID | None = None) -> None:
+    """Record who the current request authenticated as (the access log's ``principal``)."""
+    caller_var.set(Caller(ref, tenant_id))
+
 
 _json = msgspec.json.Encoder(enc_hook=str)
 _STANDARD_ATTRS = frozenset(
@@ -23,8 +49,14 @@ _STANDARD_ATTRS = frozenset(
 
 
 class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` (always) and ``route`` (inside a request) to every record."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        route = route_var.get()
+        if route is not None and not hasattr(record, "route"):
+            record.route = route
         return True
 
 

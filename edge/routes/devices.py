@@ -22,6 +22,7 @@ from actors.usecases.manifests import DeviceManifestView
 from edge.api import ApiRouter, body, encoded
 from edge.auth import authenticated, bearer_token, request_meta
 from edge.container import container
+from edge.logs import authenticated_as
 
 router = ApiRouter("devices", __name__, tag="devices")
 
@@ -64,7 +65,9 @@ async def register_device() -> Response:
 )
 async def device_self() -> Response:
     secret = device_secret(request.headers.get("Authorization"))
-    return encoded(await container().devices.self_status(request_meta(), secret))
+    found = await container().devices.self_status(request_meta(), secret)
+    authenticated_as(f"device:{found.device_id}", found.tenant_id)
+    return encoded(found)
 
 
 @router.post(
