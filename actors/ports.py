@@ -42,6 +42,7 @@ from actors.domain.emergencies import (
     EmergencyTarget,
     EndReason,
 )
+from actors.domain.pairing import ClaimFailure
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Role
 from actors.domain.sessions import (
@@ -272,15 +273,17 @@ class DeviceRepository(Protocol):
         model: str | None,
         app_version: str | None,
         source: str,
+        prefix: str,
         pairing_code: str,
         pairing_ttl_s: int,
     ) -> datetime | None:
-        """Insert a pending registration; returns when its code expires, or ``None`` if
-        the pairing code is already in use (draw another). Platform scope."""
+        """Insert a pending registration from ``source`` (its address), counted under
+        ``prefix`` (:func:`~actors.ratelimit.source_key`); returns when its code expires,
+        or ``None`` if the pairing code is already in use (draw another). Platform scope."""
         ...
 
-    async def pending_counts(self, source: str) -> tuple[int, int]:
-        """Live pending registrations (from ``source``, in all). Platform scope."""
+    async def pending_counts(self, prefix: str) -> tuple[int, int]:
+        """Live pending registrations (counted under ``prefix``, in all). Platform scope."""
         ...
 
     async def purge_expired_registrations(self, *, limit: int) -> int:
@@ -340,6 +343,27 @@ class DeviceRepository(Protocol):
     async def record_last_seen(self, seen: Sequence[tuple[UUID, datetime, str]]) -> int:
         """Batch: ``(device_id, at, node_id)``; never moves ``last_seen_at`` backwards.
         Platform scope (one statement for every tenant's devices)."""
+        ...
+
+
+class ClaimRepository(Protocol):
+    """Failed pairing-code claims per tenant (never successes). Call inside the claim's
+    transaction, with the tenant's row locked."""
+
+    async def retry_after(self, tenant_id: UUID) -> int:
+        """Seconds the tenant's claims are still blocked (0: not blocked)."""
+        ...
+
+    async def count_failure(
+        self, tenant_id: UUID, *, window_s: int, audit_every_s: int
+    ) -> ClaimFailure:
+        """Count one failure (a tenant idle for ``window_s`` starts again from one)."""
+        ...
+
+    async def block(self, tenant_id: UUID, seconds: int) -> None: ...
+
+    async def audited(self, tenant_id: UUID) -> None:
+        """An audit entry now stands for every failure counted so far."""
         ...
 
 
@@ -465,6 +489,7 @@ class Tx(Protocol):
     throttle: ThrottleRepository
     audit: AuditRepository
     devices: DeviceRepository
+    claims: ClaimRepository
     nodes: NodeRepository
     emergencies: EmergencyRepository
     content: ContentRepository

@@ -1,4 +1,4 @@
-"""Token buckets: the rate limits on everything untrusted (registration, claims, frames).
+"""Token buckets: the rate limits on everything untrusted (registration, polls, frames).
 
 Pure and clock-injected, so tests drive time by hand. One bucket holds ``burst`` tokens and
 refills at ``rate`` per second; :meth:`TokenBucket.take` says how long to wait when empty.
@@ -15,9 +15,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from actors.domain.throttle import address_key
 from actors.errors import Throttled
 
 Clock = Callable[[], float]
+
+UNKNOWN_SOURCE = "unknown"
+
+
+def source_key(address: str | None) -> str:
+    """The key untrusted callers are counted under: an IPv4 address, or the /64 of an
+    IPv6 one (one subscriber holds a whole /64: keying on the full address would give it
+    2^64 budgets), the same folding as failed logins (:func:`~actors.domain.throttle.
+    address_key`). Unknown or malformed addresses share one key."""
+    key = address_key(address)
+    return UNKNOWN_SOURCE if key is None else key.removeprefix("address:")
 
 
 @dataclass(slots=True)

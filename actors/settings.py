@@ -120,12 +120,24 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: behind one NAT, then a steady refill. 429 with Retry-After beyond it.
     registration_burst: int = 500
     registration_per_s: float = 5.0
-    #: Live pending registrations allowed per source address and in all.
+    #: Live pending registrations allowed per source (IPv4 address, IPv6 /64) and in all.
     registration_max_pending_per_source: int = 2000
     registration_max_pending: int = 100_000
-    #: Pairing-code claims per admin user (guessing codes is hopeless at this rate).
-    claim_burst: int = 20
-    claim_per_s: float = 0.5
+    #: Each source's first REGISTRATION_RESERVED_PER_SOURCE pending registrations are
+    #: admitted even when the shared cap above is full, from a reserve of at most
+    #: REGISTRATION_RESERVE_TOTAL: a flood from elsewhere cannot keep a new site's screens
+    #: from showing their codes.
+    registration_reserved_per_source: int = 20
+    registration_reserve_total: int = 20_000
+    #: Failed pairing-code claims per tenant, on every node (successes never count):
+    #: CLAIM_MAX_FAILURES within CLAIM_WINDOW_S are free, then each failure blocks the
+    #: tenant's claims for CLAIM_BLOCK_BASE_S doubling up to CLAIM_BLOCK_MAX_S. Failures
+    #: are audited at most once per CLAIM_AUDIT_EVERY_S per tenant (with their count).
+    claim_max_failures: int = 20
+    claim_window_s: int = 3600
+    claim_block_base_s: int = 1
+    claim_block_max_s: int = 900
+    claim_audit_every_s: int = 60
     #: Unauthenticated device-endpoint calls (GET /devices/self) per source address.
     device_poll_burst: int = 1000
     device_poll_per_s: float = 100.0
@@ -169,6 +181,15 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Changed devices named one by one in a relayed change notice; beyond it the notice
     #: says "any device" and each node compares its sessions' versions instead.
     manifest_notice_max_ids: int = 256
+    #: Limits on what a tenant's editors can make screens (and every node) carry
+    #: (docs/security.md): a manifest's encoded size; the text and HTML bodies one
+    #: playlist plays, in bytes; content items not archived and uploaded media bytes per
+    #: tenant; and the total time one upload's body may take.
+    manifest_max_bytes: int = 1024 * 1024
+    playlist_max_body_bytes: int = 512 * 1024
+    content_max_items: int = 10_000
+    media_quota_bytes: int = 20 * 1024**3
+    upload_deadline_s: float = 600.0
 
     # -- Emergencies (docs/emergencies.md) --
     #: How often each node reads every tenant's last emergency number from PostgreSQL and
@@ -255,6 +276,21 @@ def _check_content_settings(s: Settings) -> None:
         raise ConfigError("MANIFEST_TICK_S, _LEASE_S and _OPENING_TIMEOUT_S: must be positive")
     if s.manifest_workers < 1 or s.manifest_notice_max_ids < 0:
         raise ConfigError("MANIFEST_WORKERS >= 1 and MANIFEST_NOTICE_MAX_IDS >= 0 required")
+    if (
+        min(s.manifest_max_bytes, s.playlist_max_body_bytes, s.content_max_items) < 1
+        or s.media_quota_bytes < 1
+        or s.upload_deadline_s <= 0
+    ):
+        raise ConfigError(
+            "MANIFEST_MAX_BYTES, PLAYLIST_MAX_BODY_BYTES, CONTENT_MAX_ITEMS, "
+            "MEDIA_QUOTA_BYTES and UPLOAD_DEADLINE_S: must be positive"
+        )
+    if (
+        min(s.claim_max_failures, s.claim_window_s, s.claim_block_base_s, s.claim_block_max_s) < 1
+        or s.claim_audit_every_s < 0
+        or min(s.registration_reserved_per_source, s.registration_reserve_total) < 0
+    ):
+        raise ConfigError("CLAIM_* and REGISTRATION_RESERVE*: must be positive (or zero)")
 
 
 #: OWASP's argon2id configurations (m, t) all spend at least this much memory x time.

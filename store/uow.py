@@ -14,6 +14,7 @@ from uuid import UUID
 from actors import content_ports, ports
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
+from store.repos.claims import ClaimRepository
 from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
 from store.repos.emergencies import EmergencyRepository
@@ -38,6 +39,7 @@ class StoreTx:
         self.throttle: ports.ThrottleRepository = ThrottleRepository(conn)
         self.audit: ports.AuditRepository = AuditRepository(conn)
         self.devices: ports.DeviceRepository = DeviceRepository(conn)
+        self.claims: ports.ClaimRepository = ClaimRepository(conn)
         self.nodes: ports.NodeRepository = NodeRepository(conn)
         self.emergencies: ports.EmergencyRepository = EmergencyRepository(conn)
         self.content: content_ports.ContentRepository = ContentRepository(conn)

@@ -2,13 +2,15 @@
 
 Eight characters from a 20-consonant alphabet (RFC 8628 §6.1): no vowels, so no words
 form by accident, and no look-alikes (no 0/O, 1/I/L). 20^8 ≈ 2.56e10 codes, ≈ 34 bits;
-with codes expiring in minutes and claim attempts rate-limited, guessing is hopeless.
+with codes expiring in minutes and failed claims throttled per tenant, guessing is hopeless.
 Shown as ``BCDF-GHJK``; accepted with or without the dash, in any case.
 """
 
 from __future__ import annotations
 
 import secrets
+
+import msgspec
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 LENGTH = 8
@@ -35,3 +37,14 @@ def normalize_pairing_code(raw: str) -> str | None:
 def display_pairing_code(code: str) -> str:
     """``BCDFGHJK`` → ``BCDF-GHJK`` (how a screen should show it)."""
     return f"{code[:4]}-{code[4:]}"
+
+
+class ClaimFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """A failed claim as its tenant's count stands after it (``sql/0050``)."""
+
+    #: Failures within the throttle window, this one included.
+    failures: int
+    #: Failures no audit entry has stood for yet, this one included.
+    unaudited: int
+    #: Whether the last ``device.claim_failed`` entry is old enough for a new one.
+    audit_due: bool

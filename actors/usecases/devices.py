@@ -1,7 +1,12 @@
 """Devices: self-registration, the claim (approval), administration and the secret check.
 
 Registration and the self check run without an admin: they are rate-limited per source
-address and bounded in the database, so a flood can exhaust neither memory nor storage.
+(an IPv4 address, an IPv6 /64) and bounded in the database, so a flood can exhaust neither
+memory nor storage, and each source keeps a reserve a flood from elsewhere cannot take.
+Claims are never rate-limited as such: *failed* claims are counted per tenant in
+PostgreSQL (every node sees one count), audited at a bounded rate, and past a budget they
+block the tenant's claims for a while; an installer claiming hundreds of valid codes in
+a row is never slowed down.
 Every admin action is authorized first, audited in the tenant's chain in the same
 transaction, and only after commit published to the live sessions on every node.
 """
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 import msgspec
@@ -21,7 +26,6 @@ from actors.domain.device_secret import hash_device_secret, new_device_secret
 from actors.domain.devices import (
     Credential,
     DeviceName,
-    DeviceStatus,
     DeviceView,
     GroupList,
     HardwareId,
@@ -34,10 +38,11 @@ from actors.domain.manifest_batch import DeviceScope
 from actors.domain.pairing import new_pairing_code, normalize_pairing_code
 from actors.domain.principal import Principal, RequestMeta
 from actors.domain.rbac import Permission, authorize
+from actors.domain.throttle import ThrottlePolicy
 from actors.errors import Conflict, NotFound, Throttled, Unauthenticated, Unavailable
 from actors.events import DeviceRevoked, DeviceSecretRotated, DeviceUpdated
-from actors.ports import PresenceReader, TenantEvents, UnitOfWork
-from actors.ratelimit import Clock, KeyedBuckets
+from actors.ports import PresenceReader, TenantEvents, Tx, UnitOfWork
+from actors.ratelimit import UNKNOWN_SOURCE, Clock, KeyedBuckets, source_key
 from actors.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,10 +67,22 @@ class Registered(msgspec.Struct, frozen=True):
     pairing_expires_at: datetime
 
 
+SelfStatus = Literal["pending", "approved", "revoked", "suspended"]
+"""What a screen learns of itself: its own status, or ``suspended`` when it is approved
+into a tenant that is suspended (it cannot connect until the tenant is resumed)."""
+
+
 class DeviceSelf(msgspec.Struct, frozen=True):
     device_id: UUID
-    status: DeviceStatus
+    status: SelfStatus
     tenant_id: UUID | None
+
+    @classmethod
+    def of(cls, found: Credential) -> DeviceSelf:
+        status: SelfStatus = found.status
+        if status == "approved" and not found.tenant_active:
+            status = "suspended"
+        return cls(device_id=found.device_id, status=status, tenant_id=found.tenant_id)
 
 
 class ClaimDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -94,6 +111,10 @@ class DeviceLimits(msgspec.Struct, frozen=True, kw_only=True):
     pairing_ttl_s: int
     max_pending_per_source: int
     max_pending: int
+    reserved_per_source: int
+    reserve_total: int
+    claims: ThrottlePolicy
+    claim_audit_every_s: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeviceLimits:
@@ -101,6 +122,27 @@ class DeviceLimits(msgspec.Struct, frozen=True, kw_only=True):
             pairing_ttl_s=settings.pairing_ttl_s,
             max_pending_per_source=settings.registration_max_pending_per_source,
             max_pending=settings.registration_max_pending,
+            reserved_per_source=settings.registration_reserved_per_source,
+            reserve_total=settings.registration_reserve_total,
+            claims=ThrottlePolicy(
+                max_failures=settings.claim_max_failures,
+                window_s=settings.claim_window_s,
+                base_block_s=settings.claim_block_base_s,
+                max_block_s=settings.claim_block_max_s,
+            ),
+            claim_audit_every_s=settings.claim_audit_every_s,
+        )
+
+    def admits_registration(self, from_source: int, total: int) -> bool:
+        """Whether a source holding ``from_source`` live pending registrations (of
+        ``total`` in all) may add one: below its own cap, and either within the shared cap
+        or, past it, within its reserved share while the reserve itself lasts."""
+        if from_source >= self.max_pending_per_source:
+            return False
+        if total < self.max_pending:
+            return True
+        return (
+            from_source < self.reserved_per_source and total < self.max_pending + self.reserve_total
         )
 
 
@@ -126,31 +168,26 @@ class Devices:
         self._polls = KeyedBuckets(
             settings.device_poll_per_s, settings.device_poll_burst, max_keys=cap, clock=clock
         )
-        self._claims = KeyedBuckets(
-            settings.claim_per_s, settings.claim_burst, max_keys=cap, clock=clock
-        )
 
     # -- unauthenticated: the screen itself ------------------------------------------------
 
     async def register(self, meta: RequestMeta, cmd: RegisterDevice) -> Registered:
         """A new pending device with a one-time secret and a pairing code.
 
-        :raises Throttled: (429) past the per-address rate or pending limits.
+        :raises Throttled: (429) past the per-source rate or pending limits.
         :raises Unavailable: if no free pairing code could be drawn (practically never).
         """
-        source = meta.source_ip or "unknown"
-        self._registrations.check(source, "registrations from this address")
+        source = meta.source_ip or UNKNOWN_SOURCE
+        prefix = source_key(meta.source_ip)
+        self._registrations.check(prefix, "registrations from this address")
         secret = new_device_secret()
         secret_hash = hash_device_secret(secret)
         assert secret_hash is not None
         device_id = uuid4()
         async with self._uow.platform() as tx:
             await tx.devices.purge_expired_registrations(limit=PURGE_BATCH)
-            from_source, total = await tx.devices.pending_counts(source)
-            if (
-                from_source >= self._limits.max_pending_per_source
-                or total >= self._limits.max_pending
-            ):
+            from_source, total = await tx.devices.pending_counts(prefix)
+            if not self._limits.admits_registration(from_source, total):
                 raise Throttled(
                     "too many pending registrations; claim or let some expire",
                     retry_after=min(self._limits.pairing_ttl_s, 60),
@@ -164,6 +201,7 @@ class Devices:
                     model=cmd.model,
                     app_version=cmd.app_version,
                     source=source,
+                    prefix=prefix,
                     pairing_code=code,
                     pairing_ttl_s=self._limits.pairing_ttl_s,
                 )
@@ -201,48 +239,96 @@ class Devices:
     async def self_status(self, meta: RequestMeta, secret: str) -> DeviceSelf:
         """What a (pending) screen polls to learn it has been approved.
 
-        :raises Throttled: (429) past the per-address poll rate.
+        :raises Throttled: (429) past the per-source poll rate.
         :raises Unauthenticated: (401) for an unknown secret.
         """
-        self._polls.check(meta.source_ip or "unknown", "status checks from this address")
-        found = await self.credential(secret)
-        return DeviceSelf(device_id=found.device_id, status=found.status, tenant_id=found.tenant_id)
+        self._polls.check(source_key(meta.source_ip), "status checks from this address")
+        return DeviceSelf.of(await self.credential(secret))
 
     # -- device managers ------------------------------------------------------------------
 
     async def claim(self, who: Principal, tenant_id: UUID, cmd: ClaimDevice) -> DeviceView:
         """Approve the screen showing ``cmd.pairing_code`` into ``tenant_id``.
 
+        Successful claims are never throttled. Failed ones (an unknown, expired, used or
+        malformed code) are counted for the tenant, on every node; past the budget every
+        claim of the tenant is refused for a while — valid codes too, or the refusal would
+        tell a guesser which codes are live.
+
         :raises NotFound: (404) for an unknown, expired or already used code.
-        :raises Throttled: (429) past the per-user claim rate (codes cannot be guessed).
+        :raises Throttled: (429) while the tenant's claims are blocked by failures.
         :raises Conflict: (409) if the tenant is suspended.
         """
         authorize(who, Permission.DEVICE_MANAGE, tenant_id)
-        self._claims.check(str(who.user_id), "claim attempts")
         code = normalize_pairing_code(cmd.pairing_code)
         timezone = check_timezone(cmd.timezone)
-        if code is None:
-            raise NotFound("unknown or expired pairing code")
         async with self._uow.platform() as tx:
+            # The tenant's row lock orders its claims on every node: the block check, the
+            # claim and the failure count of one attempt never interleave with another's.
             tenant = await tx.tenants.get(tenant_id, for_update=True)
             if tenant is None:
                 raise NotFound("no such tenant")
             if not tenant.active:
                 raise Conflict("the tenant is suspended")
-            device = await tx.devices.claim(
-                tenant_id=tenant_id,
-                pairing_code=code,
-                name=cmd.name,
-                groups=normalize_groups(cmd.groups),
-                timezone=timezone,
-                claimed_by=who.user_id,
-            )
+            blocked_s = await tx.claims.retry_after(tenant_id)
+            if blocked_s:
+                raise Throttled("too many failed claims in this tenant", retry_after=blocked_s)
+            device = None
+            if code is not None:
+                device = await tx.devices.claim(
+                    tenant_id=tenant_id,
+                    pairing_code=code,
+                    name=cmd.name,
+                    groups=normalize_groups(cmd.groups),
+                    timezone=timezone,
+                    claimed_by=who.user_id,
+                )
             if device is None:
-                raise NotFound("unknown or expired pairing code")
-            await tx.audit.append(tenant_id, who, "device.claim", target=device.ref, after=device)
+                await self._count_failed_claim(tx, who, tenant_id, malformed=code is None)
+            else:
+                await tx.audit.append(
+                    tenant_id, who, "device.claim", target=device.ref, after=device
+                )
+        if device is None:  # raised after commit: the failure stays counted
+            raise NotFound("unknown or expired pairing code")
         if self._manifests is not None:  # ready before the screen's first session
             self._manifests.refresh(tenant_id, DeviceScope.devices(device.id))
         return DeviceView.of(device, None)
+
+    async def _count_failed_claim(
+        self, tx: Tx, who: Principal, tenant_id: UUID, *, malformed: bool
+    ) -> None:
+        limits = self._limits
+        failure = await tx.claims.count_failure(
+            tenant_id,
+            window_s=limits.claims.window_s,
+            audit_every_s=limits.claim_audit_every_s,
+        )
+        block_s = limits.claims.block_for(failure.failures)
+        if block_s:
+            await tx.claims.block(tenant_id, block_s)
+        log.warning(
+            "failed pairing-code claim: tenant %s, user %s, %d failures in the window",
+            tenant_id,
+            who.user_id,
+            failure.failures,
+        )
+        if failure.audit_due:
+            # One entry per CLAIM_AUDIT_EVERY_S at most: a guesser cannot flood the chain.
+            # The typed code is not kept (a near miss of a real one would be on record).
+            await tx.audit.append(
+                tenant_id,
+                who,
+                "device.claim_failed",
+                target=f"tenant:{tenant_id}",
+                details={
+                    "reason": "malformed code" if malformed else "unknown or expired code",
+                    "failures_since_last_entry": failure.unaudited,
+                    "failures_in_window": failure.failures,
+                    "blocked_s": block_s,
+                },
+            )
+            await tx.claims.audited(tenant_id)
 
     async def list(self, who: Principal, tenant_id: UUID) -> DeviceList:
         authorize(who, Permission.DEVICE_READ, tenant_id)

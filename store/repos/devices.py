@@ -18,15 +18,15 @@ from store.db import Connection
 # Every query that returns a device lists the same columns (those of ``Device``).
 _REGISTER = """
 INSERT INTO devices (id, secret_hash, hardware_id, model, app_version, registered_from,
-                     pairing_code, pairing_expires_at)
+                     registered_prefix, pairing_code, pairing_expires_at)
 VALUES (%(id)s, %(secret_hash)s, %(hardware_id)s, %(model)s, %(app_version)s, %(source)s,
-        %(code)s, now() + make_interval(secs => %(ttl)s))
+        %(prefix)s, %(code)s, now() + make_interval(secs => %(ttl)s))
 ON CONFLICT (pairing_code) DO NOTHING
 RETURNING pairing_expires_at
 """
 
 _PENDING_COUNTS = """
-SELECT count(*) FILTER (WHERE registered_from = %(source)s), count(*)
+SELECT count(*) FILTER (WHERE registered_prefix = %(prefix)s), count(*)
 FROM devices
 WHERE status = 'pending' AND tenant_id IS NULL AND pairing_expires_at > now()
 """
@@ -143,6 +143,7 @@ class DeviceRepository:
         model: str | None,
         app_version: str | None,
         source: str,
+        prefix: str,
         pairing_code: str,
         pairing_ttl_s: int,
     ) -> datetime | None:
@@ -155,6 +156,7 @@ class DeviceRepository:
                 "model": model,
                 "app_version": app_version,
                 "source": source,
+                "prefix": prefix,
                 "code": pairing_code,
                 "ttl": pairing_ttl_s,
             },
@@ -162,8 +164,8 @@ class DeviceRepository:
         row = await cur.fetchone()
         return None if row is None else row[0]
 
-    async def pending_counts(self, source: str) -> tuple[int, int]:
-        cur = await self._conn.execute(_PENDING_COUNTS, {"source": source})
+    async def pending_counts(self, prefix: str) -> tuple[int, int]:
+        cur = await self._conn.execute(_PENDING_COUNTS, {"prefix": prefix})
         row = await cur.fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
