@@ -446,10 +446,10 @@ class EmergencyRepository(Protocol):
         first. Platform scope."""
         ...
 
-    async def record_acks(self, acks: Sequence[EmergencyAck]) -> int:
+    async def record_acks(self, acks: Sequence[EmergencyAck]) -> list[float]:
         """Store a batch in one statement (first ack per device wins; acks naming another
-        tenant's emergency or device are dropped); returns how many were new. Platform
-        scope."""
+        tenant's emergency or device are dropped); returns, for each ack that was new, the
+        seconds from its emergency's start to the ack. Platform scope."""
         ...
 
     async def delivery(self, emergency: Emergency) -> tuple[AckStats, list[UUID]]:

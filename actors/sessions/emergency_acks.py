@@ -33,6 +33,8 @@ log = logging.getLogger("actors.emergencies")
 BATCH_SIZE = 5_000
 #: Acks held at most while they cannot be written (~200 bytes each).
 MAX_PENDING = 100_000
+#: Trigger-to-ack buckets (seconds) around the 2 s objective; minutes for late screens.
+ACK_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class BatchedAcks:
@@ -61,6 +63,9 @@ class BatchedAcks:
         self._acks = metrics.counter(
             "signage_device_acks_total", "Acknowledgements received from devices.", labels=("kind",)
         )
+        # Bound once: one ack per screen per emergency or manifest, no label lookup each.
+        self._emergency_acks = self._acks.labels(kind="emergency")
+        self._manifest_acks = self._acks.labels(kind="manifest")
         self._written = metrics.counter(
             "signage_emergency_acks_written_total",
             "Emergency acknowledgements stored (first per device and emergency).",
@@ -72,6 +77,12 @@ class BatchedAcks:
         self._failures = metrics.counter(
             "signage_emergency_ack_flush_failures_total",
             "Ack batches that could not be written (kept and retried).",
+        )
+        self._latency = metrics.histogram(
+            "signage_emergency_ack_latency_seconds",
+            "From an emergency's start (PostgreSQL's clock) to each screen's first ack (the "
+            "receiving node's clock); screens that were offline land in the top buckets.",
+            ACK_LATENCY_BUCKETS,
         )
         metrics.callback(
             "signage_emergency_acks_pending",
@@ -85,7 +96,7 @@ class BatchedAcks:
     def emergency_acked(
         self, tenant_id: UUID, device_id: UUID, emergency_id: UUID, at: datetime
     ) -> None:
-        self._acks.inc(kind="emergency")
+        self._emergency_acks.inc()
         key = (emergency_id, device_id)
         if key in self._pending:
             return  # the first one counts
@@ -97,7 +108,7 @@ class BatchedAcks:
             self._wake.set()
 
     def manifest_acked(self, tenant_id: UUID, device_id: UUID, version: int, at: datetime) -> None:
-        self._acks.inc(kind="manifest")
+        self._manifest_acks.inc()
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -131,12 +142,15 @@ class BatchedAcks:
             batch = self._take(self._batch_size)
             try:
                 async with self._uow.platform() as tx:
-                    written += await tx.emergencies.record_acks(batch)
+                    latencies = await tx.emergencies.record_acks(batch)
             except Exception as exc:  # PostgreSQL down: keep them for the next flush
                 self._failures.inc()
                 log.warning("could not store %d emergency acks: %s", len(batch), exc)
                 self._restore(batch)
                 break
+            written += len(latencies)
+            for seconds in latencies:
+                self._latency.observe(seconds)
         self._written.inc(written)
         return written
 

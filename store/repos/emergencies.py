@@ -151,15 +151,22 @@ LIMIT %(limit)s
 
 # Only acks that name an emergency and a device of the same tenant are kept; the first
 # ack of a device counts. Whether the device is targeted is decided when counting.
+# Answers, per ack stored, the seconds from the emergency's start to the ack (never < 0:
+# the ack's time is the receiving node's clock).
 _RECORD_ACKS = """
-INSERT INTO emergency_acks (emergency_id, device_id, tenant_id, acked_at, node_id)
-SELECT v.emergency_id, v.device_id, v.tenant_id, v.at, v.node_id
-FROM unnest(%(emergencies)s::uuid[], %(devices)s::uuid[], %(tenants)s::uuid[],
-            %(ats)s::timestamptz[], %(nodes)s::text[])
-     AS v(emergency_id, device_id, tenant_id, at, node_id)
-JOIN emergencies e ON e.id = v.emergency_id AND e.tenant_id = v.tenant_id
-JOIN devices d ON d.id = v.device_id AND d.tenant_id = v.tenant_id
-ON CONFLICT (emergency_id, device_id) DO NOTHING
+WITH stored AS (
+    INSERT INTO emergency_acks (emergency_id, device_id, tenant_id, acked_at, node_id)
+    SELECT v.emergency_id, v.device_id, v.tenant_id, v.at, v.node_id
+    FROM unnest(%(emergencies)s::uuid[], %(devices)s::uuid[], %(tenants)s::uuid[],
+                %(ats)s::timestamptz[], %(nodes)s::text[])
+         AS v(emergency_id, device_id, tenant_id, at, node_id)
+    JOIN emergencies e ON e.id = v.emergency_id AND e.tenant_id = v.tenant_id
+    JOIN devices d ON d.id = v.device_id AND d.tenant_id = v.tenant_id
+    ON CONFLICT (emergency_id, device_id) DO NOTHING
+    RETURNING emergency_id, tenant_id, acked_at
+)
+SELECT greatest(0, extract(epoch FROM s.acked_at - e.started_at))::float8
+FROM stored s JOIN emergencies e ON e.id = s.emergency_id AND e.tenant_id = s.tenant_id
 """
 
 # The devices the target selects now (approved), plus any that acknowledged it since
@@ -307,9 +314,9 @@ class EmergencyRepository:
         cur = await self._conn.execute(_DUE, {"limit": limit})
         return [(tenant_id, emergency_id) for tenant_id, emergency_id in await cur.fetchall()]
 
-    async def record_acks(self, acks: Sequence[EmergencyAck]) -> int:
+    async def record_acks(self, acks: Sequence[EmergencyAck]) -> list[float]:
         if not acks:
-            return 0
+            return []
         cur = await self._conn.execute(
             _RECORD_ACKS,
             {
@@ -320,7 +327,7 @@ class EmergencyRepository:
                 "nodes": [a.node_id for a in acks],
             },
         )
-        return cur.rowcount
+        return [float(row[0]) for row in await cur.fetchall()]
 
     async def delivery(self, emergency: Emergency) -> tuple[AckStats, list[UUID]]:
         cur = self._conn.cursor(row_factory=dict_row)

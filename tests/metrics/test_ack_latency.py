@@ -1,0 +1,51 @@
+"""The trigger-to-ack latency histogram: one observation per screen and emergency, the
+seconds from the emergency's start to the screen's first ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from quart import Quart
+
+from tests.auth.conftest import Caller
+from tests.emergencies.conftest import Connect, trigger
+from tests.metrics.conftest import Scrape, scrape
+
+pytestmark = pytest.mark.anyio
+
+WAIT_S = 5.0
+
+
+async def test_each_screens_first_ack_is_one_trigger_to_ack_observation(
+    app: Quart, approved: Any, play: Connect, operator: Caller, tenant: dict[str, Any]
+) -> None:
+    count = "signage_emergency_ack_latency_seconds_count"
+
+    async def latency() -> Scrape:
+        return await scrape(app)
+
+    lobby, hall = await approved("Lobby"), await approved("Hall")
+    async with play(lobby) as first, play(hall) as second:
+        fire = await trigger(operator, tenant)
+        for player in (first, second):
+            assert (await player.emergency())["id"] == fire["id"]
+            await player.ack(fire["id"])
+        with anyio.fail_after(WAIT_S):
+            while (await latency()).value(count) != 2:
+                await anyio.sleep(0.05)  # acks are written in batches
+        await first.ack(fire["id"])  # a repeat, after the first was stored
+        drill = await trigger(operator, tenant, message="Drill")
+        assert (await first.emergency())["id"] == drill["id"]
+        await first.ack(drill["id"])
+        written = "signage_emergency_acks_written_total"
+        with anyio.fail_after(WAIT_S):
+            while (found := await latency()).value(written) != 3:
+                await anyio.sleep(0.05)
+    assert found.value("signage_device_acks_total", kind="emergency") == 4
+    assert found.value(count) == 3  # one per screen and emergency: the repeat is not one
+    total = found.value("signage_emergency_ack_latency_seconds_sum")
+    assert total is not None
+    assert 0 <= total < 3 * WAIT_S
+    assert found.value("signage_emergency_ack_latency_seconds_bucket", le="+Inf") == 3
