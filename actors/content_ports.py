@@ -25,6 +25,7 @@ from actors.domain.manifest_plan import ContentSnapshot, Playlist, PlaylistItem
 from actors.domain.playlists import PlaylistRecord
 from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Target
 from actors.domain.schedules import ScheduleRecord
+from actors.pagination import ByCreation, ByName, BySeq, PageRequest
 
 
 class ContentRepository(Protocol):
@@ -39,10 +40,16 @@ class ContentRepository(Protocol):
         transaction ends (every lifecycle change holds that lock)."""
         ...
 
-    async def list(
-        self, tenant_id: UUID, *, state: ContentState | None, limit: int, offset: int
-    ) -> list[ContentItem]:
-        """Newest first."""
+    async def page(
+        self,
+        tenant_id: UUID,
+        page: PageRequest[ByCreation],
+        *,
+        state: ContentState | None,
+        offset: int = 0,
+    ) -> builtins.list[ContentItem]:
+        """Up to ``page.fetch`` items after ``page.after`` (skipping ``offset`` more),
+        newest first."""
         ...
 
     async def save_lifecycle(
@@ -83,8 +90,10 @@ class ContentRepository(Protocol):
         reason: str | None,
     ) -> None: ...
 
-    async def revisions(self, tenant_id: UUID, content_id: UUID) -> builtins.list[RevisionRecord]:
-        """Every revision, newest first."""
+    async def revisions(
+        self, tenant_id: UUID, content_id: UUID, page: PageRequest[BySeq]
+    ) -> builtins.list[RevisionRecord]:
+        """Up to ``page.fetch`` revisions after ``page.after``, newest first."""
         ...
 
     async def lifecycles(
@@ -117,6 +126,12 @@ class PlaylistRepository(Protocol):
 
     async def list(self, tenant_id: UUID) -> list[PlaylistRecord]: ...
 
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[ByName]
+    ) -> builtins.list[PlaylistRecord]:
+        """Up to ``page.fetch`` playlists after ``page.after``, by name then id."""
+        ...
+
     async def replace(
         self, tenant_id: UUID, playlist_id: UUID, *, name: str, items: Sequence[PlaylistItem]
     ) -> PlaylistRecord:
@@ -146,6 +161,12 @@ class ScheduleRepository(Protocol):
     async def get(self, tenant_id: UUID, schedule_id: UUID) -> ScheduleRecord | None: ...
 
     async def list(self, tenant_id: UUID) -> list[ScheduleRecord]: ...
+
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[ByCreation]
+    ) -> builtins.list[ScheduleRecord]:
+        """Up to ``page.fetch`` entries after ``page.after``, oldest first."""
+        ...
 
     async def delete(self, tenant_id: UUID, schedule_id: UUID) -> ScheduleRecord | None:
         """Delete and return the entry (``None``: there was none)."""

@@ -17,6 +17,7 @@ Adding a repository: a Protocol below plus one attribute on :class:`Tx`, a modul
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -55,6 +56,7 @@ from actors.domain.sessions import (
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.domain.throttle import KeyState
 from actors.domain.users import User
+from actors.pagination import ByCreation, ByEmail, ByName, BySeq, ByStart, PageRequest
 from actors.protocol import Severity
 
 
@@ -66,6 +68,10 @@ class TenantRepository(Protocol):
     async def get(self, tenant_id: UUID, *, for_update: bool = False) -> Tenant | None: ...
 
     async def list(self) -> list[Tenant]: ...
+
+    async def page(self, page: PageRequest[ByCreation]) -> builtins.list[Tenant]:
+        """Up to ``page.fetch`` tenants after ``page.after``, oldest first."""
+        ...
 
     async def update(
         self, tenant_id: UUID, *, name: str | None = None, status: TenantStatus | None = None
@@ -90,7 +96,9 @@ class UserRepository(Protocol):
         self, tenant_id: UUID | None, user_id: UUID, *, for_update: bool = False
     ) -> User | None: ...
 
-    async def list(self, tenant_id: UUID | None) -> list[User]: ...
+    async def page(self, tenant_id: UUID | None, page: PageRequest[ByEmail]) -> list[User]:
+        """Up to ``page.fetch`` users after ``page.after``, by email then id."""
+        ...
 
     async def update(
         self,
@@ -312,7 +320,9 @@ class DeviceRepository(Protocol):
         self, tenant_id: UUID, device_id: UUID, *, for_update: bool = False
     ) -> Device | None: ...
 
-    async def list(self, tenant_id: UUID) -> list[Device]: ...
+    async def page(self, tenant_id: UUID, page: PageRequest[ByName]) -> list[Device]:
+        """Up to ``page.fetch`` devices after ``page.after``, by name then id."""
+        ...
 
     async def update(
         self,
@@ -386,8 +396,8 @@ class NodeRepository(Protocol):
 
     async def stopped(self, node_id: str) -> None: ...
 
-    async def all(self) -> Sequence[NodeInfo]:
-        """Every node that reported, newest first."""
+    async def page(self, page: PageRequest[ByStart]) -> Sequence[NodeInfo]:
+        """Up to ``page.fetch`` nodes after ``page.after``, newest start first."""
         ...
 
 
@@ -457,7 +467,9 @@ class EmergencyRepository(Protocol):
         devices have not acknowledged yet."""
         ...
 
-    async def list(self, tenant_id: UUID, *, active_only: bool, limit: int) -> list[Emergency]:
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[BySeq], *, active: bool | None
+    ) -> list[Emergency]:
         """Newest first."""
         ...
 

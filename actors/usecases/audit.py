@@ -19,17 +19,17 @@ from actors.domain.audit import AuditEntry, ChainVerifier, VerifyReport
 from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Invalid, NotFound
+from actors.pagination import BySeq, Page, PageRequest, Paging
 from actors.ports import UnitOfWork
 
 PAGE_SIZE = 1000
-MAX_QUERY_LIMIT = 1000
 
 #: Called after each verified page with (entries verified so far, entries at the start).
 Progress = Callable[[int, int], None]
 
 
-class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Filters of ``GET .../audit``; results are newest first."""
+class AuditQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """Filters of ``GET .../audit``; results are newest first, paged by ``cursor``."""
 
     #: Entries at or after this time.
     since: datetime | None = None
@@ -38,20 +38,34 @@ class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     action: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
     #: ``user:<uuid>``, a bare user id, ``system:<what>``, ``anonymous``, or an email.
     actor: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | None = None
-    #: Paging: entries with ``seq`` below this (pass the last page's smallest ``seq``).
-    before: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_LIMIT)] = 100
+    #: Deprecated (follow ``next_cursor``): entries with ``seq`` below this.
+    before: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                description="Deprecated: follow next_cursor instead. Entries with seq below.",
+                extra_json_schema={"deprecated": True},
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AuditPage(msgspec.Struct, frozen=True):
     items: list[AuditEntry]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class AuditTrail:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
-    async def query(self, who: Principal, tenant_id: UUID | None, q: AuditQuery) -> AuditPage:
+    async def query(
+        self, who: Principal, tenant_id: UUID | None, q: AuditQuery, page: PageRequest[BySeq]
+    ) -> Page[AuditEntry, BySeq]:
+        """One page of a chain's entries matching ``q``, newest first."""
         authorize(who, Permission.AUDIT_READ, tenant_id)
         for name, when in (("since", q.since), ("until", q.until)):
             if when is not None and when.tzinfo is None:
@@ -65,10 +79,10 @@ class AuditTrail:
                 until=q.until,
                 action=q.action,
                 actor=q.actor,
-                before_seq=q.before,
-                limit=q.limit,
+                before_seq=_before(q.before, page.after),
+                limit=page.fetch,
             )
-        return AuditPage(items=items)
+        return page.page(items, lambda entry: BySeq(entry.seq))
 
     async def verify(self, who: Principal, tenant_id: UUID | None) -> VerifyReport:
         """Recompute the chain; the report names the first broken entry, if any."""
@@ -129,3 +143,10 @@ class AuditTrail:
         async with self._uow.tenant(tenant_id) as tx:
             if await tx.tenants.get(tenant_id) is None:
                 raise NotFound("no such tenant")
+
+
+def _before(before: int | None, after: BySeq | None) -> int | None:
+    """The ``seq`` bound of a newest-first page: the cursor's, or the deprecated
+    ``before``, whichever is lower."""
+    bounds = [seq for seq in (before, None if after is None else after.seq) if seq is not None]
+    return min(bounds) if bounds else None

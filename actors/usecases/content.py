@@ -49,7 +49,8 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.domain.schedule_types import Instant
 from actors.domain.wall_clock import to_utc
-from actors.errors import NotFound, UnsupportedMedia
+from actors.errors import Invalid, NotFound, UnsupportedMedia
+from actors.pagination import ByCreation, BySeq, Page, PageRequest, Paging
 from actors.ports import Tx, UnitOfWork
 from actors.settings import Settings
 
@@ -95,18 +96,35 @@ class RejectContent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ]
 
 
-class ContentQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ContentQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../content?state=&limit=&cursor=``: newest first."""
+
     state: ContentState | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
-    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    #: Deprecated (use ``cursor``): rows skipped before the page; not with ``cursor``.
+    offset: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="Deprecated: follow next_cursor instead. Not with cursor.",
+            extra_json_schema={"deprecated": True},
+        ),
+    ] = 0
 
 
 class ContentList(msgspec.Struct, frozen=True):
     items: list[ContentView]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
+
+
+class RevisionQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../content/{id}/revisions?limit=&cursor=``: newest first."""
 
 
 class RevisionList(msgspec.Struct, frozen=True):
     items: list[RevisionRecord]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class StoredMedia(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,19 +157,34 @@ class Content:
         async with self._uow.tenant(tenant_id) as tx:
             return ContentView.of(await _item(tx, tenant_id, content_id))
 
-    async def list(self, who: Principal, tenant_id: UUID, query: ContentQuery) -> ContentList:
-        authorize(who, Permission.CONTENT_READ, tenant_id)
-        async with self._uow.tenant(tenant_id) as tx:
-            items = await tx.content.list(
-                tenant_id, state=query.state, limit=query.limit, offset=query.offset
-            )
-        return ContentList(items=[ContentView.of(item) for item in items])
+    async def list(
+        self,
+        who: Principal,
+        tenant_id: UUID,
+        query: ContentQuery,
+        page: PageRequest[ByCreation],
+    ) -> Page[ContentView, ByCreation]:
+        """One page of the tenant's content, newest first, optionally in one state.
 
-    async def revisions(self, who: Principal, tenant_id: UUID, content_id: UUID) -> RevisionList:
+        :raises Invalid: if ``offset`` (deprecated) comes with a cursor.
+        """
+        authorize(who, Permission.CONTENT_READ, tenant_id)
+        if query.offset and page.after is not None:
+            raise Invalid("offset cannot be combined with cursor: drop offset", field="offset")
+        async with self._uow.tenant(tenant_id) as tx:
+            rows = await tx.content.page(tenant_id, page, state=query.state, offset=query.offset)
+        found = page.page(rows, lambda item: ByCreation(item.created_at, item.id))
+        return found.map(ContentView.of)
+
+    async def revisions(
+        self, who: Principal, tenant_id: UUID, content_id: UUID, page: PageRequest[BySeq]
+    ) -> Page[RevisionRecord, BySeq]:
+        """One page of a content item's revisions, newest first."""
         authorize(who, Permission.CONTENT_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
             await _item(tx, tenant_id, content_id)
-            return RevisionList(items=await tx.content.revisions(tenant_id, content_id))
+            rows = await tx.content.revisions(tenant_id, content_id, page)
+        return page.page(rows, lambda revision: BySeq(revision.number))
 
     # -- editing ---------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from actors.domain.rbac import Permission, authorize
 from actors.domain.throttle import ThrottlePolicy
 from actors.errors import Conflict, NotFound, Throttled, Unauthenticated, Unavailable
 from actors.events import DeviceRevoked, DeviceSecretRotated, DeviceUpdated
+from actors.pagination import ByName, Page, PageRequest, Paging
 from actors.ports import PresenceReader, TenantEvents, Tx, UnitOfWork
 from actors.ratelimit import UNKNOWN_SOURCE, Clock, KeyedBuckets, source_key
 from actors.settings import Settings
@@ -98,8 +99,14 @@ class UpdateDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timezone: TimezoneName | None = None
 
 
+class DeviceQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../devices?limit=&cursor=``: by name, then id."""
+
+
 class DeviceList(msgspec.Struct, frozen=True):
     items: list[DeviceView]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class RotatedSecret(msgspec.Struct, frozen=True):
@@ -330,12 +337,17 @@ class Devices:
             )
             await tx.claims.audited(tenant_id)
 
-    async def list(self, who: Principal, tenant_id: UUID) -> DeviceList:
+    async def list(
+        self, who: Principal, tenant_id: UUID, page: PageRequest[ByName]
+    ) -> Page[DeviceView, ByName]:
+        """One page of the tenant's devices, by name then id, with presence."""
         authorize(who, Permission.DEVICE_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
-            devices = await tx.devices.list(tenant_id)
-        online = await self._presence.lookup(tenant_id, [d.id for d in devices])
-        return DeviceList(items=[DeviceView.of(d, online.get(d.id)) for d in devices])
+            found = page.page(
+                await tx.devices.page(tenant_id, page), lambda d: ByName(d.name, d.id)
+            )
+        online = await self._presence.lookup(tenant_id, [d.id for d in found.items])
+        return found.map(lambda d: DeviceView.of(d, online.get(d.id)))
 
     async def get(self, who: Principal, tenant_id: UUID, device_id: UUID) -> DeviceView:
         authorize(who, Permission.DEVICE_READ, tenant_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID, uuid4
 
 import anyio
@@ -30,6 +29,7 @@ from actors.domain.emergencies import (
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, Forbidden, NotFound
+from actors.pagination import BySeq, Page, PageRequest, Paging
 from actors.ports import PresenceReader, TenantEvents, UnitOfWork
 from actors.protocol import Severity
 
@@ -41,11 +41,11 @@ EXPIRY = Actor.system("emergency-expiry")
 EXPIRY_BATCH = 100
 
 
-class EmergencyQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``GET .../emergencies?active=true&limit=``."""
+class EmergencyQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../emergencies?active=&limit=&cursor=``: newest first; ``active=true``
+    those still showing, ``active=false`` those ended."""
 
     active: bool | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
 
 
 class Triggered(msgspec.Struct, frozen=True):
@@ -124,6 +124,8 @@ class EmergencyDetail(EmergencyView, frozen=True, kw_only=True):
 
 class EmergencyList(msgspec.Struct, frozen=True):
     items: list[EmergencyView]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class Emergencies:
@@ -214,14 +216,14 @@ class Emergencies:
         await self._publish_end(tenant_id, after)
         return EmergencyView.of(after)
 
-    async def list(self, who: Principal, tenant_id: UUID, q: EmergencyQuery) -> EmergencyList:
-        """Newest first; ``active=true`` for the ones still showing."""
+    async def list(
+        self, who: Principal, tenant_id: UUID, q: EmergencyQuery, page: PageRequest[BySeq]
+    ) -> Page[EmergencyView, BySeq]:
+        """One page, newest first; ``active=true`` for the ones still showing."""
         authorize(who, Permission.EMERGENCY_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
-            found = await tx.emergencies.list(tenant_id, active_only=bool(q.active), limit=q.limit)
-        if q.active is False:
-            found = [e for e in found if not e.active]
-        return EmergencyList(items=[EmergencyView.of(e) for e in found])
+            rows = await tx.emergencies.page(tenant_id, page, active=q.active)
+        return page.page(rows, lambda e: BySeq(e.seq)).map(EmergencyView.of)
 
     async def get(self, who: Principal, tenant_id: UUID, emergency_id: UUID) -> EmergencyDetail:
         """The emergency with its delivery report: of the devices it targets (approved and

@@ -26,6 +26,7 @@ from actors.domain.playlists import PlaylistName, PlaylistRecord
 from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, Invalid, NotFound
+from actors.pagination import ByName, Page, PageRequest, Paging
 from actors.ports import Tx, UnitOfWork
 
 #: Groups and devices a refresh scope names before it becomes "every device".
@@ -37,8 +38,14 @@ class SavePlaylist(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     items: Annotated[list[PlaylistItem], msgspec.Meta(max_length=PLAYLIST_MAX_ITEMS)]
 
 
+class PlaylistQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../playlists?limit=&cursor=``: by name."""
+
+
 class PlaylistList(msgspec.Struct, frozen=True):
     items: list[PlaylistRecord]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class Playlists:
@@ -108,10 +115,14 @@ class Playlists:
             raise NotFound("no such playlist")
         return record
 
-    async def list(self, who: Principal, tenant_id: UUID) -> PlaylistList:
+    async def list(
+        self, who: Principal, tenant_id: UUID, page: PageRequest[ByName]
+    ) -> Page[PlaylistRecord, ByName]:
+        """One page of the tenant's playlists, by name."""
         authorize(who, Permission.CONTENT_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
-            return PlaylistList(items=await tx.playlists.list(tenant_id))
+            rows = await tx.playlists.page(tenant_id, page)
+        return page.page(rows, lambda p: ByName(p.name, p.id))
 
 
 async def _check_items(tx: Tx, tenant_id: UUID, items: list[PlaylistItem]) -> None:

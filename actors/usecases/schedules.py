@@ -28,6 +28,7 @@ from actors.domain.schedule_types import (
 from actors.domain.schedules import ScheduleView, TargetSpec
 from actors.domain.wall_clock import to_utc
 from actors.errors import Invalid, NotFound
+from actors.pagination import ByCreation, Page, PageRequest, Paging
 from actors.ports import UnitOfWork
 
 Weekday = Annotated[int, msgspec.Meta(ge=1, le=7)]
@@ -45,8 +46,14 @@ class CreateSchedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
+class ScheduleQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../schedules?limit=&cursor=``: oldest first."""
+
+
 class ScheduleList(msgspec.Struct, frozen=True):
     items: list[ScheduleView]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class Schedules:
@@ -113,8 +120,12 @@ class Schedules:
             raise NotFound("no such schedule")
         return ScheduleView.of(record)
 
-    async def list(self, who: Principal, tenant_id: UUID) -> ScheduleList:
+    async def list(
+        self, who: Principal, tenant_id: UUID, page: PageRequest[ByCreation]
+    ) -> Page[ScheduleView, ByCreation]:
+        """One page of the tenant's schedule entries, oldest first."""
         authorize(who, Permission.SCHEDULE_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
-            records = await tx.schedules.list(tenant_id)
-        return ScheduleList(items=[ScheduleView.of(record) for record in records])
+            rows = await tx.schedules.page(tenant_id, page)
+        found = page.page(rows, lambda r: ByCreation(r.entry.created_at, r.entry.id))
+        return found.map(ScheduleView.of)

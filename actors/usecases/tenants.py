@@ -11,6 +11,7 @@ from actors.domain.rbac import Permission, authorize
 from actors.domain.tenants import Tenant, TenantName, TenantSlug, TenantStatus
 from actors.errors import NotFound
 from actors.events import TenantSuspended
+from actors.pagination import ByCreation, Page, PageRequest, Paging
 from actors.ports import TenantEvents, UnitOfWork
 
 
@@ -23,8 +24,14 @@ class RenameTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: TenantName
 
 
+class TenantQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET /tenants?limit=&cursor=``: oldest first."""
+
+
 class TenantList(msgspec.Struct, frozen=True):
     items: list[Tenant]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class Tenants:
@@ -43,10 +50,12 @@ class Tenants:
             await tx.audit.append(None, who, "tenant.create", target=tenant.ref, after=tenant)
         return tenant
 
-    async def list(self, who: Principal) -> TenantList:
+    async def list(self, who: Principal, page: PageRequest[ByCreation]) -> Page[Tenant, ByCreation]:
+        """One page of every tenant, oldest first."""
         authorize(who, Permission.TENANT_READ, None)
         async with self._uow.platform() as tx:
-            return TenantList(items=await tx.tenants.list())
+            rows = await tx.tenants.page(page)
+        return page.page(rows, lambda t: ByCreation(t.created_at, t.id))
 
     async def get(self, who: Principal, tenant_id: UUID) -> Tenant:
         authorize(who, Permission.TENANT_READ, tenant_id)

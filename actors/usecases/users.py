@@ -20,6 +20,7 @@ from actors.domain.users import (
     role_set,
 )
 from actors.errors import Conflict, NotFound
+from actors.pagination import ByEmail, Page, PageRequest, Paging
 from actors.ports import PasswordHasher, Tx, UnitOfWork
 
 
@@ -36,8 +37,14 @@ class UpdateUser(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     disabled: bool | msgspec.UnsetType = msgspec.UNSET
 
 
+class UserQuery(Paging, frozen=True, forbid_unknown_fields=True):
+    """``GET .../users?limit=&cursor=``: by email."""
+
+
 class UserList(msgspec.Struct, frozen=True):
     items: list[User]
+    #: The cursor of the next page; ``null`` on the last one.
+    next_cursor: str | None = None
 
 
 class Users:
@@ -61,11 +68,15 @@ class Users:
             await tx.audit.append(tenant_id, who, "user.create", target=user.ref, after=user)
         return user
 
-    async def list(self, who: Principal, tenant_id: UUID) -> UserList:
+    async def list(
+        self, who: Principal, tenant_id: UUID, page: PageRequest[ByEmail]
+    ) -> Page[User, ByEmail]:
+        """One page of the tenant's users, by email."""
         authorize(who, Permission.USER_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
             await _require_tenant(tx, tenant_id)
-            return UserList(items=await tx.users.list(tenant_id))
+            rows = await tx.users.page(tenant_id, page)
+        return page.page(rows, lambda u: ByEmail(u.email, u.id))
 
     async def update(self, who: Principal, tenant_id: UUID, user_id: UUID, cmd: UpdateUser) -> User:
         """Change roles and/or disable or re-enable. Disabling ends every session of the

@@ -9,10 +9,12 @@ import msgspec
 from quart import Response
 
 from actors.domain.audit import AuditEntry, VerifyReport
+from actors.pagination import BySeq
 from actors.usecases.audit import AuditPage, AuditQuery
 from edge.api import ApiRouter, encoded, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("audit", __name__, tag="audit")
 
@@ -35,15 +37,13 @@ def _stream(entries: AsyncIterator[AuditEntry], name: str) -> Response:
 
 @router.get(
     "/api/v1/tenants/<uuid:tenant_id>/audit",
-    summary="Query a tenant's audit entries, newest first (auditor, tenant_admin)",
+    summary="Query a tenant's audit entries, newest first (auditor, tenant_admin; paged)",
     query=AuditQuery,
     response=AuditPage,
     errors=(404,),
 )
 async def tenant_audit(tenant_id: UUID) -> Response:
-    who = await authenticated()
-    q = query(AuditQuery)
-    return encoded(await container().audit.query(who, tenant_id, q))
+    return await _audit_page(tenant_id)
 
 
 @router.get(
@@ -72,14 +72,20 @@ async def tenant_audit_export(tenant_id: UUID) -> Response:
 
 @router.get(
     "/api/v1/audit",
-    summary="Query the platform chain, newest first (platform_admin)",
+    summary="Query the platform chain, newest first (platform_admin; paged)",
     query=AuditQuery,
     response=AuditPage,
 )
 async def platform_audit() -> Response:
+    return await _audit_page(None)
+
+
+async def _audit_page(tenant_id: UUID | None) -> Response:
     who = await authenticated()
     q = query(AuditQuery)
-    return encoded(await container().audit.query(who, None, q))
+    pager = Pager(q, BySeq, "audit", tenant_id, q.since, q.until, q.action, q.actor)
+    found = await container().audit.query(who, tenant_id, q, pager.request)
+    return encoded(AuditPage(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestTimeout
 
 from actors.domain.content_items import ContentView
 from actors.domain.media_types import IMAGE_TYPES, VIDEO_TYPES
+from actors.pagination import ByCreation, BySeq
 from actors.settings import Settings
 from actors.usecases.content import (
     ContentList,
@@ -20,11 +21,13 @@ from actors.usecases.content import (
     EditContent,
     RejectContent,
     RevisionList,
+    RevisionQuery,
     StoredMedia,
 )
 from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("content", __name__, tag="content")
 
@@ -52,7 +55,7 @@ async def create_content(tenant_id: UUID) -> Response:
 
 @router.get(
     _CONTENT,
-    summary="The tenant's content, newest first, optionally in one state",
+    summary="The tenant's content, newest first, optionally in one state (paged)",
     response=ContentList,
     query=ContentQuery,
     errors=(404,),
@@ -60,7 +63,9 @@ async def create_content(tenant_id: UUID) -> Response:
 async def list_content(tenant_id: UUID) -> Response:
     who = await authenticated()
     q = query(ContentQuery)
-    return encoded(await container().content.list(who, tenant_id, q))
+    pager = Pager(q, ByCreation, "content", tenant_id, q.state)
+    found = await container().content.list(who, tenant_id, q, pager.request)
+    return encoded(ContentList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(_ONE, summary="One content item", response=ContentView, errors=(404,))
@@ -84,13 +89,16 @@ async def edit_content(tenant_id: UUID, content_id: UUID) -> Response:
 
 @router.get(
     _ONE + "/revisions",
-    summary="Every revision of a content item and how its review ended",
+    summary="A content item's revisions, newest first, and how each review ended (paged)",
+    query=RevisionQuery,
     response=RevisionList,
     errors=(404,),
 )
 async def content_revisions(tenant_id: UUID, content_id: UUID) -> Response:
     who = await authenticated()
-    return encoded(await container().content.revisions(who, tenant_id, content_id))
+    pager = Pager(query(RevisionQuery), BySeq, "revisions", tenant_id, content_id)
+    found = await container().content.revisions(who, tenant_id, content_id, pager.request)
+    return encoded(RevisionList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.put(

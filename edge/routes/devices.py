@@ -9,9 +9,11 @@ from quart import Response, request
 
 from actors.domain.devices import DeviceView
 from actors.errors import Unauthenticated
+from actors.pagination import ByName
 from actors.usecases.devices import (
     ClaimDevice,
     DeviceList,
+    DeviceQuery,
     DeviceSelf,
     RegisterDevice,
     Registered,
@@ -19,10 +21,11 @@ from actors.usecases.devices import (
     UpdateDevice,
 )
 from actors.usecases.manifests import DeviceManifestView
-from edge.api import ApiRouter, body, encoded
+from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated, bearer_token, request_meta
 from edge.container import container
 from edge.logs import authenticated_as
+from edge.pagination import Pager
 
 router = ApiRouter("devices", __name__, tag="devices")
 
@@ -83,10 +86,17 @@ async def claim_device(tenant_id: UUID) -> Response:
     return encoded(await container().devices.claim(who, tenant_id, cmd))
 
 
-@router.get(_TENANT_DEVICES, summary="The tenant's devices with presence", response=DeviceList)
+@router.get(
+    _TENANT_DEVICES,
+    summary="The tenant's devices with presence, by name (paged)",
+    query=DeviceQuery,
+    response=DeviceList,
+)
 async def list_devices(tenant_id: UUID) -> Response:
     who = await authenticated()
-    return encoded(await container().devices.list(who, tenant_id))
+    pager = Pager(query(DeviceQuery), ByName, "devices", tenant_id)
+    found = await container().devices.list(who, tenant_id, pager.request)
+    return encoded(DeviceList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(_ONE, summary="One device with presence", response=DeviceView, errors=(404,))

@@ -8,6 +8,7 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.emergencies import TriggerEmergency
+from actors.pagination import BySeq
 from actors.usecases.emergencies import (
     BroadcastCleared,
     BroadcastTriggered,
@@ -20,6 +21,7 @@ from actors.usecases.emergencies import (
 from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("emergencies", __name__, tag="emergencies")
 
@@ -55,7 +57,7 @@ async def clear_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
 
 @router.get(
     _TENANT,
-    summary="The tenant's emergencies, newest first (active=true: those still showing)",
+    summary="The tenant's emergencies, newest first (active=true: those still showing; paged)",
     query=EmergencyQuery,
     response=EmergencyList,
     errors=(404,),
@@ -63,7 +65,9 @@ async def clear_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
 async def list_emergencies(tenant_id: UUID) -> Response:
     who = await authenticated()
     q = query(EmergencyQuery)
-    return encoded(await container().emergencies.list(who, tenant_id, q))
+    pager = Pager(q, BySeq, "emergencies", tenant_id, q.active)
+    found = await container().emergencies.list(who, tenant_id, q, pager.request)
+    return encoded(EmergencyList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(

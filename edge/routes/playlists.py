@@ -7,10 +7,12 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.playlists import PlaylistRecord
-from actors.usecases.playlists import PlaylistList, SavePlaylist
-from edge.api import ApiRouter, body, encoded, no_content
+from actors.pagination import ByName
+from actors.usecases.playlists import PlaylistList, PlaylistQuery, SavePlaylist
+from edge.api import ApiRouter, body, encoded, no_content, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("playlists", __name__, tag="playlists")
 
@@ -32,10 +34,18 @@ async def create_playlist(tenant_id: UUID) -> Response:
     return encoded(await container().playlists.create(who, tenant_id, cmd), status=201)
 
 
-@router.get(_PLAYLISTS, summary="The tenant's playlists", response=PlaylistList, errors=(404,))
+@router.get(
+    _PLAYLISTS,
+    summary="The tenant's playlists, by name (paged)",
+    query=PlaylistQuery,
+    response=PlaylistList,
+    errors=(404,),
+)
 async def list_playlists(tenant_id: UUID) -> Response:
     who = await authenticated()
-    return encoded(await container().playlists.list(who, tenant_id))
+    pager = Pager(query(PlaylistQuery), ByName, "playlists", tenant_id)
+    found = await container().playlists.list(who, tenant_id, pager.request)
+    return encoded(PlaylistList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(_ONE, summary="One playlist", response=PlaylistRecord, errors=(404,))

@@ -7,10 +7,12 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.schedules import ScheduleView
-from actors.usecases.schedules import CreateSchedule, ScheduleList
-from edge.api import ApiRouter, body, encoded, no_content
+from actors.pagination import ByCreation
+from actors.usecases.schedules import CreateSchedule, ScheduleList, ScheduleQuery
+from edge.api import ApiRouter, body, encoded, no_content, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("schedules", __name__, tag="schedules")
 
@@ -33,11 +35,17 @@ async def create_schedule(tenant_id: UUID) -> Response:
 
 
 @router.get(
-    _SCHEDULES, summary="The tenant's schedule entries", response=ScheduleList, errors=(404,)
+    _SCHEDULES,
+    summary="The tenant's schedule entries, oldest first (paged)",
+    query=ScheduleQuery,
+    response=ScheduleList,
+    errors=(404,),
 )
 async def list_schedules(tenant_id: UUID) -> Response:
     who = await authenticated()
-    return encoded(await container().schedules.list(who, tenant_id))
+    pager = Pager(query(ScheduleQuery), ByCreation, "schedules", tenant_id)
+    found = await container().schedules.list(who, tenant_id, pager.request)
+    return encoded(ScheduleList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(_ONE, summary="One schedule entry", response=ScheduleView, errors=(404,))

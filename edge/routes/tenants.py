@@ -7,10 +7,12 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.tenants import Tenant
-from actors.usecases.tenants import CreateTenant, RenameTenant, TenantList
-from edge.api import ApiRouter, body, encoded
+from actors.pagination import ByCreation
+from actors.usecases.tenants import CreateTenant, RenameTenant, TenantList, TenantQuery
+from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("tenants", __name__, tag="tenants")
 
@@ -31,12 +33,15 @@ async def create_tenant() -> Response:
 
 @router.get(
     "/api/v1/tenants",
-    summary="Every tenant (platform_admin, platform_operator)",
+    summary="Every tenant, oldest first (platform_admin, platform_operator; paged)",
+    query=TenantQuery,
     response=TenantList,
 )
 async def list_tenants() -> Response:
     who = await authenticated()
-    return encoded(await container().tenants.list(who))
+    pager = Pager(query(TenantQuery), ByCreation, "tenants")
+    found = await container().tenants.list(who, pager.request)
+    return encoded(TenantList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.get(

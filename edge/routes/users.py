@@ -7,10 +7,12 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.users import User
-from actors.usecases.users import CreateUser, UpdateUser, UserList
-from edge.api import ApiRouter, body, encoded
+from actors.pagination import ByEmail
+from actors.usecases.users import CreateUser, UpdateUser, UserList, UserQuery
+from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated
 from edge.container import container
+from edge.pagination import Pager
 
 router = ApiRouter("users", __name__, tag="users")
 
@@ -31,13 +33,16 @@ async def create_user(tenant_id: UUID) -> Response:
 
 @router.get(
     "/api/v1/tenants/<uuid:tenant_id>/users",
-    summary="A tenant's users",
+    summary="A tenant's users, by email (paged)",
+    query=UserQuery,
     response=UserList,
     errors=(404,),
 )
 async def list_users(tenant_id: UUID) -> Response:
     who = await authenticated()
-    return encoded(await container().users.list(who, tenant_id))
+    pager = Pager(query(UserQuery), ByEmail, "users", tenant_id)
+    found = await container().users.list(who, tenant_id, pager.request)
+    return encoded(UserList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.patch(

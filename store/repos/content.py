@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -15,7 +16,9 @@ from actors.domain.content_items import ContentItem, RevisionRecord
 from actors.domain.content_lifecycle import ContentLifecycle, ContentState
 from actors.domain.content_types import ContentKind, ContentRevision
 from actors.domain.manifest_plan import ContentSnapshot
+from actors.pagination import ByCreation, BySeq, PageRequest
 from store.db import Connection
+from store.keyset import Keyset
 
 _INSERT_ITEM = """
 INSERT INTO content (id, tenant_id, kind, state, revision, live_revision, submitted_by,
@@ -59,10 +62,12 @@ JOIN content_revisions r
 _GET = _SELECT + "WHERE c.tenant_id = %(tenant_id)s AND c.id = %(id)s"
 _GET_FOR_UPDATE = _GET + " FOR UPDATE OF c"
 
-_LIST = (
+_NEWEST_FIRST = Keyset("c.created_at", "c.id", descending=True)
+_PAGE = sql.SQL(
     _SELECT
     + """WHERE c.tenant_id = %(tenant_id)s AND (%(state)s::text IS NULL OR c.state = %(state)s)
-ORDER BY c.created_at DESC, c.id
+{after}
+ORDER BY {order_by}
 LIMIT %(limit)s OFFSET %(offset)s"""
 )
 
@@ -90,14 +95,16 @@ SET decision = %(decision)s, decided_by = %(by)s, decided_at = now(), reason = %
 WHERE tenant_id = %(tenant_id)s AND content_id = %(content_id)s AND number = %(number)s
 """
 
-_REVISIONS = """
+_NEWEST_REVISION_FIRST = Keyset("number", descending=True)
+_REVISIONS = sql.SQL("""
 SELECT number, name, duration_s, valid_from, valid_until, uri, char_length(body) AS body_chars,
        media_sha256, media_type, created_by, created_at, submitted_by, submitted_at,
        decision, decided_by, decided_at, reason
 FROM content_revisions
-WHERE tenant_id = %(tenant_id)s AND content_id = %(content_id)s
-ORDER BY number DESC
-"""
+WHERE tenant_id = %(tenant_id)s AND content_id = %(content_id)s{after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
 
 _LIFECYCLES = """
 SELECT id, state, revision, live_revision, submitted_by
@@ -216,17 +223,24 @@ class ContentRepository:
         row = await cur.fetchone()
         return None if row is None else _item(row)
 
-    async def list(
-        self, tenant_id: UUID, *, state: ContentState | None, limit: int, offset: int
-    ) -> list[ContentItem]:
+    async def page(
+        self,
+        tenant_id: UUID,
+        page: PageRequest[ByCreation],
+        *,
+        state: ContentState | None,
+        offset: int = 0,
+    ) -> builtins.list[ContentItem]:
+        query, params = _NEWEST_FIRST.page(_PAGE, page.after)
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _LIST,
+            query,
             {
                 "tenant_id": tenant_id,
                 "state": None if state is None else state.value,
-                "limit": limit,
+                "limit": page.fetch,
                 "offset": offset,
+                **params,
             },
         )
         return [_item(row) for row in await cur.fetchall()]
@@ -310,9 +324,15 @@ class ContentRepository:
             },
         )
 
-    async def revisions(self, tenant_id: UUID, content_id: UUID) -> builtins.list[RevisionRecord]:
+    async def revisions(
+        self, tenant_id: UUID, content_id: UUID, page: PageRequest[BySeq]
+    ) -> builtins.list[RevisionRecord]:
+        query, params = _NEWEST_REVISION_FIRST.page(_REVISIONS, page.after)
         cur = self._conn.cursor(row_factory=dict_row)
-        await cur.execute(_REVISIONS, {"tenant_id": tenant_id, "content_id": content_id})
+        await cur.execute(
+            query,
+            {"tenant_id": tenant_id, "content_id": content_id, "limit": page.fetch, **params},
+        )
         return [msgspec.convert(row, RevisionRecord) for row in await cur.fetchall()]
 
     async def lifecycles(

@@ -8,12 +8,14 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from actors.domain.devices import Credential, Device, SessionGrant
 from actors.errors import NotFound
+from actors.pagination import ByName, PageRequest
 from store.db import Connection
+from store.keyset import Keyset
 
 # Every query that returns a device lists the same columns (those of ``Device``).
 _REGISTER = """
@@ -73,11 +75,14 @@ FROM devices WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 FOR UPDATE
 """
 
-_LIST = """
+_BY_NAME = Keyset("name", "id")
+_PAGE = sql.SQL("""
 SELECT id, tenant_id, name, status, groups, timezone, hardware_id, model, app_version,
           created_at, claimed_at, revoked_at, last_seen_at
-FROM devices WHERE tenant_id = %(tenant_id)s ORDER BY name, id
-"""
+FROM devices WHERE tenant_id = %(tenant_id)s{after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
 
 _UPDATE = """
 UPDATE devices
@@ -218,9 +223,10 @@ class DeviceRepository:
         row = await cur.fetchone()
         return None if row is None else _device(row)
 
-    async def list(self, tenant_id: UUID) -> list[Device]:
+    async def page(self, tenant_id: UUID, page: PageRequest[ByName]) -> list[Device]:
+        query, params = _BY_NAME.page(_PAGE, page.after)
         cur = self._conn.cursor(row_factory=dict_row)
-        await cur.execute(_LIST, {"tenant_id": tenant_id})
+        await cur.execute(query, {"tenant_id": tenant_id, "limit": page.fetch, **params})
         return [_device(row) for row in await cur.fetchall()]
 
     async def update(

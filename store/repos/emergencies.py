@@ -27,8 +27,10 @@ from actors.domain.emergencies import (
     EmergencyTarget,
     EndReason,
 )
+from actors.pagination import BySeq, PageRequest
 from actors.protocol import Severity
 from store.db import Connection
+from store.keyset import Keyset
 
 _COLUMNS = sql.SQL("""id, tenant_id, seq, message, severity, target_all, target_groups,
     target_devices, targeted, started_at, expires_at, started_by, broadcast_id, ended_at,
@@ -99,12 +101,15 @@ _GET = sql.SQL(
     "SELECT {columns} FROM emergencies WHERE tenant_id = %(tenant_id)s AND id = %(id)s"
 ).format(columns=_COLUMNS)
 
-_LIST = sql.SQL("""
+_NEWEST_FIRST = Keyset("seq", descending=True)
+# ``active``: NULL every emergency, true those still showing, false those ended.
+_PAGE = sql.SQL("""
 SELECT {columns} FROM emergencies
-WHERE tenant_id = %(tenant_id)s AND (NOT %(active_only)s OR ended_at IS NULL)
-ORDER BY seq DESC
+WHERE tenant_id = %(tenant_id)s
+  AND (%(active)s::boolean IS NULL OR (ended_at IS NULL) = %(active)s){after}
+ORDER BY {order_by}
 LIMIT %(limit)s
-""").format(columns=_COLUMNS)
+""")
 
 # One statement, so that the head and the rows are one consistent snapshot: every event
 # up to ``head`` is reflected in them.
@@ -345,9 +350,12 @@ class EmergencyRepository:
         unacked: list[UUID] = list(row.pop("unacked"))
         return msgspec.convert(row, AckStats), unacked
 
-    async def list(self, tenant_id: UUID, *, active_only: bool, limit: int) -> list[Emergency]:
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[BySeq], *, active: bool | None
+    ) -> list[Emergency]:
+        query, params = _NEWEST_FIRST.page(_PAGE, page.after, columns=_COLUMNS)
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _LIST, {"tenant_id": tenant_id, "active_only": active_only, "limit": limit}
+            query, {"tenant_id": tenant_id, "active": active, "limit": page.fetch, **params}
         )
         return [_emergency(row) for row in await cur.fetchall()]

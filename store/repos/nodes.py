@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
+from psycopg import sql
 from psycopg.rows import dict_row
 
+from actors.pagination import ByStart, PageRequest
 from actors.ports import NodeInfo
 from store.db import Connection
+from store.keyset import Keyset
 
 _HEARTBEAT = """
 INSERT INTO nodes (node_id, started_at, last_seen_at, sessions)
@@ -24,10 +27,13 @@ UPDATE nodes SET stopped_at = now(), sessions = 0, last_seen_at = now()
 WHERE node_id = %(node_id)s
 """
 
-_ALL = """
+_NEWEST_FIRST = Keyset("started_at", "node_id", descending=True)
+_PAGE = sql.SQL("""
 SELECT node_id, started_at, last_seen_at, sessions, stopped_at
-FROM nodes ORDER BY last_seen_at DESC, node_id
-"""
+FROM nodes WHERE true{after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
 
 
 class NodeRepository:
@@ -42,7 +48,8 @@ class NodeRepository:
     async def stopped(self, node_id: str) -> None:
         await self._conn.execute(_STOPPED, {"node_id": node_id})
 
-    async def all(self) -> Sequence[NodeInfo]:
+    async def page(self, page: PageRequest[ByStart]) -> Sequence[NodeInfo]:
+        query, params = _NEWEST_FIRST.page(_PAGE, page.after)
         cur = self._conn.cursor(row_factory=dict_row)
-        await cur.execute(_ALL)
+        await cur.execute(query, {"limit": page.fetch, **params})
         return [msgspec.convert(row, NodeInfo) for row in await cur.fetchall()]

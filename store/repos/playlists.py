@@ -7,13 +7,15 @@ from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import UUID
 
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from actors.domain.manifest_plan import Playlist, PlaylistItem
 from actors.domain.playlists import PlaylistRecord
 from actors.errors import Conflict, NotFound
+from actors.pagination import ByName, PageRequest
 from store.db import Connection
+from store.keyset import Keyset
 
 _INSERT = """
 INSERT INTO playlists (id, tenant_id, name, created_by)
@@ -46,6 +48,23 @@ LEFT JOIN playlist_items i ON i.tenant_id = p.tenant_id AND i.playlist_id = p.id
 _GET = _SELECT + "WHERE p.tenant_id = %(tenant_id)s AND p.id = %(id)s ORDER BY i.position"
 _LOCK = "SELECT 1 FROM playlists WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE"
 _LIST = _SELECT + "WHERE p.tenant_id = %(tenant_id)s ORDER BY p.name, p.id, i.position"
+_BY_NAME = Keyset("p.name", "p.id")
+# The page is chosen among playlists, then their items joined (a page is never cut
+# inside a playlist).
+_PAGE = sql.SQL("""
+WITH page AS (
+    SELECT p.id, p.tenant_id, p.name, p.created_by, p.created_at, p.updated_at
+    FROM playlists p
+    WHERE p.tenant_id = %(tenant_id)s{after}
+    ORDER BY {order_by}
+    LIMIT %(limit)s
+)
+SELECT page.id, page.name, page.created_by, page.created_at, page.updated_at,
+       i.content_id, i.duration_s
+FROM page
+LEFT JOIN playlist_items i ON i.tenant_id = page.tenant_id AND i.playlist_id = page.id
+ORDER BY page.name, page.id, i.position
+""")
 _FOR_PLANNING = (
     _SELECT + "WHERE p.tenant_id = %(tenant_id)s AND p.id = ANY(%(ids)s::uuid[])"
     " ORDER BY p.id, i.position"
@@ -122,6 +141,14 @@ class PlaylistRepository:
     async def list(self, tenant_id: UUID) -> list[PlaylistRecord]:
         return _records(await self._rows(_LIST, {"tenant_id": tenant_id}))
 
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[ByName]
+    ) -> builtins.list[PlaylistRecord]:
+        query, params = _BY_NAME.page(_PAGE, page.after)
+        return _records(
+            await self._rows(query, {"tenant_id": tenant_id, "limit": page.fetch, **params})
+        )
+
     async def replace(
         self, tenant_id: UUID, playlist_id: UUID, *, name: str, items: Sequence[PlaylistItem]
     ) -> PlaylistRecord:
@@ -171,7 +198,9 @@ class PlaylistRepository:
             },
         )
 
-    async def _rows(self, query: str, params: dict[str, Any]) -> builtins.list[dict[str, Any]]:
+    async def _rows(
+        self, query: str | sql.Composed, params: dict[str, Any]
+    ) -> builtins.list[dict[str, Any]]:
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(query, params)
         return await cur.fetchall()

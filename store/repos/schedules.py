@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from actors.domain.schedule_types import (
@@ -17,7 +18,9 @@ from actors.domain.schedule_types import (
     TenantTarget,
 )
 from actors.domain.schedules import ScheduleRecord
+from actors.pagination import ByCreation, PageRequest
 from store.db import Connection
+from store.keyset import Keyset
 
 # Every query returns the same columns, those ``_record`` reads.
 _INSERT = """
@@ -40,6 +43,14 @@ SELECT id, playlist_id, target_scope, target_groups, target_device_ids, priority
        ends_at, days_of_week, start_time, end_time, timezone, created_by, created_at
 FROM schedules WHERE tenant_id = %(tenant_id)s ORDER BY created_at, id
 """
+_BY_CREATION = Keyset("created_at", "id")
+_PAGE = sql.SQL("""
+SELECT id, playlist_id, target_scope, target_groups, target_device_ids, priority, starts_at,
+       ends_at, days_of_week, start_time, end_time, timezone, created_by, created_at
+FROM schedules WHERE tenant_id = %(tenant_id)s{after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
 _DELETE = """
 DELETE FROM schedules WHERE tenant_id = %(tenant_id)s AND id = %(id)s
 RETURNING id, playlist_id, target_scope, target_groups, target_device_ids, priority, starts_at,
@@ -117,6 +128,13 @@ class ScheduleRepository:
     async def list(self, tenant_id: UUID) -> list[ScheduleRecord]:
         return [_record(row) for row in await self._rows(_LIST, {"tenant_id": tenant_id})]
 
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[ByCreation]
+    ) -> builtins.list[ScheduleRecord]:
+        query, params = _BY_CREATION.page(_PAGE, page.after)
+        rows = await self._rows(query, {"tenant_id": tenant_id, "limit": page.fetch, **params})
+        return [_record(row) for row in rows]
+
     async def delete(self, tenant_id: UUID, schedule_id: UUID) -> ScheduleRecord | None:
         rows = await self._rows(_DELETE, {"tenant_id": tenant_id, "id": schedule_id})
         return _record(rows[0]) if rows else None
@@ -132,7 +150,9 @@ class ScheduleRepository:
         rows = await self._rows(_BY_PLAYLISTS, {"tenant_id": tenant_id, "ids": list(playlist_ids)})
         return [_target(row) for row in rows]
 
-    async def _rows(self, query: str, params: dict[str, Any]) -> builtins.list[dict[str, Any]]:
+    async def _rows(
+        self, query: str | sql.Composed, params: dict[str, Any]
+    ) -> builtins.list[dict[str, Any]]:
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(query, params)
         return await cur.fetchall()

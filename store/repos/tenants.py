@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.errors import Conflict, NotFound
+from actors.pagination import ByCreation, PageRequest
 from store.db import Connection
+from store.keyset import Keyset
 
 _INSERT = """
 INSERT INTO tenants (name, slug) VALUES (%(name)s, %(slug)s)
@@ -20,6 +23,12 @@ RETURNING id, name, slug, status, created_at
 _GET = "SELECT id, name, slug, status, created_at FROM tenants WHERE id = %(id)s"
 _GET_FOR_UPDATE = _GET + " FOR UPDATE"
 _LIST = "SELECT id, name, slug, status, created_at FROM tenants ORDER BY created_at, id"
+_BY_CREATION = Keyset("created_at", "id")
+_PAGE = sql.SQL("""
+SELECT id, name, slug, status, created_at FROM tenants WHERE true{after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
 _UPDATE = """
 UPDATE tenants
 SET name = coalesce(%(name)s::text, name), status = coalesce(%(status)s::text, status),
@@ -56,6 +65,12 @@ class TenantRepository:
     async def list(self) -> list[Tenant]:
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(_LIST)
+        return [_tenant(row) for row in await cur.fetchall()]
+
+    async def page(self, page: PageRequest[ByCreation]) -> builtins.list[Tenant]:
+        query, params = _BY_CREATION.page(_PAGE, page.after)
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(query, {"limit": page.fetch, **params})
         return [_tenant(row) for row in await cur.fetchall()]
 
     async def update(

@@ -6,14 +6,16 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from actors.domain.rbac import Role
 from actors.domain.sessions import LoginCandidate
 from actors.domain.users import User
 from actors.errors import Conflict, NotFound
+from actors.pagination import ByEmail, PageRequest
 from store.db import Connection
+from store.keyset import Keyset
 
 _INSERT = """
 INSERT INTO users (tenant_id, email, password_hash, roles)
@@ -25,14 +27,16 @@ SELECT id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created
 FROM users WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
 """
 _GET_FOR_UPDATE = _GET + " FOR UPDATE"
-_LIST_TENANT = """
+_BY_EMAIL = Keyset("email", "id")
+_PAGE = sql.SQL("""
 SELECT id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
-FROM users WHERE tenant_id = %(tenant_id)s ORDER BY email
-"""
-_LIST_PLATFORM = """
-SELECT id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, created_at
-FROM users WHERE tenant_id IS NULL ORDER BY email
-"""
+FROM users WHERE {owner}{after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
+# Two forms (not IS NOT DISTINCT FROM) so that users_tenant_idx serves both.
+_TENANT_USERS = sql.SQL("tenant_id = %(tenant_id)s")
+_PLATFORM_USERS = sql.SQL("tenant_id IS NULL")
 _UPDATE = """
 UPDATE users
 SET roles = coalesce(%(roles)s::text[], roles),
@@ -98,12 +102,11 @@ class UserRepository:
         row = await cur.fetchone()
         return None if row is None else _user(row)
 
-    async def list(self, tenant_id: UUID | None) -> list[User]:
+    async def page(self, tenant_id: UUID | None, page: PageRequest[ByEmail]) -> list[User]:
+        owner = _PLATFORM_USERS if tenant_id is None else _TENANT_USERS
+        query, params = _BY_EMAIL.page(_PAGE, page.after, owner=owner)
         cur = self._conn.cursor(row_factory=dict_row)
-        if tenant_id is None:
-            await cur.execute(_LIST_PLATFORM)
-        else:
-            await cur.execute(_LIST_TENANT, {"tenant_id": tenant_id})
+        await cur.execute(query, {"tenant_id": tenant_id, "limit": page.fetch, **params})
         return [_user(row) for row in await cur.fetchall()]
 
     async def update(
