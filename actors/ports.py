@@ -55,7 +55,8 @@ from actors.domain.sessions import (
 )
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.domain.throttle import KeyState
-from actors.domain.users import User
+from actors.domain.users import PasswordState, User
+from actors.mfa_ports import MfaRepository
 from actors.pagination import ByCreation, ByEmail, ByName, BySeq, ByStart, PageRequest
 from actors.protocol import Severity
 
@@ -113,7 +114,26 @@ class UserRepository(Protocol):
 
     async def set_password_hash(
         self, tenant_id: UUID | None, user_id: UUID, password_hash: str
-    ) -> None: ...
+    ) -> None:
+        """Replace the hash of the same password (a re-hash under new parameters)."""
+        ...
+
+    async def set_password(
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        password_hash: str,
+        *,
+        temporary_for_s: int | None = None,
+    ) -> datetime | None:
+        """A new password. With ``temporary_for_s`` it is one-time: it must be changed at
+        the next login and stops working after that many seconds unused (returned: when).
+        :raises NotFound: if there is no such user (in this scope)."""
+        ...
+
+    async def password_state(self, tenant_id: UUID | None, user_id: UUID) -> PasswordState | None:
+        """The stored hash and whether it is a temporary password (and expired)."""
+        ...
 
     async def login_candidate(self, email: str) -> LoginCandidate | None:
         """The account for a normalised email, in any scope (anonymous included)."""
@@ -176,8 +196,15 @@ class SessionRepository(Protocol):
         """True if the family was live until now."""
         ...
 
-    async def revoke_user(self, tenant_id: UUID | None, user_id: UUID, reason: RevokeReason) -> int:
-        """Revoke every live family of a user; returns how many."""
+    async def revoke_user(
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        reason: RevokeReason,
+        *,
+        keep: UUID | None = None,
+    ) -> int:
+        """Revoke every live family of a user but ``keep``; returns how many."""
         ...
 
     async def revoke_tenant(self, tenant_id: UUID, reason: RevokeReason) -> int:
@@ -185,8 +212,17 @@ class SessionRepository(Protocol):
         ...
 
     async def state(
-        self, tenant_id: UUID | None, user_id: UUID, family_id: UUID
-    ) -> SessionState | None: ...
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        family_id: UUID,
+        *,
+        mfa_roles: tuple[Role, ...] = (),
+    ) -> SessionState | None:
+        """The session's bearer now; ``mfa_enrolment_required`` if the user holds one of
+        ``mfa_roles`` (the platform policy) or of its tenant's policy without a second
+        factor."""
+        ...
 
     async def purge_expired(self, tenant_id: UUID | None, user_id: UUID) -> int:
         """Delete the user's expired refresh tokens (housekeeping)."""
@@ -499,6 +535,7 @@ class Tx(Protocol):
     users: UserRepository
     sessions: SessionRepository
     throttle: ThrottleRepository
+    mfa: MfaRepository
     audit: AuditRepository
     devices: DeviceRepository
     claims: ClaimRepository

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-#: Signing key used when ``JWT_SECRET`` is unset outside production. Refused in ``ENV=prod``.
+#: Stands for "JWT_SECRET unset" outside production: the app then signs with a key generated
+#: for the installation (edge/dev_secret.py), never with this published one. Refused in prod.
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0000"  # noqa: S105 - refused in prod
 MIN_PROD_SECRET_BYTES = 32
 
@@ -62,6 +63,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: A refresh token presented again this soon after it was spent gets a pair of its own
     #: (two tabs refreshing at once); later, it is a replay and ends the session.
     refresh_reuse_grace_s: int = 10
+    #: Lifetime of the one-time password an admin reset hands out (it must be changed at
+    #: the first login, and no longer works after this unused).
+    temporary_password_ttl_s: int = 72 * 3600
+    #: Second factor (TOTP): how long a login's challenge waits for its code; the issuer
+    #: name authenticator apps show; roles that must have a second factor in every tenant
+    #: and on the platform (comma-separated, e.g. "platform_admin,tenant_admin"; tenants
+    #: can require it for more of their roles).
+    mfa_challenge_ttl_s: int = 300
+    mfa_issuer: str = "Signage"
+    mfa_required_roles: str = ""
     #: Argon2id parameters; defaults are the OWASP password storage cheat sheet's
     #: (m=19 MiB, t=2, p=1). Raising them re-hashes each password at its next login.
     password_memory_kib: int = 19456
@@ -236,6 +247,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def is_prod(self) -> bool:
         return self.env == "prod"
 
+    @property
+    def mfa_roles(self) -> tuple[str, ...]:
+        """MFA_REQUIRED_ROLES as a tuple of role names."""
+        return tuple(r for r in (p.strip() for p in self.mfa_required_roles.split(",")) if r)
+
 
 _CHANNEL_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -293,6 +309,10 @@ def _check_content_settings(s: Settings) -> None:
         raise ConfigError("CLAIM_* and REGISTRATION_RESERVE*: must be positive (or zero)")
 
 
+_ROLE_NAMES = {
+    "platform_admin", "platform_operator", "tenant_admin", "editor", "approver", "scheduler",
+    "emergency_operator", "device_manager", "auditor", "viewer",
+}  # fmt: skip
 #: OWASP's argon2id configurations (m, t) all spend at least this much memory x time.
 MIN_PROD_ARGON2_KIB_X_PASSES = 7168 * 5
 _HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -320,6 +340,13 @@ def _check_auth_settings(s: Settings) -> None:
         raise ConfigError("SESSION_MAX_AGE_S > 0 and JWT_LEEWAY_S >= 0 required")
     if not 0 <= s.refresh_reuse_grace_s <= 60:
         raise ConfigError("REFRESH_REUSE_GRACE_S: 0 to 60 seconds")
+    if s.temporary_password_ttl_s < 60 or not 30 <= s.mfa_challenge_ttl_s <= 3600:
+        raise ConfigError("TEMPORARY_PASSWORD_TTL_S >= 60 and MFA_CHALLENGE_TTL_S 30 to 3600")
+    if not 1 <= len(s.mfa_issuer) <= 64 or ":" in s.mfa_issuer:
+        raise ConfigError("MFA_ISSUER: 1 to 64 characters, no colon")
+    unknown = set(s.mfa_roles) - _ROLE_NAMES
+    if unknown:
+        raise ConfigError(f"MFA_REQUIRED_ROLES: not a role: {', '.join(sorted(unknown))}")
 
 
 def _redact_url(value: object) -> object:

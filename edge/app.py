@@ -13,6 +13,7 @@ from edge import access_log, device_socket
 from edge.api import ApiRouter, Operation
 from edge.bodies import LimitedBody, LimitedRequest
 from edge.container import EXTENSION_KEY, Container
+from edge.dev_secret import with_installation_secret
 from edge.logs import request_id_var
 from edge.problems import register_error_handlers
 from edge.routes import (
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     url = database_url or settings.database_url
     if url is None:
         raise ValueError("create_app needs a database URL")
+    settings = with_installation_secret(settings)
     body_limits = {
         f"{router.blueprint.name}.{op.endpoint}": (
             op.max_body(settings) if callable(op.max_body) else op.max_body

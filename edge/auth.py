@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from quart import request
 
-from actors.domain.principal import Principal, RequestMeta
-from actors.errors import Unauthenticated
+from actors.domain.principal import Principal, RequestMeta, Restriction
+from actors.errors import Forbidden, Unauthenticated
 from edge.client_address import client_address
 from edge.container import container
 from edge.logs import authenticated_as, request_id_var
@@ -30,12 +30,23 @@ def bearer_token(authorization: str | None) -> str | None:
     return credential
 
 
-async def authenticated() -> Principal:
+#: What each restriction tells the caller to do first.
+_RESTRICTED = {
+    "change_password": "change your password first: POST /api/v1/me/password",
+    "enrol_mfa": "a second factor is required for your roles: enrol one at /api/v1/me/mfa/totp",
+}
+
+
+async def authenticated(*, allow: tuple[Restriction, ...] = ()) -> Principal:
     """The admin user behind ``Authorization: Bearer <access token>``.
+
+    A session that must first change its one-time password or enrol a required second
+    factor passes only the routes that ``allow`` that (``/me`` and the steps themselves).
 
     :raises Unauthenticated: (401) if the header is missing or malformed, the token is
         invalid or expired, or its session has ended (logout, disabled account,
         suspended tenant).
+    :raises Forbidden: (403) for a restricted session on any other route.
     """
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
@@ -43,6 +54,8 @@ async def authenticated() -> Principal:
     if len(token) > MAX_BEARER_LENGTH:
         raise Unauthenticated("the access token is not valid")
     who = await container().auth.authenticate(token, request_meta())
+    if who.restriction is not None and who.restriction not in allow:
+        raise Forbidden(_RESTRICTED[who.restriction])
     authenticated_as(f"user:{who.user_id}", who.tenant_id)
     return who
 

@@ -41,6 +41,7 @@ from actors.sessions.presence import LocalPresence
 from actors.sessions.presence_service import NodePresence, PresenceService
 from actors.sessions.reconciler import Reconciler
 from actors.settings import Settings
+from actors.usecases.account import Account
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
 from actors.usecases.content import Content
@@ -75,6 +76,7 @@ class Container:
     store: Store
     passwords: Argon2Passwords
     auth: Auth
+    account: Account
     tenants: Tenants
     users: Users
     audit: AuditTrail
@@ -202,8 +204,13 @@ class Container:
             store=store,
             passwords=passwords,
             auth=Auth(store, passwords, tokens, AuthPolicy.from_settings(settings)),
+            account=Account(
+                store, passwords, AuthPolicy.from_settings(settings), issuer=settings.mfa_issuer
+            ),
             tenants=Tenants(store, events),
-            users=Users(store, passwords),
+            users=Users(
+                store, passwords, temporary_password_ttl_s=settings.temporary_password_ttl_s
+            ),
             audit=AuditTrail(store),
             metrics=metrics,
             relay=relay,
@@ -295,7 +302,6 @@ class Container:
             self._stopped = True
             await self._stack.aclose()
             log.info("node %s stopped", self.settings.node_id)
-
 
 
 class _LateEvents:

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
 from actors import content_ports, ports
+from actors.mfa_ports import MfaRepository as MfaRepositoryPort
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
 from store.repos.claims import ClaimRepository
@@ -19,6 +20,7 @@ from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
 from store.repos.emergencies import EmergencyRepository
 from store.repos.manifests import ManifestRepository
+from store.repos.mfa import MfaRepository
 from store.repos.nodes import NodeRepository
 from store.repos.playlists import PlaylistRepository
 from store.repos.schedules import ScheduleRepository
@@ -37,6 +39,7 @@ class StoreTx:
         self.users: ports.UserRepository = UserRepository(conn)
         self.sessions: ports.SessionRepository = SessionRepository(conn)
         self.throttle: ports.ThrottleRepository = ThrottleRepository(conn)
+        self.mfa: MfaRepositoryPort = MfaRepository(conn)
         self.audit: ports.AuditRepository = AuditRepository(conn)
         self.devices: ports.DeviceRepository = DeviceRepository(conn)
         self.claims: ports.ClaimRepository = ClaimRepository(conn)

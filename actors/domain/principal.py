@@ -8,11 +8,16 @@ can say where an action came from without the use case knowing about HTTP.
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 import msgspec
 
 from actors.domain.rbac import Permission, Role, permissions_of
+
+#: What a session must do before it may do anything else: change the one-time password an
+#: admin reset gave it, or enrol the second factor a policy requires for its roles.
+Restriction = Literal["change_password", "enrol_mfa"]
 
 
 class RequestMeta(msgspec.Struct, frozen=True):
@@ -64,6 +69,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     session_id: UUID | None = None
     request_id: str | None = None
     source_ip: str | None = None
+    #: Set while the session may only change its password or enrol a second factor; the
+    #: edge then refuses every other route (403).
+    restriction: Restriction | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:

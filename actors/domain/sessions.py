@@ -15,7 +15,9 @@ import msgspec
 
 from actors.domain.rbac import Role
 
-RevokeReason = Literal["logout", "reuse", "user_disabled", "tenant_suspended"]
+RevokeReason = Literal[
+    "logout", "reuse", "user_disabled", "tenant_suspended", "password_change", "password_reset"
+]
 
 
 class LoginCandidate(msgspec.Struct, frozen=True):
@@ -59,6 +61,10 @@ class SessionState(msgspec.Struct, frozen=True, kw_only=True):
     roles: tuple[Role, ...]
     #: Account enabled, tenant (if any) active, family neither revoked nor expired.
     live: bool
+    #: The session may only change the password (a one-time password from a reset)...
+    password_change_required: bool = False
+    #: ...or only enrol a second factor (a policy requires one for the user's roles).
+    mfa_enrolment_required: bool = False
 
 
 def session_digest(session_id: UUID) -> str:

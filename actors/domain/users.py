@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+from actors.domain.common_passwords import is_common, normalise
 from actors.domain.rbac import PLATFORM_ROLES, TENANT_ROLES, Role
 from actors.errors import Invalid
 
@@ -51,6 +52,16 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         return f"user:{self.id}"
 
 
+class PasswordState(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's stored password, as a password change or a login needs it."""
+
+    password_hash: str
+    #: A one-time password set by an admin reset: the user must change it.
+    must_change: bool
+    #: A one-time password left unused past its lifetime: it no longer logs in.
+    expired: bool
+
+
 def normalize_email(raw: str) -> str:
     """The one spelling of an address under which it is stored, unique and looked up.
 
@@ -73,13 +84,27 @@ def normalize_email(raw: str) -> str:
     return email
 
 
-def check_password(password: str) -> None:
-    """:raises Invalid: (field ``password``) unless its length is within policy."""
+def check_password(password: str, *, email: str | None = None) -> None:
+    """The rules every new password meets (creation, change, reset by an operator).
+
+    :raises Invalid: (field ``password``) unless its length is within policy; if it is
+        one of the shipped most common passwords (compared normalised); or if it is the
+        account's own email or the part before its ``@``.
+    """
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise Invalid(
             f"passwords have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
             field="password",
         )
+    if is_common(password):
+        raise Invalid(
+            "this password is among the most common ones and easily guessed; choose another",
+            field="password",
+        )
+    if email is not None:
+        given = normalise(password)
+        if given in (normalise(email), normalise(email.partition("@")[0])):
+            raise Invalid("a password must not be the account's email", field="password")
 
 
 def role_set(tenant_id: UUID | None, roles: Iterable[Role]) -> tuple[Role, ...]:

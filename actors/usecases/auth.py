@@ -1,9 +1,13 @@
-"""Admin authentication: login, refresh, logout, and the per-request token check.
+"""Admin authentication: login (with an optional second step), refresh, logout, and the
+per-request token check.
 
 Login and refresh run before the caller's tenant is known: they find their one row in an
 anonymous-scope transaction (the store's narrow lookups), then do everything else in the
 account's own scope. Every login attempt is audited (success and failure), as are logout
 and the reuse of a spent refresh token, which revokes the whole family.
+
+Every secret a caller could guess (a password, a second-factor code) is checked between a
+throttle reservation and its settlement (``actors/usecases/login_throttle.py``).
 
 Timing: an unknown email costs the same argon2 work as a wrong password, and every
 refusal has the same body, so responses do not tell which emails have accounts.
@@ -11,37 +15,60 @@ refusal has the same body, so responses do not tell which emails have accounts.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import time
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
-from actors.domain.principal import Actor, Principal, RequestMeta
+from actors.domain.mfa import (
+    CHALLENGE_MAX_FAILURES,
+    GivenCode,
+    MfaMethod,
+    challenge_digest,
+    looks_like_totp,
+    matching_step,
+    recovery_code_digest,
+)
+from actors.domain.principal import Actor, Principal, RequestMeta, Restriction
 from actors.domain.rbac import Role
 from actors.domain.sessions import LoginCandidate, session_digest
-from actors.domain.throttle import ThrottlePolicy, account_key
-from actors.domain.tokens import (
-    AccessTokens,
-    new_refresh_token,
-    refresh_token_digest,
-)
-from actors.domain.users import Email, GivenPassword, normalize_email
+from actors.domain.throttle import ThrottlePolicy
+from actors.domain.tokens import AccessTokens, new_refresh_token, refresh_token_digest
+from actors.domain.users import Email, GivenPassword, User, normalize_email
 from actors.errors import Unauthenticated
 from actors.ports import PasswordHasher, Tx, UnitOfWork
 from actors.settings import Settings
+from actors.usecases.login_outcomes import (
+    FailureReason,
+    LoginChallenge,
+    LoginOutcomes,
+    TokenPair,
+    user_actor,
+)
 from actors.usecases.login_throttle import AttemptKeys, LoginThrottle
 
+__all__ = ["Auth", "AuthPolicy", "Login", "LoginChallenge", "LoginMfa", "Me", "TokenPair"]
+
 RefreshTokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+ChallengeText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 #: The one answer to every failed login, whatever the reason.
 BAD_CREDENTIALS = "invalid email or password"
 BAD_REFRESH = "the refresh token is not valid"
-
-FailureReason = Literal["unknown_email", "bad_password", "account_disabled", "tenant_suspended"]
+BAD_SECOND_FACTOR = "the challenge or the code is not valid"
 
 
 class Login(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: Email
     password: GivenPassword
+
+
+class LoginMfa(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The second login step: the challenge the first answered, and a TOTP code (6
+    digits) or one of the account's recovery codes."""
+
+    challenge: ChallengeText
+    code: GivenCode
 
 
 class Refresh(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -52,24 +79,22 @@ class Logout(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_token: RefreshTokenText
 
 
-class TokenPair(msgspec.Struct, frozen=True):
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name
-
-
 class Me(msgspec.Struct, frozen=True):
     user_id: UUID
     email: str
     tenant_id: UUID | None
     roles: list[Role]
+    #: What the session must do before anything else (empty: nothing).
+    required_actions: list[Restriction] = msgspec.field(default_factory=list)
 
 
 class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
     refresh_ttl_s: int
     session_max_age_s: int
     refresh_reuse_grace_s: int
+    challenge_ttl_s: int
+    #: Roles that must have a second factor everywhere (the platform policy).
+    mfa_roles: tuple[Role, ...]
     per_account: ThrottlePolicy
     per_address: ThrottlePolicy
 
@@ -87,9 +112,14 @@ class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
             refresh_ttl_s=s.refresh_token_ttl_s,
             session_max_age_s=s.session_max_age_s,
             refresh_reuse_grace_s=s.refresh_reuse_grace_s,
+            challenge_ttl_s=s.mfa_challenge_ttl_s,
+            mfa_roles=tuple(Role(r) for r in s.mfa_roles),
             per_account=throttle(s.login_account_max_failures),
             per_address=throttle(s.login_address_max_failures),
         )
+
+    def throttle(self) -> LoginThrottle:
+        return LoginThrottle(per_account=self.per_account, per_address=self.per_address)
 
 
 class Auth:
@@ -104,14 +134,22 @@ class Auth:
         self._passwords = passwords
         self._tokens = tokens
         self._policy = policy
-        self._throttle = LoginThrottle(
-            per_account=policy.per_account, per_address=policy.per_address
+        self._throttle = policy.throttle()
+        self._outcomes = LoginOutcomes(
+            tokens,
+            self._throttle,
+            refresh_ttl_s=policy.refresh_ttl_s,
+            session_max_age_s=policy.session_max_age_s,
+            challenge_ttl_s=policy.challenge_ttl_s,
         )
 
-    async def login(self, cmd: Login, meta: RequestMeta) -> TokenPair:
-        """:raises Throttled: while the account or the source address is blocked, or has
+    async def login(self, cmd: Login, meta: RequestMeta) -> TokenPair | LoginChallenge:
+        """A token pair, or a :class:`LoginChallenge` if the account has a second factor.
+
+        :raises Throttled: while the account or the source address is blocked, or has
             as many attempts in flight as it has failures left.
-        :raises Unauthenticated: for any failure (one message for all of them)."""
+        :raises Unauthenticated: for any failure (one message for all of them).
+        """
         email = normalize_email(cmd.email)
         keys = self._throttle.keys(email, meta)
         async with self._uow.anonymous() as tx:
@@ -121,73 +159,161 @@ class Auth:
         try:
             stored = None if candidate is None else candidate.password_hash
             check = await self._passwords.verify(cmd.password, stored)
+            answer: TokenPair | LoginChallenge | None = None
             if candidate is None or not check.ok:
                 reason: FailureReason = "unknown_email" if candidate is None else "bad_password"
-                tenant_id = None if candidate is None else candidate.tenant_id
-                async with self._uow.scoped(tenant_id) as tx:
-                    await self._failed(tx, email, candidate, reason, keys, meta)
-                settled = True
-                raise Unauthenticated(BAD_CREDENTIALS)
-            pair = await self._open_session(candidate, check.new_hash, email, keys, meta)
+                async with self._uow.scoped(
+                    None if candidate is None else candidate.tenant_id
+                ) as tx:
+                    await self._outcomes.failed(
+                        tx,
+                        email,
+                        None if candidate is None else candidate.user_id,
+                        None if candidate is None else candidate.tenant_id,
+                        reason,
+                        keys,
+                        meta,
+                    )
+            else:
+                async with self._uow.scoped(candidate.tenant_id) as tx:
+                    answer = await self._password_passed(
+                        tx, candidate, check.new_hash, email, keys, meta
+                    )
+            settled = True
+        finally:
+            if not settled:
+                async with self._uow.anonymous() as tx:
+                    await self._throttle.release(tx, keys)
+        if answer is None:
+            raise Unauthenticated(BAD_CREDENTIALS)
+        return answer
+
+    async def _password_passed(
+        self,
+        tx: Tx,
+        candidate: LoginCandidate,
+        new_hash: str | None,
+        email: str,
+        keys: AttemptKeys,
+        meta: RequestMeta,
+    ) -> TokenPair | LoginChallenge | None:
+        """The password was right: open a session or issue a challenge, unless the account
+        changed while the hash was checked or its password is an expired one-time one
+        (then count a failure and answer ``None``)."""
+        tid = candidate.tenant_id
+        # Re-read under lock: the account may have changed while the hash was checked.
+        user = await tx.users.get(tid, candidate.user_id, for_update=True)
+        refusal = await self._refusal(tx, user)
+        if refusal is None and user is not None:
+            state = await tx.users.password_state(tid, user.id)
+            if state is not None and state.expired:
+                refusal = "password_expired"
+        if user is None or refusal is not None:
+            await self._outcomes.failed(
+                tx, email, candidate.user_id, tid, refusal or "unknown_email", keys, meta
+            )
+            return None
+        if new_hash is not None:
+            await tx.users.set_password_hash(tid, user.id, new_hash)
+        totp = await tx.mfa.totp(tid, user.id)
+        if totp is not None and totp.confirmed:
+            return await self._outcomes.challenge(tx, user, keys)
+        return await self._outcomes.open_session(
+            tx, user, keys, meta, rehashed=new_hash is not None
+        )
+
+    async def login_mfa(self, cmd: LoginMfa, meta: RequestMeta) -> TokenPair:
+        """Finish a login with the code for its challenge. A wrong code counts as a failed
+        login of the account (same budget as passwords); a challenge dies after
+        ``CHALLENGE_MAX_FAILURES`` wrong codes or when it expires.
+
+        :raises Throttled: as for :meth:`login`.
+        :raises Unauthenticated: for an unknown, expired or dead challenge, or a wrong or
+            replayed code.
+        """
+        async with self._uow.anonymous() as tx:
+            owner = await tx.mfa.find_challenge(challenge_digest(cmd.challenge))
+        if owner is None:
+            raise Unauthenticated(BAD_SECOND_FACTOR)
+        tid = owner.tenant_id
+        async with self._uow.scoped(tid) as tx:
+            user = await tx.users.get(tid, owner.user_id)
+        if user is None:
+            raise Unauthenticated(BAD_SECOND_FACTOR)
+        keys = self._throttle.keys(user.email, meta)
+        async with self._uow.anonymous() as tx:
+            await self._throttle.reserve(tx, keys)
+        settled = False
+        try:
+            async with self._uow.scoped(tid) as tx:
+                pair = await self._second_step(tx, owner.challenge_id, user, cmd.code, keys, meta)
             settled = True
         finally:
             if not settled:
                 async with self._uow.anonymous() as tx:
                     await self._throttle.release(tx, keys)
         if pair is None:
-            raise Unauthenticated(BAD_CREDENTIALS)
+            raise Unauthenticated(BAD_SECOND_FACTOR)
         return pair
 
-    async def _open_session(
+    async def _second_step(
         self,
-        candidate: LoginCandidate,
-        new_hash: str | None,
-        email: str,
+        tx: Tx,
+        challenge_id: UUID,
+        user: User,
+        code: str,
         keys: AttemptKeys,
         meta: RequestMeta,
     ) -> TokenPair | None:
-        """The password was right: open the session, unless the account changed while
-        the hash was checked (then count a failure and answer ``None``). Settles the
-        attempt in the same transaction either way."""
-        tid = candidate.tenant_id
-        async with self._uow.scoped(tid) as tx:
-            # Re-read under lock: the account may have changed while the hash was checked.
-            user = await tx.users.get(tid, candidate.user_id, for_update=True)
-            tenant = None if tid is None else await tx.tenants.get(tid)
-            refusal: FailureReason | None = None
-            if user is None:
-                refusal = "unknown_email"
-            elif user.disabled:
-                refusal = "account_disabled"
-            elif tenant is not None and not tenant.active:
-                refusal = "tenant_suspended"
-            if user is None or refusal is not None:
-                await self._failed(tx, email, candidate, refusal or "unknown_email", keys, meta)
-                return None
-            if new_hash is not None:
-                await tx.users.set_password_hash(tid, user.id, new_hash)
-            refresh, digest = new_refresh_token()
-            session_id = await tx.sessions.open(
-                tenant_id=tid,
-                user_id=user.id,
-                token_hash=digest,
-                token_ttl_s=self._policy.refresh_ttl_s,
-                family_ttl_s=self._policy.session_max_age_s,
-                source_ip=meta.source_ip,
+        tid = user.tenant_id
+        challenge = await tx.mfa.lock_challenge(tid, challenge_id)
+        if challenge is None or challenge.expired:
+            if challenge is not None:
+                await tx.mfa.close_challenge(tid, challenge_id)
+            await self._throttle.release(tx, keys)
+            return None
+        locked = await tx.users.get(tid, user.id, for_update=True)
+        refusal = await self._refusal(tx, locked)
+        if locked is None or refusal is not None:
+            await tx.mfa.close_challenge(tid, challenge_id)
+            await self._outcomes.failed(
+                tx, user.email, user.id, tid, refusal or "unknown_email", keys, meta
             )
-            await tx.sessions.purge_expired(tid, user.id)
-            await self._throttle.succeeded(tx, keys)
-            await tx.audit.append(
-                tid,
-                _user_actor(user.id, user.email, meta),
-                "auth.login",
-                target=user.ref,
-                details={
-                    "session": session_digest(session_id),
-                    "rehashed": new_hash is not None,
-                },
-            )
-            return self._pair(user.id, tid, session_id, user.roles, refresh)
+            return None
+        method = await self._check_code(tx, locked, code)
+        if method is None:
+            if await tx.mfa.challenge_failed(tid, challenge_id) >= CHALLENGE_MAX_FAILURES:
+                await tx.mfa.close_challenge(tid, challenge_id)
+            await self._outcomes.failed(tx, user.email, user.id, tid, "bad_mfa_code", keys, meta)
+            return None
+        await tx.mfa.close_challenge(tid, challenge_id)
+        return await self._outcomes.open_session(tx, locked, keys, meta, mfa=method)
+
+    async def _check_code(self, tx: Tx, user: User, code: str) -> MfaMethod | None:
+        """Which factor ``code`` proves (spending it), or ``None``."""
+        tid = user.tenant_id
+        totp = await tx.mfa.totp(tid, user.id, for_update=True)
+        if totp is None or not totp.confirmed:
+            return None
+        if looks_like_totp(code):
+            step = matching_step(totp.secret, code, now=time.time(), after_step=totp.last_step)
+            if step is not None and await tx.mfa.accept_step(tid, user.id, step):
+                return "totp"
+            return None
+        if await tx.mfa.spend_recovery_code(tid, user.id, recovery_code_digest(code)):
+            return "recovery_code"
+        return None
+
+    async def _refusal(self, tx: Tx, user: User | None) -> FailureReason | None:
+        if user is None:
+            return "unknown_email"
+        if user.disabled:
+            return "account_disabled"
+        if user.tenant_id is not None:
+            tenant = await tx.tenants.get(user.tenant_id)
+            if tenant is not None and not tenant.active:
+                return "tenant_suspended"
+        return None
 
     async def refresh(self, cmd: Refresh, meta: RequestMeta) -> TokenPair:
         """Spend a refresh token for a new pair. Presenting a token that was already spent
@@ -242,7 +368,14 @@ class Auth:
                             new_hash=new_digest,
                             ttl_s=self._policy.refresh_ttl_s,
                         )
-                    pair = self._pair(user.id, tid, state.family_id, user.roles, refresh)
+                    access = self._tokens.issue(
+                        user_id=user.id, tenant_id=tid, session_id=state.family_id, roles=user.roles
+                    )
+                    pair = TokenPair(
+                        access_token=access.token,
+                        refresh_token=refresh,
+                        expires_in=access.expires_in,
+                    )
         if pair is None:
             raise Unauthenticated(BAD_REFRESH)
         return pair
@@ -261,7 +394,7 @@ class Auth:
                 user = await tx.users.get(tid, owner.user_id)
                 await tx.audit.append(
                     tid,
-                    _user_actor(owner.user_id, None if user is None else user.email, meta),
+                    user_actor(owner.user_id, None if user is None else user.email, meta),
                     "auth.logout",
                     target=f"session:{session_digest(owner.family_id)}",
                 )
@@ -269,15 +402,24 @@ class Auth:
     async def authenticate(self, bearer: str, meta: RequestMeta) -> Principal:
         """The principal an access token stands for, checked against the database: the
         session must be live, the account enabled and its tenant active. One indexed
-        query per request buys immediate revocation on every node.
+        query per request buys immediate revocation on every node. The principal carries
+        a :data:`Restriction` while the session must change its password or enrol a
+        second factor first (the edge enforces it).
 
         :raises Unauthenticated: for an invalid or expired token or an ended session.
         """
         claims = self._tokens.verify(bearer)
         async with self._uow.scoped(claims.tid) as tx:
-            state = await tx.sessions.state(claims.tid, claims.sub, claims.sid)
+            state = await tx.sessions.state(
+                claims.tid, claims.sub, claims.sid, mfa_roles=self._policy.mfa_roles
+            )
         if state is None or not state.live:
             raise Unauthenticated("the session has ended; log in again")
+        restriction: Restriction | None = None
+        if state.password_change_required:
+            restriction = "change_password"
+        elif state.mfa_enrolment_required:
+            restriction = "enrol_mfa"
         return Principal(
             user_id=claims.sub,
             tenant_id=claims.tid,
@@ -286,21 +428,7 @@ class Auth:
             session_id=claims.sid,
             request_id=meta.request_id,
             source_ip=meta.source_ip,
-        )
-
-    def _pair(
-        self,
-        user_id: UUID,
-        tenant_id: UUID | None,
-        session_id: UUID,
-        roles: tuple[Role, ...],
-        refresh: str,
-    ) -> TokenPair:
-        access = self._tokens.issue(
-            user_id=user_id, tenant_id=tenant_id, session_id=session_id, roles=roles
-        )
-        return TokenPair(
-            access_token=access.token, refresh_token=refresh, expires_in=access.expires_in
+            restriction=restriction,
         )
 
     def me(self, who: Principal) -> Me:
@@ -309,36 +437,5 @@ class Auth:
             email=who.email,
             tenant_id=who.tenant_id,
             roles=sorted(who.roles),
+            required_actions=[] if who.restriction is None else [who.restriction],
         )
-
-    async def _failed(
-        self,
-        tx: Tx,
-        email: str,
-        candidate: LoginCandidate | None,
-        reason: FailureReason,
-        keys: AttemptKeys,
-        meta: RequestMeta,
-    ) -> None:
-        """Count a failed login against its keys (blocking those over budget), settle the
-        attempt, and audit it on the account's chain — or the platform's for an unknown
-        email, named by its digest: the append-only chain must not keep forever what
-        someone typed into the email field (often a password)."""
-        failures = await self._throttle.failed(tx, keys)
-        if candidate is None:
-            target, claimed = account_key(email), None
-        else:
-            target, claimed = f"user:{candidate.user_id}", email
-        await tx.audit.append(
-            None if candidate is None else candidate.tenant_id,
-            Actor.anonymous(meta, claimed_name=claimed),
-            "auth.login_failed",
-            target=target,
-            details={"reason": reason, "account_failures": failures},
-        )
-
-
-def _user_actor(user_id: UUID, email: str | None, meta: RequestMeta) -> Actor:
-    return Actor(
-        ref=f"user:{user_id}", name=email, request_id=meta.request_id, source_ip=meta.source_ip
-    )

@@ -1,15 +1,19 @@
-"""Admin users: create, list, change roles, disable/enable; and provisioning for operators
-(``signage create-admin``, the development bootstrap admin)."""
+"""Admin users: create, list, change roles, disable/enable, reset a password, the tenant's
+second-factor policy; and provisioning for operators (``signage create-admin``,
+``signage reset-password``, the development bootstrap admin)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
 from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Permission, Role, authorize
+from actors.domain.throttle import account_key
 from actors.domain.users import (
     Email,
     NewPassword,
@@ -47,17 +51,50 @@ class UserList(msgspec.Struct, frozen=True):
     next_cursor: str | None = None
 
 
+#: Default lifetime of a one-time password from a reset (TEMPORARY_PASSWORD_TTL_S).
+DEFAULT_TEMPORARY_PASSWORD_TTL_S = 72 * 3600
+#: 128 random bits, typed once by the user: long enough, short enough to read out.
+TEMPORARY_PASSWORD_BYTES = 16
+
+
+class PasswordReset(msgspec.Struct, frozen=True):
+    """An admin reset's answer. ``temporary_password`` is shown once: hand it to the user
+    out of band; it logs in once, must then be changed, and expires unused."""
+
+    user_id: UUID
+    temporary_password: str | None
+    expires_at: datetime | None
+    must_change_password: bool
+    sessions_revoked: int
+    mfa_disabled: bool
+
+
+class MfaPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Roles of the tenant whose users must have a second factor (on top of the
+    platform's MFA_REQUIRED_ROLES). Users holding one without a second factor can only
+    enrol one until they do."""
+
+    required_roles: list[Role]
+
+
 class Users:
-    def __init__(self, uow: UnitOfWork, passwords: PasswordHasher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        passwords: PasswordHasher,
+        *,
+        temporary_password_ttl_s: int = DEFAULT_TEMPORARY_PASSWORD_TTL_S,
+    ) -> None:
         self._uow = uow
         self._passwords = passwords
+        self._temporary_ttl_s = temporary_password_ttl_s
 
     async def create(self, who: Principal, tenant_id: UUID, cmd: CreateUser) -> User:
         """:raises Conflict: if the email is taken (in any tenant: emails are global)."""
         authorize(who, Permission.USER_MANAGE, tenant_id)
         email = normalize_email(cmd.email)
         roles = role_set(tenant_id, cmd.roles)
-        check_password(cmd.password)
+        check_password(cmd.password, email=email)
         # Hash before the transaction: no pooled connection waits on argon2.
         password_hash = await self._passwords.hash(cmd.password)
         async with self._uow.tenant(tenant_id) as tx:
@@ -141,7 +178,7 @@ class Users:
         email = normalize_email(email)
         default = Role.PLATFORM_ADMIN if tenant_id is None else Role.TENANT_ADMIN
         chosen = role_set(tenant_id, roles or (default,))
-        check_password(password)
+        check_password(password, email=email)
         password_hash = await self._passwords.hash(password)
         async with self._uow.scoped(tenant_id) as tx:
             if tenant_id is not None:
@@ -151,6 +188,119 @@ class Users:
             )
             await tx.audit.append(tenant_id, actor, "user.create", target=user.ref, after=user)
         return user
+
+    async def reset_password(self, who: Principal, tenant_id: UUID, user_id: UUID) -> PasswordReset:
+        """Give a user of the tenant a one-time password (shown once in the answer), end
+        all their sessions, remove their second factor and lift any login block on the
+        account. Audited as ``user.password_reset``.
+
+        :raises NotFound: if there is no such user in the tenant.
+        :raises Conflict: for one's own account (use ``POST /api/v1/me/password``).
+        """
+        authorize(who, Permission.USER_MANAGE, tenant_id)
+        if user_id == who.user_id:
+            raise Conflict("change your own password with POST /api/v1/me/password")
+        temporary = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+        password_hash = await self._passwords.hash(temporary)
+        async with self._uow.tenant(tenant_id) as tx:
+            user = await tx.users.get(tenant_id, user_id, for_update=True)
+            if user is None:
+                raise NotFound("no such user")
+            reset = await self._reset(tx, user, password_hash, temporary, who)
+        return reset
+
+    async def operator_reset_password(
+        self, email: str, password: str | None, *, actor: Actor
+    ) -> tuple[User, PasswordReset]:
+        """``signage reset-password``: no authorization check (shell access), any account,
+        platform users included. With ``password`` it becomes the password (checked
+        against the rules); without, a one-time password is made as by an admin reset.
+        Sessions end and the second factor is removed either way.
+
+        :raises Invalid: for a bad email or a password that breaks the rules.
+        :raises NotFound: if no account has that email.
+        """
+        email = normalize_email(email)
+        if password is not None:
+            check_password(password, email=email)
+        async with self._uow.anonymous() as tx:
+            candidate = await tx.users.login_candidate(email)
+        if candidate is None:
+            raise NotFound("no account has this email")
+        temporary = (
+            None if password is not None else secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+        )
+        password_hash = await self._passwords.hash(
+            password if password is not None else temporary or ""
+        )
+        tid = candidate.tenant_id
+        async with self._uow.scoped(tid) as tx:
+            user = await tx.users.get(tid, candidate.user_id, for_update=True)
+            if user is None:
+                raise NotFound("no account has this email")
+            reset = await self._reset(tx, user, password_hash, temporary, actor)
+        return user, reset
+
+    async def _reset(
+        self,
+        tx: Tx,
+        user: User,
+        password_hash: str,
+        temporary: str | None,
+        who: Principal | Actor,
+    ) -> PasswordReset:
+        tid = user.tenant_id
+        ttl = self._temporary_ttl_s if temporary is not None else None
+        expires_at = await tx.users.set_password(tid, user.id, password_hash, temporary_for_s=ttl)
+        revoked = await tx.sessions.revoke_user(tid, user.id, "password_reset")
+        mfa_disabled = await tx.mfa.remove(tid, user.id)
+        await tx.throttle.clear(account_key(user.email))
+        await tx.audit.append(
+            tid,
+            who,
+            "user.password_reset",
+            target=user.ref,
+            details={
+                "temporary": temporary is not None,
+                "sessions_revoked": revoked,
+                "mfa_disabled": mfa_disabled,
+            },
+        )
+        return PasswordReset(
+            user_id=user.id,
+            temporary_password=temporary,
+            expires_at=expires_at,
+            must_change_password=temporary is not None,
+            sessions_revoked=revoked,
+            mfa_disabled=mfa_disabled,
+        )
+
+    async def mfa_policy(self, who: Principal, tenant_id: UUID) -> MfaPolicy:
+        authorize(who, Permission.USER_READ, tenant_id)
+        async with self._uow.tenant(tenant_id) as tx:
+            await _require_tenant(tx, tenant_id)
+            return MfaPolicy(required_roles=list(await tx.mfa.policy(tenant_id)))
+
+    async def set_mfa_policy(self, who: Principal, tenant_id: UUID, cmd: MfaPolicy) -> MfaPolicy:
+        """Replace the tenant's policy; audited as ``tenant.mfa_policy`` (before/after).
+
+        :raises Invalid: (field ``required_roles``) for a platform role.
+        """
+        authorize(who, Permission.USER_MANAGE, tenant_id)
+        roles = role_set(tenant_id, cmd.required_roles) if cmd.required_roles else ()
+        async with self._uow.tenant(tenant_id) as tx:
+            await _require_tenant(tx, tenant_id)
+            before = await tx.mfa.policy(tenant_id)
+            await tx.mfa.set_policy(tenant_id, roles)
+            await tx.audit.append(
+                tenant_id,
+                who,
+                "tenant.mfa_policy",
+                target=f"tenant:{tenant_id}",
+                before={"required_roles": list(before)},
+                after={"required_roles": list(roles)},
+            )
+        return MfaPolicy(required_roles=list(roles))
 
     async def platform_admin_exists(self) -> bool:
         async with self._uow.platform() as tx:

@@ -7,6 +7,7 @@ from uuid import UUID
 import msgspec
 from psycopg.rows import dict_row
 
+from actors.domain.rbac import Role
 from actors.domain.sessions import (
     RefreshTokenOwner,
     RefreshTokenState,
@@ -72,7 +73,7 @@ WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s AND revoked_a
 _REVOKE_USER = """
 UPDATE refresh_families SET revoked_at = now(), revoked_reason = %(reason)s
 WHERE user_id = %(user_id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
-  AND revoked_at IS NULL
+  AND revoked_at IS NULL AND id IS DISTINCT FROM %(keep)s
 """
 _REVOKE_TENANT = """
 UPDATE refresh_families SET revoked_at = now(), revoked_reason = %(reason)s
@@ -81,10 +82,15 @@ WHERE tenant_id = %(tenant_id)s AND revoked_at IS NULL
 _STATE = """
 SELECT u.email, u.roles,
        u.disabled_at IS NULL AND f.revoked_at IS NULL AND f.expires_at > now()
-           AND (u.tenant_id IS NULL OR t.status = 'active') AS live
+           AND (u.tenant_id IS NULL OR t.status = 'active') AS live,
+       u.password_must_change AS password_change_required,
+       u.roles && (%(mfa_roles)s::text[] || coalesce(p.required_roles, '{}'))
+           AND m.confirmed_at IS NULL AS mfa_enrolment_required
 FROM users u
 JOIN refresh_families f ON f.id = %(family_id)s AND f.user_id = u.id
 LEFT JOIN tenants t ON t.id = u.tenant_id
+LEFT JOIN tenant_mfa_policies p ON p.tenant_id = u.tenant_id
+LEFT JOIN user_totp m ON m.user_id = u.id
 WHERE u.id = %(user_id)s AND u.tenant_id IS NOT DISTINCT FROM %(tenant_id)s
 """
 _PURGE_EXPIRED = """
@@ -177,9 +183,17 @@ class SessionRepository:
         )
         return cur.rowcount > 0
 
-    async def revoke_user(self, tenant_id: UUID | None, user_id: UUID, reason: RevokeReason) -> int:
+    async def revoke_user(
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        reason: RevokeReason,
+        *,
+        keep: UUID | None = None,
+    ) -> int:
         cur = await self._conn.execute(
-            _REVOKE_USER, {"user_id": user_id, "tenant_id": tenant_id, "reason": reason}
+            _REVOKE_USER,
+            {"user_id": user_id, "tenant_id": tenant_id, "reason": reason, "keep": keep},
         )
         return cur.rowcount
 
@@ -188,11 +202,22 @@ class SessionRepository:
         return cur.rowcount
 
     async def state(
-        self, tenant_id: UUID | None, user_id: UUID, family_id: UUID
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        family_id: UUID,
+        *,
+        mfa_roles: tuple[Role, ...] = (),
     ) -> SessionState | None:
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(
-            _STATE, {"user_id": user_id, "tenant_id": tenant_id, "family_id": family_id}
+            _STATE,
+            {
+                "user_id": user_id,
+                "tenant_id": tenant_id,
+                "family_id": family_id,
+                "mfa_roles": [r.value for r in mfa_roles],
+            },
         )
         row = await cur.fetchone()
         return None if row is None else msgspec.convert(row, SessionState)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from psycopg.rows import dict_row
 
 from actors.domain.rbac import Role
 from actors.domain.sessions import LoginCandidate
-from actors.domain.users import User
+from actors.domain.users import PasswordState, User
 from actors.errors import Conflict, NotFound
 from actors.pagination import ByEmail, PageRequest
 from store.db import Connection
@@ -52,6 +53,20 @@ RETURNING id, email, roles, tenant_id, disabled_at IS NOT NULL AS disabled, crea
 _REHASH = """
 UPDATE users SET password_hash = %(hash)s, updated_at = now()
 WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+"""
+_NEW_HASH = """
+UPDATE users
+SET password_hash = %(hash)s,
+    password_must_change = %(temporary_for)s::integer IS NOT NULL,
+    password_expires_at = now() + make_interval(secs => %(temporary_for)s::integer),
+    updated_at = now()
+WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+RETURNING password_expires_at
+"""
+_HASH_STATE = """
+SELECT password_hash, password_must_change AS must_change,
+       coalesce(password_expires_at <= now(), false) AS expired
+FROM users WHERE id = %(id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
 """
 _LOGIN_CANDIDATE = "SELECT user_id, tenant_id, password_hash FROM auth_login_candidate(%(email)s)"
 _PLATFORM_ADMIN_EXISTS = """
@@ -136,6 +151,35 @@ class UserRepository:
         await self._conn.execute(
             _REHASH, {"id": user_id, "tenant_id": tenant_id, "hash": password_hash}
         )
+
+    async def set_password(
+        self,
+        tenant_id: UUID | None,
+        user_id: UUID,
+        password_hash: str,
+        *,
+        temporary_for_s: int | None = None,
+    ) -> datetime | None:
+        cur = await self._conn.execute(
+            _NEW_HASH,
+            {
+                "id": user_id,
+                "tenant_id": tenant_id,
+                "hash": password_hash,
+                "temporary_for": temporary_for_s,
+            },
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound("no such user")
+        expires_at: datetime | None = row[0]
+        return expires_at
+
+    async def password_state(self, tenant_id: UUID | None, user_id: UUID) -> PasswordState | None:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_HASH_STATE, {"id": user_id, "tenant_id": tenant_id})
+        row = await cur.fetchone()
+        return None if row is None else msgspec.convert(row, PasswordState)
 
     async def login_candidate(self, email: str) -> LoginCandidate | None:
         cur = await self._conn.execute(_LOGIN_CANDIDATE, {"email": email})

@@ -49,6 +49,7 @@ async def test_me_describes_the_caller(tenant_admin: Caller, tenant: dict[str, A
         "email": tenant_admin.email,
         "tenant_id": tenant["id"],
         "roles": ["tenant_admin"],
+        "required_actions": [],
     }
 
 
