@@ -21,6 +21,7 @@ from edge.routes import (
     auth,
     content,
     devices,
+    docs,
     emergencies,
     health,
     metrics,
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     for router in ROUTERS:
         app.register_blueprint(router.blueprint)
     app.register_blueprint(device_socket.bp)
+    app.register_blueprint(docs.bp)
     return app
 
 
