@@ -108,6 +108,27 @@ class ContentRepository(Protocol):
         """What the manifest planner needs of each item: lifecycle and live revision."""
         ...
 
+    async def lock_quotas(self, tenant_id: UUID) -> None:
+        """Order the tenant's quota checks until the transaction ends (advisory lock):
+        count, compare and write with it held."""
+        ...
+
+    async def count_live(self, tenant_id: UUID) -> int:
+        """The tenant's content items that are not archived."""
+        ...
+
+    async def media_usage(self, tenant_id: UUID, sha256: str | None = None) -> tuple[int, bool]:
+        """Bytes of the tenant's distinct uploaded files that revisions name, and whether
+        one of them is ``sha256`` (stored once: uploading it again costs nothing)."""
+        ...
+
+    async def playlist_body_bytes(
+        self, tenant_id: UUID, playlist_ids: Collection[UUID]
+    ) -> dict[UUID, int]:
+        """UTF-8 bytes of the live text/HTML bodies each playlist plays (each item once;
+        playlists with none are absent)."""
+        ...
+
 
 class PlaylistRepository(Protocol):
     async def create(

@@ -382,7 +382,7 @@ async def measure(
     gc.freeze()  # PERF-NOTES: keep full collections of the session heap out of the figures
 
     recorder = RefreshRecorder()
-    schedules = Schedules(container.store, recorder)
+    schedules = Schedules(container.store, recorder, container.settings)
     who = Principal(
         user_id=uuid4(),
         tenant_id=tenant_id,

@@ -229,8 +229,8 @@ class Container:
             ),
             emergencies=emergencies,
             content=Content(store, FileMediaStore(settings.media_root), manifest_feed, settings),
-            playlists=Playlists(store, manifest_feed),
-            schedules=Schedules(store, manifest_feed),
+            playlists=Playlists(store, manifest_feed, settings),
+            schedules=Schedules(store, manifest_feed, settings),
             manifests=manifests,
             manifest_feed=manifest_feed,
         )

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from actors.content_ports import ManifestRefresh, MediaStore
+from actors.content_ports import ManifestRefresh, MediaStore, MediaUpload
 from actors.domain import content_lifecycle as lifecycle
 from actors.domain.content_items import (
     AuditedRevision,
@@ -37,6 +37,7 @@ from actors.domain.content_lifecycle import (
 )
 from actors.domain.content_types import (
     BODY_MAX_CHARS,
+    BODY_PATTERN,
     MEDIA_KINDS,
     NAME_MAX_CHARS,
     ContentKind,
@@ -49,20 +50,22 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.domain.schedule_types import Instant
 from actors.domain.wall_clock import to_utc
-from actors.errors import Invalid, NotFound, UnsupportedMedia
+from actors.errors import Conflict, Invalid, NotFound, TooLarge, UnsupportedMedia
 from actors.pagination import ByCreation, BySeq, Page, PageRequest, Paging
 from actors.ports import Tx, UnitOfWork
 from actors.settings import Settings
+from actors.usecases.content_limits import ContentLimits, check_playlist_bodies
+from actors.usecases.manifests import ManifestSizeGuard
 
 #: Declared types that claim nothing: the bytes alone decide.
 _UNSPECIFIC_TYPES = frozenset({"application/octet-stream"})
 
 
-#: Names are one line of visible text; bodies any text PostgreSQL can store (no NUL).
+#: Names are one line of visible text; bodies printable text with tabs and line breaks.
 ContentName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
-ContentBody = Annotated[str, msgspec.Meta(max_length=BODY_MAX_CHARS, pattern=r"^[^\x00]*$")]
+ContentBody = Annotated[str, msgspec.Meta(max_length=BODY_MAX_CHARS, pattern=BODY_PATTERN)]
 
 
 class CreateContent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -149,6 +152,8 @@ class Content:
         self._media = media
         self._refresh = refresh
         self._max_upload = settings.max_upload_bytes
+        self._limits = ContentLimits.from_settings(settings)
+        self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -192,6 +197,8 @@ class Content:
         """A new draft (revision 1).
 
         :raises Invalid: (422) naming the field that breaks the kind's rules.
+        :raises Conflict: (409) if the tenant already keeps ``CONTENT_MAX_ITEMS`` items
+            that are not archived.
         """
         authorize(who, Permission.CONTENT_EDIT, tenant_id)
         revision = ContentRevision(
@@ -219,6 +226,13 @@ class Content:
             updated_at=_UNSAVED,
         )
         async with self._uow.tenant(tenant_id) as tx:
+            await tx.content.lock_quotas(tenant_id)
+            held = await tx.content.count_live(tenant_id)
+            if held >= self._limits.max_items:
+                raise Conflict(
+                    f"the tenant keeps {held} content items that are not archived, its limit"
+                    f" (CONTENT_MAX_ITEMS = {self._limits.max_items}): archive some first"
+                )
             item = await tx.content.create(draft)
             await tx.audit.append(
                 tenant_id,
@@ -280,7 +294,8 @@ class Content:
 
         :raises UnsupportedMedia: (415) for a kind without media, bytes of no accepted
             format for the kind, or a declared type the bytes contradict.
-        :raises TooLarge: (413) past ``MAX_UPLOAD_BYTES``.
+        :raises TooLarge: (413) past ``MAX_UPLOAD_BYTES``, or past what is left of the
+            tenant's ``MEDIA_QUOTA_BYTES``.
         :raises Conflict: (409) while a review is pending, or once archived.
         """
         authorize(who, Permission.CONTENT_EDIT, tenant_id)
@@ -288,37 +303,63 @@ class Content:
         # Refuse before reading a byte when the state or the kind already says no.
         async with self._uow.tenant(tenant_id) as tx:
             item = await _item(tx, tenant_id, content_id)
+            used, _ = await tx.content.media_usage(tenant_id)
         lifecycle.edit(item.lifecycle, who.user_id)
         accepted = accepted_for(item.kind)
         if not accepted:
             raise UnsupportedMedia(f"{item.kind} content takes no media upload")
         check = _head_check(item.kind, accepted, declared)
-        async with self._media.receive(
-            tenant_id, chunks, limit=self._max_upload, check_head=check
-        ) as upload:
-            media_type = check(upload.head)
-            async with self._uow.tenant(tenant_id) as tx:
-                item = await _item(tx, tenant_id, content_id, for_update=True)
-                transition = lifecycle.edit(item.lifecycle, who.user_id)
-                revision = msgspec.structs.replace(
-                    item.working,
-                    uri=None,
-                    media_sha256=upload.sha256,
-                    media_type=media_type,
-                )
-                after = await _write_revision(tx, item, transition, revision, who, upload.size)
-                # Into place before commit: a committed revision never names a missing
-                # file (a failed commit leaves an unreferenced, harmless one).
-                await upload.publish()
-                await tx.audit.append(
-                    tenant_id,
-                    who,
-                    "content.upload",
-                    target=item.ref,
-                    before=AuditedRevision.of(item.working),
-                    after=AuditedRevision.of(revision),
-                    details={"transition": transition.event, "size": upload.size},
-                )
+        if used >= self._limits.media_quota_bytes:  # nothing fits: refuse before reading
+            raise self._over_quota(used)
+        # Up to MAX_UPLOAD_BYTES are received whatever room is left: only the hash says
+        # whether the file is new (the tenant's same bytes again cost nothing); the
+        # quota is checked once it is known, under the tenant's quota lock.
+        received = self._media.receive(tenant_id, chunks, limit=self._max_upload, check_head=check)
+        async with received as upload:
+            return await self._store_upload(who, tenant_id, content_id, upload, check(upload.head))
+
+    def _over_quota(self, used: int) -> TooLarge:
+        return TooLarge(
+            f"the tenant's media files take {used} bytes of its quota of"
+            f" {self._limits.media_quota_bytes} bytes (MEDIA_QUOTA_BYTES): this upload"
+            " does not fit"
+        )
+
+    async def _store_upload(
+        self,
+        who: Principal,
+        tenant_id: UUID,
+        content_id: UUID,
+        upload: MediaUpload,
+        media_type: str,
+    ) -> StoredMedia:
+        async with self._uow.tenant(tenant_id) as tx:
+            # Under the quota lock: a concurrent upload cannot take the same room.
+            await tx.content.lock_quotas(tenant_id)
+            used, stored = await tx.content.media_usage(tenant_id, upload.sha256)
+            if not stored and used + upload.size > self._limits.media_quota_bytes:
+                raise self._over_quota(used)
+            item = await _item(tx, tenant_id, content_id, for_update=True)
+            transition = lifecycle.edit(item.lifecycle, who.user_id)
+            revision = msgspec.structs.replace(
+                item.working,
+                uri=None,
+                media_sha256=upload.sha256,
+                media_type=media_type,
+            )
+            after = await _write_revision(tx, item, transition, revision, who, upload.size)
+            # Into place before commit: a committed revision never names a missing
+            # file (a failed commit leaves an unreferenced, harmless one).
+            await upload.publish()
+            await tx.audit.append(
+                tenant_id,
+                who,
+                "content.upload",
+                target=item.ref,
+                before=AuditedRevision.of(item.working),
+                after=AuditedRevision.of(revision),
+                details={"transition": transition.event, "size": upload.size},
+            )
         return StoredMedia(
             sha256=upload.sha256,
             size=upload.size,
@@ -377,6 +418,20 @@ class Content:
             lambda item: lifecycle.archive(item.lifecycle, who.user_id),
         )
 
+    async def _check_growth(
+        self, tx: Tx, tenant_id: UUID, content_id: UUID, scope: DeviceScope
+    ) -> None:
+        """A newly live revision must keep every playlist that plays it, and every
+        manifest it reaches, within their limits.
+
+        :raises Conflict: (409) naming the limit it would pass.
+        """
+        playlists = await tx.playlists.containing(tenant_id, content_id)
+        await check_playlist_bodies(
+            tx, tenant_id, playlists, self._limits.playlist_max_body_bytes, field=None
+        )
+        await self._manifest_sizes.check(tx, tenant_id, scope)
+
     async def _move(
         self,
         who: Principal,
@@ -413,6 +468,8 @@ class Content:
                 )
             if event.live_revision_before != event.live_revision_after:
                 scope = await _playing_scope(tx, tenant_id, content_id)
+                if event.action == ContentAction.APPROVE:  # what plays may grow
+                    await self._check_growth(tx, tenant_id, content_id, scope)
             await tx.audit.append(
                 tenant_id, who, event.action.value, target=item.ref, details={"transition": event}
             )

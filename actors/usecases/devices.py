@@ -45,6 +45,7 @@ from actors.pagination import ByName, Page, PageRequest, Paging
 from actors.ports import PresenceReader, TenantEvents, Tx, UnitOfWork
 from actors.ratelimit import UNKNOWN_SOURCE, Clock, KeyedBuckets, source_key
 from actors.settings import Settings
+from actors.usecases.manifests import ManifestSizeGuard
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class Devices:
         self._presence = presence
         self._manifests = manifests
         self._limits = DeviceLimits.from_settings(settings)
+        self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
         cap = settings.rate_limit_max_keys
         self._registrations = KeyedBuckets(
             settings.registration_per_s, settings.registration_burst, max_keys=cap, clock=clock
@@ -293,6 +295,7 @@ class Devices:
             if device is None:
                 await self._count_failed_claim(tx, who, tenant_id, malformed=code is None)
             else:
+                await self._manifest_sizes.check(tx, tenant_id, DeviceScope.devices(device.id))
                 await tx.audit.append(
                     tenant_id, who, "device.claim", target=device.ref, after=device
                 )
@@ -376,6 +379,7 @@ class Devices:
             )
             if after == before:
                 return DeviceView.of(after, None)
+            await self._manifest_sizes.check(tx, tenant_id, DeviceScope.devices(device_id))
             await tx.audit.append(
                 tenant_id, who, "device.update", target=after.ref, before=before, after=after
             )

@@ -10,6 +10,11 @@ changed, all under the tenant's next version. After commit it publishes one
 :class:`~actors.events.ManifestsChanged` for the tenant: every node pushes the new
 versions to the sessions it holds.
 
+No device is ever given a document over ``MANIFEST_MAX_BYTES``: the writes that would
+cause one are refused in their own transaction (:class:`ManifestSizeGuard`), and a
+recomputation leaves a device whose new document is still too big (time moved a bigger
+mix into its horizon) on the one it has, with a warning.
+
 It is called by :class:`~actors.sessions.manifest_feed.ManifestFeed` (after admin changes,
 as the horizon moves, for a new device's first manifest), never on an HTTP request's path
 except :meth:`Manifests.of_device` for a device that has no manifest yet.
@@ -34,7 +39,7 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, NotFound
 from actors.events import ManifestsChanged
-from actors.ports import TenantEvents, UnitOfWork
+from actors.ports import TenantEvents, Tx, UnitOfWork
 from actors.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,8 @@ class ManifestPolicy(msgspec.Struct, frozen=True, kw_only=True):
     media_base_url: str
     notice_max_ids: int
     lease_s: float
+    #: The largest document (canonical JSON bytes) a device may be sent.
+    max_bytes: int = 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ManifestPolicy:
@@ -58,6 +65,7 @@ class ManifestPolicy(msgspec.Struct, frozen=True, kw_only=True):
             media_base_url=settings.media_base_url,
             notice_max_ids=settings.manifest_notice_max_ids,
             lease_s=settings.manifest_lease_s,
+            max_bytes=settings.manifest_max_bytes,
         )
 
 
@@ -125,32 +133,9 @@ class Manifests:
             last = await tx.manifests.lock(tenant_id)
             if scope.everyone:
                 await tx.manifests.forget_unapproved(tenant_id)
-            devices = await tx.manifests.planning_devices(tenant_id, scope)
-            if devices:
-                entries = await tx.schedules.entries(tenant_id)
-                playlists = await tx.playlists.for_planning(
-                    tenant_id, {entry.playlist_id for entry in entries}
-                )
-                contents = await tx.content.snapshots(
-                    tenant_id,
-                    {item.content_id for playlist in playlists.values() for item in playlist.items},
-                )
-                stored = await tx.manifests.hashes(tenant_id, [device.id for device in devices])
-                planning = time.perf_counter()
-                plan = await anyio.to_thread.run_sync(
-                    functools.partial(
-                        plan_batch,
-                        devices,
-                        entries,
-                        playlists,
-                        contents,
-                        stored,
-                        now=now,
-                        horizon=self._policy.horizon,
-                        tenant_id=tenant_id,
-                        media_base_url=self._policy.media_base_url,
-                    )
-                )
+            planning = time.perf_counter()
+            plan = await plan_scope(tx, tenant_id, scope, self._policy, now, stored_hashes=True)
+            if plan is not None:
                 plan_s = time.perf_counter() - planning
                 if plan.substituted_zones:
                     log.warning(
@@ -158,6 +143,7 @@ class Manifests:
                         tenant_id,
                         ", ".join(plan.substituted_zones),
                     )
+                plan = _within_limit(tenant_id, plan, self._policy.max_bytes)
                 if plan.changed:
                     version = last + 1
                     await tx.manifests.store(
@@ -266,3 +252,109 @@ class Manifests:
             return 0
         async with self._uow.platform() as tx:
             return await tx.manifests.record_acks(acks)
+
+
+async def plan_scope(
+    tx: Tx,
+    tenant_id: UUID,
+    scope: DeviceScope,
+    policy: ManifestPolicy,
+    now: datetime,
+    *,
+    stored_hashes: bool,
+) -> BatchPlan | None:
+    """Plan the manifests of ``scope``'s approved devices from what ``tx`` sees (its own
+    uncommitted writes included), in a worker thread; ``None`` if no device is in scope.
+    With ``stored_hashes`` only devices whose document changes are in the plan's
+    ``changed``; without, every device is."""
+    devices = await tx.manifests.planning_devices(tenant_id, scope)
+    if not devices:
+        return None
+    entries = await tx.schedules.entries(tenant_id)
+    playlists = await tx.playlists.for_planning(tenant_id, {entry.playlist_id for entry in entries})
+    contents = await tx.content.snapshots(
+        tenant_id,
+        {item.content_id for playlist in playlists.values() for item in playlist.items},
+    )
+    stored: Mapping[UUID, str] = {}
+    if stored_hashes:
+        stored = await tx.manifests.hashes(tenant_id, [device.id for device in devices])
+    return await anyio.to_thread.run_sync(
+        functools.partial(
+            plan_batch,
+            devices,
+            entries,
+            playlists,
+            contents,
+            stored,
+            now=now,
+            horizon=policy.horizon,
+            tenant_id=tenant_id,
+            media_base_url=policy.media_base_url,
+        )
+    )
+
+
+def oversized(plan: BatchPlan, max_bytes: int) -> dict[str, int]:
+    """The planned documents over ``max_bytes`` (hash → encoded size)."""
+    sizes = {h: len(doc.document.encode()) for h, doc in plan.documents.items()}
+    return {h: size for h, size in sizes.items() if size > max_bytes}
+
+
+def _within_limit(tenant_id: UUID, plan: BatchPlan, max_bytes: int) -> BatchPlan:
+    """``plan`` without the devices whose new document is over the limit: they keep the
+    one they have. Writes that would cause this are refused (:class:`ManifestSizeGuard`);
+    what is left is time moving a bigger mix into the horizon, which must not make every
+    node build and push a document of unbounded size."""
+    too_big = oversized(plan, max_bytes)
+    if not too_big:
+        return plan
+    kept = {device: h for device, h in plan.changed.items() if h not in too_big}
+    log.warning(
+        "tenant %s: %d devices keep their manifest: the new one is %d bytes, over "
+        "MANIFEST_MAX_BYTES (%d)",
+        tenant_id,
+        len(plan.changed) - len(kept),
+        max(too_big.values()),
+        max_bytes,
+    )
+    return msgspec.structs.replace(
+        plan,
+        changed=kept,
+        documents={h: doc for h, doc in plan.documents.items() if h not in too_big},
+    )
+
+
+class ManifestSizeGuard:
+    """Refuses, inside the transaction of the write that would cause it, a change that
+    would give some device a manifest over ``MANIFEST_MAX_BYTES``: the write's use case
+    calls :meth:`check` with the devices the change reaches, after writing and before
+    committing. It plans those devices as the recomputation after commit will (one plan
+    per distinct timeline, in a worker thread)."""
+
+    def __init__(self, policy: ManifestPolicy, clock: Clock = lambda: datetime.now(UTC)) -> None:
+        self._policy = policy
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManifestSizeGuard:
+        return cls(ManifestPolicy.from_settings(settings))
+
+    async def check(self, tx: Tx, tenant_id: UUID, scope: DeviceScope) -> None:
+        """:raises Conflict: (409) naming the size and the limit, if a manifest of
+        ``scope``'s devices would exceed it."""
+        if scope.empty:
+            return
+        plan = await plan_scope(
+            tx, tenant_id, scope, self._policy, self._clock(), stored_hashes=False
+        )
+        if plan is None:
+            return
+        too_big = oversized(plan, self._policy.max_bytes)
+        if too_big:
+            devices = sum(1 for h in plan.changed.values() if h in too_big)
+            raise Conflict(
+                f"this change would give {devices} device(s) a manifest of "
+                f"{max(too_big.values())} bytes, over the limit of {self._policy.max_bytes}"
+                " bytes (MANIFEST_MAX_BYTES): play less text or fewer items at once"
+            )

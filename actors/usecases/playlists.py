@@ -28,6 +28,9 @@ from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, Invalid, NotFound
 from actors.pagination import ByName, Page, PageRequest, Paging
 from actors.ports import Tx, UnitOfWork
+from actors.settings import Settings
+from actors.usecases.content_limits import check_playlist_bodies
+from actors.usecases.manifests import ManifestSizeGuard
 
 #: Groups and devices a refresh scope names before it becomes "every device".
 MAX_NAMED = 1024
@@ -49,13 +52,16 @@ class PlaylistList(msgspec.Struct, frozen=True):
 
 
 class Playlists:
-    def __init__(self, uow: UnitOfWork, refresh: ManifestRefresh) -> None:
+    def __init__(self, uow: UnitOfWork, refresh: ManifestRefresh, settings: Settings) -> None:
         self._uow = uow
         self._refresh = refresh
+        self._max_body_bytes = settings.playlist_max_body_bytes
+        self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
 
     async def create(self, who: Principal, tenant_id: UUID, cmd: SavePlaylist) -> PlaylistRecord:
-        """:raises Invalid: (422) for unknown content; :raises Conflict: (409) for content
-        without an approved, unarchived revision."""
+        """:raises Invalid: (422) for unknown content, or items whose bodies pass
+        ``PLAYLIST_MAX_BODY_BYTES``; :raises Conflict: (409) for content without an
+        approved, unarchived revision."""
         authorize(who, Permission.PLAYLIST_EDIT, tenant_id)
         playlist_id = uuid4()
         validate_playlist(Playlist(id=playlist_id, items=tuple(cmd.items)))
@@ -63,6 +69,9 @@ class Playlists:
             await _check_items(tx, tenant_id, cmd.items)
             record = await tx.playlists.create(
                 tenant_id, playlist_id, name=cmd.name, items=cmd.items, created_by=who.user_id
+            )
+            await check_playlist_bodies(
+                tx, tenant_id, [playlist_id], self._max_body_bytes, field="items"
             )
             await tx.audit.append(
                 tenant_id, who, "playlist.create", target=record.ref, after=record
@@ -72,7 +81,12 @@ class Playlists:
     async def replace(
         self, who: Principal, tenant_id: UUID, playlist_id: UUID, cmd: SavePlaylist
     ) -> PlaylistRecord:
-        """Replace the name and every item (the order is the list's)."""
+        """Replace the name and every item (the order is the list's).
+
+        :raises Invalid: (422) as :meth:`create`.
+        :raises Conflict: (409) as :meth:`create`, or if a manifest of a device that plays
+            the playlist would pass ``MANIFEST_MAX_BYTES``.
+        """
         authorize(who, Permission.PLAYLIST_EDIT, tenant_id)
         validate_playlist(Playlist(id=playlist_id, items=tuple(cmd.items)))
         async with self._uow.tenant(tenant_id) as tx:
@@ -87,8 +101,12 @@ class Playlists:
             )
             scope = DeviceScope()
             if before.items != after.items:
+                await check_playlist_bodies(
+                    tx, tenant_id, [playlist_id], self._max_body_bytes, field="items"
+                )
                 targets = await tx.schedules.targets_of_playlists(tenant_id, [playlist_id])
                 scope = DeviceScope.reached_by(targets, max_named=MAX_NAMED)
+                await self._manifest_sizes.check(tx, tenant_id, scope)
             await tx.audit.append(
                 tenant_id, who, "playlist.update", target=after.ref, before=before, after=after
             )

@@ -30,6 +30,8 @@ from actors.domain.wall_clock import to_utc
 from actors.errors import Invalid, NotFound
 from actors.pagination import ByCreation, Page, PageRequest, Paging
 from actors.ports import UnitOfWork
+from actors.settings import Settings
+from actors.usecases.manifests import ManifestSizeGuard
 
 Weekday = Annotated[int, msgspec.Meta(ge=1, le=7)]
 
@@ -57,13 +59,16 @@ class ScheduleList(msgspec.Struct, frozen=True):
 
 
 class Schedules:
-    def __init__(self, uow: UnitOfWork, refresh: ManifestRefresh) -> None:
+    def __init__(self, uow: UnitOfWork, refresh: ManifestRefresh, settings: Settings) -> None:
         self._uow = uow
         self._refresh = refresh
+        self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
 
     async def create(self, who: Principal, tenant_id: UUID, cmd: CreateSchedule) -> ScheduleView:
         """:raises Invalid: (422) naming the field: a rule broken, an unknown playlist or
-        device."""
+        device.
+        :raises Conflict: (409) if a manifest of a device it reaches would pass
+            ``MANIFEST_MAX_BYTES``."""
         authorize(who, Permission.SCHEDULE_EDIT, tenant_id)
         entry = ScheduleEntry(
             id=uuid4(),
@@ -96,6 +101,9 @@ class Schedules:
                         f"not approved devices of this tenant: {named}", field="target.device_ids"
                     )
             record = await tx.schedules.create(tenant_id, entry, created_by=who.user_id)
+            await self._manifest_sizes.check(
+                tx, tenant_id, DeviceScope.of_target(record.entry.target)
+            )
             view = ScheduleView.of(record)
             await tx.audit.append(tenant_id, who, "schedule.create", target=record.ref, after=view)
         self._refresh.refresh(tenant_id, DeviceScope.of_target(record.entry.target))

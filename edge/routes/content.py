@@ -105,29 +105,38 @@ async def content_revisions(tenant_id: UUID, content_id: UUID) -> Response:
     _ONE + "/media",
     summary="Upload the image or video file (raw body with its Content-Type) (editor)",
     response=StoredMedia,
-    errors=(404, 409, 413, 415),
+    errors=(404, 408, 409, 413, 415),
     max_body=_upload_limit,
     request_media=tuple(sorted(IMAGE_TYPES | VIDEO_TYPES)),
 )
 async def upload_media(tenant_id: UUID, content_id: UUID) -> Response:
     who = await authenticated()
-    chunks = _body_chunks(request.body_timeout)
+    chunks = _body_chunks(request.body_timeout, container().settings.upload_deadline_s)
     stored = await container().content.upload(
         who, tenant_id, content_id, request.headers.get("Content-Type"), chunks
     )
     return encoded(stored)
 
 
-async def _body_chunks(idle_timeout_s: float | None) -> AsyncIterator[bytes]:
-    """The request body as it arrives; a client silent for ``idle_timeout_s`` gets 408."""
+async def _body_chunks(idle_timeout_s: float | None, deadline_s: float) -> AsyncIterator[bytes]:
+    """The request body as it arrives. A client silent for ``idle_timeout_s``, or still
+    sending after ``deadline_s`` in all (a trickle of bytes that keeps a connection and a
+    temporary file busy for hours), gets 408."""
     chunks = aiter(request.body)
+    deadline = anyio.current_time() + deadline_s
     while True:
+        left = deadline - anyio.current_time()
+        wait = left if idle_timeout_s is None else min(idle_timeout_s, left)
         try:
-            with anyio.fail_after(idle_timeout_s):
+            with anyio.fail_after(max(wait, 0.0)):
                 chunk = await anext(chunks)
         except StopAsyncIteration:
             return
         except TimeoutError:
+            if anyio.current_time() >= deadline:
+                raise RequestTimeout(
+                    f"the upload took longer than {deadline_s:g} s (UPLOAD_DEADLINE_S)"
+                ) from None
             raise RequestTimeout("the upload stalled") from None
         yield chunk
 

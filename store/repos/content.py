@@ -123,6 +123,37 @@ WHERE c.tenant_id = %(tenant_id)s AND c.id = ANY(%(ids)s::uuid[])
 """
 
 
+# -- the tenant's quotas (sql/0020): counted where the rows are, serialised per tenant -----
+
+#: First key of the per-tenant advisory lock that orders quota checks (the second is the
+#: tenant id's hash): two concurrent creates or uploads cannot both pass the last slot.
+_QUOTA_LOCK_SPACE = 0x5160_0001
+_LOCK_QUOTA = "SELECT pg_advisory_xact_lock(%(space)s, hashtext(%(tenant_id)s::text))"
+
+_COUNT_LIVE = """
+SELECT count(*) FROM content WHERE tenant_id = %(tenant_id)s AND state <> 'archived'
+"""
+
+# Files are stored once per tenant and hash (store/media.py): count each hash once.
+_MEDIA_USAGE = """
+SELECT coalesce(sum(size), 0)::bigint, coalesce(bool_or(sha256 = %(sha256)s), false)
+FROM (SELECT DISTINCT ON (media_sha256) media_sha256 AS sha256, media_size AS size
+      FROM content_revisions
+      WHERE tenant_id = %(tenant_id)s AND media_sha256 IS NOT NULL) AS files
+"""
+
+# What a screen playing the playlist is sent as text: each item's live body, once.
+_PLAYLIST_BODY_BYTES = """
+SELECT i.playlist_id, coalesce(sum(octet_length(r.body)), 0)::bigint
+FROM (SELECT DISTINCT playlist_id, content_id FROM playlist_items
+      WHERE tenant_id = %(tenant_id)s AND playlist_id = ANY(%(ids)s::uuid[])) AS i
+JOIN content c ON c.tenant_id = %(tenant_id)s AND c.id = i.content_id
+JOIN content_revisions r
+  ON r.tenant_id = c.tenant_id AND r.content_id = c.id AND r.number = c.live_revision
+GROUP BY i.playlist_id
+"""
+
+
 def _lifecycle(row: Mapping[str, Any]) -> ContentLifecycle:
     return ContentLifecycle(
         state=ContentState(row["state"]),
@@ -343,6 +374,29 @@ class ContentRepository:
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(_LIFECYCLES, {"tenant_id": tenant_id, "ids": list(content_ids)})
         return {row["id"]: _lifecycle(row) for row in await cur.fetchall()}
+
+    async def lock_quotas(self, tenant_id: UUID) -> None:
+        await self._conn.execute(_LOCK_QUOTA, {"space": _QUOTA_LOCK_SPACE, "tenant_id": tenant_id})
+
+    async def count_live(self, tenant_id: UUID) -> int:
+        cur = await self._conn.execute(_COUNT_LIVE, {"tenant_id": tenant_id})
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def media_usage(self, tenant_id: UUID, sha256: str | None = None) -> tuple[int, bool]:
+        cur = await self._conn.execute(_MEDIA_USAGE, {"tenant_id": tenant_id, "sha256": sha256})
+        row = await cur.fetchone()
+        return (int(row[0]), bool(row[1])) if row else (0, False)
+
+    async def playlist_body_bytes(
+        self, tenant_id: UUID, playlist_ids: Collection[UUID]
+    ) -> dict[UUID, int]:
+        if not playlist_ids:
+            return {}
+        cur = await self._conn.execute(
+            _PLAYLIST_BODY_BYTES, {"tenant_id": tenant_id, "ids": list(playlist_ids)}
+        )
+        return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
     async def snapshots(
         self, tenant_id: UUID, content_ids: Collection[UUID]
