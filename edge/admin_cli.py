@@ -1,8 +1,10 @@
-"""The operators' admin commands: ``signage create-admin``, ``signage audit verify``, and
-the development bootstrap admin that ``signage serve`` creates in ``ENV=dev``.
+"""The operators' admin commands: ``signage create-admin``, ``signage reset-password``,
+``signage audit verify``, and the development bootstrap admin that ``signage serve``
+creates in ``ENV=dev``.
 
 These run with database access and no HTTP: they call the use cases' operator entry
-points (``Users.provision``, ``AuditTrail.verify_chain``), which skip authorization, and
+points (``Users.provision``, ``Users.operator_reset_password``,
+``AuditTrail.verify_chain``), which skip authorization, and
 audit as ``system:<command>``.
 """
 
@@ -16,6 +18,7 @@ import shlex
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import UTC
 from typing import Any, TextIO
 from uuid import UUID
 
@@ -53,6 +56,19 @@ def add_parsers(sub: Any) -> None:
     create.add_argument(
         "--role", action="append", default=[], choices=[r.value for r in Role], metavar="ROLE"
     )
+    reset = sub.add_parser(
+        "reset-password",
+        help="set an account's password (from stdin or $SIGNAGE_ADMIN_PASSWORD), or a one-time one",
+        description="For any account, platform admins included (a locked-out operator). The "
+        "account's sessions end and its second factor is removed. With --temporary a one-time "
+        "password is printed instead: it must be changed at the first login.",
+    )
+    reset.add_argument("--email", required=True)
+    reset.add_argument(
+        "--temporary",
+        action="store_true",
+        help="print a one-time password instead of reading one",
+    )
     audit = sub.add_parser("audit", help="audit trail tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="recompute a hash chain; exit 1 if broken")
@@ -77,7 +93,12 @@ async def _services(settings: Settings, url: str) -> AsyncIterator[tuple[Users, 
     await db.open(wait=True)
     try:
         store = Store(db)
-        yield Users(store, Argon2Passwords.from_settings(settings)), AuditTrail(store)
+        users = Users(
+            store,
+            Argon2Passwords.from_settings(settings),
+            temporary_password_ttl_s=settings.temporary_password_ttl_s,
+        )
+        yield users, AuditTrail(store)
     finally:
         await db.close()
 
@@ -119,6 +140,36 @@ async def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     scope = f"tenant {user.tenant_id}" if user.tenant_id else "the platform"
     roles = ", ".join(user.roles)
     print(f"created {user.email} ({roles}) in {scope}: user id {user.id}")
+    return 0
+
+
+async def cmd_reset_password(args: argparse.Namespace, settings: Settings) -> int:
+    from edge.cli import database_url
+
+    url = database_url(settings)
+    await migrate(url)
+    try:
+        password = None if args.temporary else _read_password(sys.stdin)
+        async with _services(settings, url) as (users, _):
+            user, reset = await users.operator_reset_password(
+                args.email, password, actor=Actor.system("reset-password")
+            )
+    except Invalid as exc:
+        print(f"signage: invalid {exc.field or 'input'}: {exc.detail}", file=sys.stderr)
+        return 2
+    except NotFound as exc:
+        print(f"signage: {exc.detail}", file=sys.stderr)
+        return 1
+    effects = f"{reset.sessions_revoked} session(s) ended"
+    if reset.mfa_disabled:
+        effects += ", second factor removed"
+    print(f"password of {user.email} reset: {effects}")
+    if reset.temporary_password is not None and reset.expires_at is not None:
+        expires = reset.expires_at.astimezone(UTC)
+        print(
+            f"one-time password (shown once, must be changed at login, expires"
+            f" {expires:%Y-%m-%d %H:%M} UTC): {reset.temporary_password}"
+        )
     return 0
 
 
@@ -193,4 +244,8 @@ async def bootstrap_dev_admin(settings: Settings, url: str, host: str, port: int
     )
 
 
-COMMANDS: dict[str, Command] = {"create-admin": cmd_create_admin, "audit": cmd_audit}
+COMMANDS: dict[str, Command] = {
+    "create-admin": cmd_create_admin,
+    "reset-password": cmd_reset_password,
+    "audit": cmd_audit,
+}
