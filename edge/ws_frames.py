@@ -12,7 +12,10 @@ of a header built here and the UTF-8 payload — the technique of Centrifugo's
 
 - the connection is an HTTP/1.1 WebSocket on Hypercorn's asyncio server, reached
   through the objects Quart 0.22 / Hypercorn 0.18 expose (found once, at the start of
-  the session; any other shape disables the fast path for that session);
+  the session; any other shape disables the fast path for that session). An HTTP/2
+  WebSocket (RFC 8441, which Hypercorn accepts on the same port) carries its frames
+  inside HTTP/2 DATA frames: raw bytes on its transport would corrupt the connection,
+  so it always takes the regular path;
 - no extension was negotiated (compression would change every frame: it is declined);
 - the handshake is complete and neither side started closing;
 - the transport holds less than :data:`MAX_BUFFERED` bytes not yet sent: a screen that
@@ -31,6 +34,7 @@ import asyncio
 import logging
 from typing import Any
 
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from wsproto.connection import ConnectionState
 
@@ -80,7 +84,10 @@ class RawTextFrames:
         does not look like the one it was written for (the regular path is then used)."""
         try:
             stream = quart_websocket._send.args[0].__self__
-            server = stream.send.__self__.send.__self__
+            protocol = stream.send.__self__
+            if not isinstance(protocol, H11Protocol):  # HTTP/2: frames go inside DATA frames
+                return None
+            server = protocol.send.__self__  # type: ignore[attr-defined]
             transport = server.writer.transport
             if not isinstance(stream, WSStream) or stream.state is not ASGIWebsocketState.CONNECTED:
                 return None
