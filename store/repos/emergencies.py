@@ -166,7 +166,10 @@ WITH stored AS (
                 %(ats)s::timestamptz[], %(nodes)s::text[])
          AS v(emergency_id, device_id, tenant_id, at, node_id)
     JOIN emergencies e ON e.id = v.emergency_id AND e.tenant_id = v.tenant_id
+    -- Only a screen the emergency targets (as it is grouped now) may acknowledge it: an
+    -- ack for another screen's emergency would count as a delivery that never happened.
     JOIN devices d ON d.id = v.device_id AND d.tenant_id = v.tenant_id
+     AND (e.target_all OR d.groups && e.target_groups OR d.id = ANY(e.target_devices))
     ON CONFLICT (emergency_id, device_id) DO NOTHING
     RETURNING emergency_id, tenant_id, acked_at
 )
