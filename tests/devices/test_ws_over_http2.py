@@ -63,7 +63,7 @@ def _websocket_over_h2(port: int, secret: str) -> list[dict[str, Any]]:
                     decoder.receive_bytes(event.data)
                     while (frame := decoder.process_buffer()) is not None:
                         assert frame.opcode is Opcode.TEXT
-                        assert isinstance(frame.payload, str)
+                        assert isinstance(frame.payload, bytes)
                         messages.append(json.loads(frame.payload))
                 elif isinstance(event, h2.events.StreamReset | h2.events.ConnectionTerminated):
                     raise AssertionError(f"the server ended the stream: {event}")
