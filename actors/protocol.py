@@ -8,6 +8,7 @@ once per event (not once per device) by :func:`encode_outbound` and the bytes ar
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -167,13 +168,15 @@ def encode_text(frame: Outbound) -> str:
     return _outbound.encode(frame).decode()
 
 
-class CloseCode:
-    """WebSocket close codes the device endpoint uses."""
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the device endpoint uses (docs/devices.md has the table)."""
 
     NORMAL = 1000
     GOING_AWAY = 1001
     POLICY = 1008  # repeated protocol errors, inbound rate limit
     TOO_BIG = 1009
+    INTERNAL_ERROR = 1011  # the session's actor crashed: reconnect
+    SERVICE_RESTART = 1012  # the node is shutting down: reconnect (to any node)
     TRY_AGAIN_LATER = 1013  # node overloaded or shutting down
     UNAUTHORIZED = 4401  # bad, pending or revoked secret; suspended tenant
     REPLACED = 4409  # a newer session with the same secret took over

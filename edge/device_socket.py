@@ -164,7 +164,7 @@ async def device_session() -> Response | None:
         with anyio.CancelScope(shield=True):
             if ref is not None:
                 await _end(ref)
-            await socket.close(1011, "session ended")
+            await socket.close(CloseCode.INTERNAL_ERROR, "session ended")
             if identity is not None:
                 log.info(
                     "session closed: device %s, code %s",

@@ -198,4 +198,6 @@ async def test_a_database_that_comes_up_late_is_waited_for(tmp_path: Path, db_cl
         finally:
             process.send_signal(signal.SIGTERM)
             await anyio.to_thread.run_sync(process.wait, 15.0)
+            if process.stdout is not None:
+                process.stdout.close()
         assert process.returncode == 0

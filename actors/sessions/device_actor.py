@@ -56,8 +56,8 @@ RECONNECT_SPREAD_MS = 5_000
 
 _CLOSE_ON_STOP = {
     StopReason.REQUESTED: (CloseCode.REPLACED, "replaced by a newer session"),
-    StopReason.CRASHED: (1011, "internal error"),
-    StopReason.SHUTDOWN: (1012, "node restarting; reconnect"),
+    StopReason.CRASHED: (CloseCode.INTERNAL_ERROR, "internal error"),
+    StopReason.SHUTDOWN: (CloseCode.SERVICE_RESTART, "node restarting; reconnect"),
     StopReason.IDLE: (CloseCode.GOING_AWAY, "idle"),
 }
 
