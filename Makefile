@@ -13,16 +13,29 @@ PYTHON312 ?= $(shell for p in python3.12 $$(command -v pyenv >/dev/null 2>&1 && 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest bench faults migrate clean venv
+# The locks (pip-compile, with hashes): requirements/runtime.txt for the image,
+# requirements/dev.txt for .venv and CI, requirements/build.txt for building the wheel.
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+
+.PHONY: run test lint lock-check lock typecheck pytest bench faults migrate clean venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions (hash-checked), then the project itself, editable and
+# without resolving anything: what CI tests is what the lock says.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it or set PYTHON312=/path/to/python3.12"; exit 1; }
 	test -x $(PYTHON) || $(PYTHON312) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Re-resolve every lock after changing dependencies in pyproject.toml (needs PyPI).
+lock: venv
+	$(BIN)/pip-compile $(LOCK_FLAGS) -o requirements/runtime.txt pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev --extra tools -o requirements/dev.txt pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --only-build-deps --all-build-deps -o requirements/build.txt pyproject.toml
 
 run: venv
 	$(BIN)/signage serve --host $(HOST) --port $(PORT)
@@ -30,9 +43,13 @@ run: venv
 migrate: venv
 	$(BIN)/signage migrate
 
-lint: venv
+lint: venv lock-check
 	$(BIN)/ruff check actors edge store tests bench
 	$(BIN)/ruff format --check actors edge store tests bench
+
+# Fails when pyproject.toml and requirements/*.txt disagree (offline; `make lock` fixes it).
+lock-check: venv
+	$(PYTHON) -m tests.packaging.lockcheck
 
 typecheck: venv
 	$(BIN)/mypy
