@@ -227,12 +227,11 @@ class Users:
             candidate = await tx.users.login_candidate(email)
         if candidate is None:
             raise NotFound("no account has this email")
-        temporary = (
-            None if password is not None else secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+        secret = (
+            password if password is not None else secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
         )
-        password_hash = await self._passwords.hash(
-            password if password is not None else temporary or ""
-        )
+        temporary = None if password is not None else secret
+        password_hash = await self._passwords.hash(secret)
         tid = candidate.tenant_id
         async with self._uow.scoped(tid) as tx:
             user = await tx.users.get(tid, candidate.user_id, for_update=True)

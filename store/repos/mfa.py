@@ -63,11 +63,18 @@ _OPEN_CHALLENGE = """
 INSERT INTO login_challenges (user_id, tenant_id, token_hash, expires_at)
 VALUES (%(user_id)s, %(tenant_id)s, %(hash)s, now() + make_interval(secs => %(ttl)s))
 """
+# Expired ones, and all but the newest few: a caller who knows the password cannot pile
+# up challenges (each password step that passes makes one).
 _PURGE_CHALLENGES = """
 DELETE FROM login_challenges
 WHERE user_id = %(user_id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
-  AND expires_at < now()
+  AND (expires_at < now() OR id NOT IN (
+      SELECT id FROM login_challenges
+      WHERE user_id = %(user_id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
+      ORDER BY created_at DESC LIMIT %(keep)s))
 """
+#: Live challenges kept per user when a new one opens (several browsers logging in at once).
+LIVE_CHALLENGES_PER_USER = 4
 _REMOVE_CHALLENGES = """
 DELETE FROM login_challenges
 WHERE user_id = %(user_id)s AND tenant_id IS NOT DISTINCT FROM %(tenant_id)s
@@ -160,7 +167,7 @@ class MfaRepository:
         self, tenant_id: UUID | None, user_id: UUID, token_hash: bytes, ttl_s: int
     ) -> None:
         who = self._who(tenant_id, user_id)
-        await self._conn.execute(_PURGE_CHALLENGES, who)
+        await self._conn.execute(_PURGE_CHALLENGES, {**who, "keep": LIVE_CHALLENGES_PER_USER})
         await self._conn.execute(_OPEN_CHALLENGE, {**who, "hash": token_hash, "ttl": ttl_s})
 
     async def find_challenge(self, token_hash: bytes) -> ChallengeOwner | None:

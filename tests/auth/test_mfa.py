@@ -238,3 +238,16 @@ def test_codes_match_their_step_within_one_step_of_drift() -> None:
     assert matching_step(secret, totp_code(secret, step), now=now, after_step=step) is None
     assert matching_step(secret, "12345", now=now, after_step=0) is None
     assert all(len(c) == 19 for c in new_recovery_codes())
+
+
+async def test_a_known_password_cannot_pile_up_challenges(
+    tenant: dict[str, Any], new_user: NewUser, database_url: str
+) -> None:
+    user = await new_user(tenant["id"], Role.VIEWER)
+    secret, _ = await enrol(user)
+    challenges = [await challenge_for(user) for _ in range(8)]
+    with psycopg.connect(database_url) as conn:
+        live = conn.execute("SELECT count(*) FROM login_challenges").fetchone()
+    assert live == (5,)
+    assert (await second_step(user.client, challenges[0], code_now(secret, +1))).status_code == 401
+    assert (await second_step(user.client, challenges[-1], code_now(secret, +1))).status_code == 200
