@@ -399,10 +399,28 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def _read_value_file(variable: str, path: str) -> str:
+    """The value a ``*_FILE`` variable points at, without its trailing newline.
+
+    :raises ConfigError: if the file cannot be read or holds nothing.
+    """
+    try:
+        value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"{variable}: cannot read {path} ({reason})") from None
+    if not value:
+        raise ConfigError(f"{variable}: {path} is empty")
+    return value
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
 ) -> Settings:
     """Build :class:`Settings` from ``.env`` overlaid by ``environ`` (the process's by default).
+
+    Any variable may instead be given as ``NAME_FILE``, the path of a file holding its value
+    (compose and Kubernetes secrets: ``JWT_SECRET_FILE``, ``DATABASE_URL_FILE``, ...).
 
     :raises ConfigError: naming the first missing or malformed variable.
     """
@@ -412,13 +430,20 @@ def load_settings(
     for field in msgspec.structs.fields(Settings):
         name = field.name.upper()
         raw = source.get(name)
+        secret_file = source.get(f"{name}_FILE")
+        if secret_file:
+            # Docker/compose secrets: NAME_FILE names a file holding the value.
+            if raw:
+                raise ConfigError(f"{name} and {name}_FILE: set one of them, not both")
+            raw = _read_value_file(f"{name}_FILE", secret_file)
         if raw is None or raw == "":
             continue
         try:
             values[field.name] = msgspec.convert(raw, field.type, strict=False)
         except msgspec.ValidationError as exc:
             message = str(exc).split(" - at ", 1)[0]
-            raise ConfigError(f"{name}: invalid value {raw!r} ({message})") from None
+            shown = f"in {name}_FILE" if secret_file else repr(raw)
+            raise ConfigError(f"{name}: invalid value {shown} ({message})") from None
     if "database_url" in values:
         values["database_url"] = normalize_database_url(str(values["database_url"]))
     if "redis_url" in values:
