@@ -47,6 +47,8 @@ class Operation(msgspec.Struct, frozen=True):
     media_type: str = "application/json"
     #: Media types of a raw (non-JSON) request body, e.g. an upload's.
     request_media: tuple[str, ...] = ()
+    #: Other statuses that answer with the success body (``/ready``'s 503), not a problem.
+    same_body: tuple[int, ...] = ()
 
 
 def decode[T](kind: type[T], raw: bytes | str) -> T:
@@ -138,6 +140,7 @@ class ApiRouter:
         query: Any = None,
         media_type: str = "application/json",
         request_media: tuple[str, ...] = (),
+        same_body: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.blueprint.add_url_rule(path, view_func=handler, methods=[method])
@@ -157,6 +160,7 @@ class ApiRouter:
                     query=query,
                     media_type=media_type,
                     request_media=request_media,
+                    same_body=same_body,
                 )
             )
             return handler

@@ -133,13 +133,17 @@ def build_openapi(operations: Iterable[Operation], *, version: str) -> dict[str,
         elif op.media_type != "application/json":
             ok["content"] = {op.media_type: {}}
         entry["responses"][str(op.status)] = ok
+        for status in op.same_body:
+            entry["responses"][str(status)] = {**ok, "description": "Same body, other status"}
         codes = set(op.errors)
+        if params and any(p["in"] == "path" for p in params):
+            codes.add(404)  # no such resource, or a malformed id: no route matches it
         if op.request is not None or op.query is not None:
             codes.add(422)
         if op.auth is not None:
             codes.update((401, 403))
             entry["security"] = [{op.auth: []}]
-        for code in sorted(codes):
+        for code in sorted(codes - set(op.same_body)):
             entry["responses"][str(code)] = _error_response(_ERROR_TEXT.get(code, "Error"))
         paths.setdefault(path, {})[op.method] = entry
 

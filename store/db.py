@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from actors.errors import Invalid, Unavailable
+from actors.errors import Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,12 @@ class Database:
             # text, an out-of-range number): the caller's input, never a server fault.
             log.warning("database refused a value: %s", exc.diag.message_primary)
             raise Invalid("the request holds a value the database cannot store") from None
+        except psycopg.errors.ForeignKeyViolation as exc:
+            # A row written for a tenant that does not exist (a platform admin naming an
+            # unknown tenant id in the path): that tenant is not found, not a server fault.
+            if (exc.diag.constraint_name or "").endswith("_tenant_id_fkey"):
+                raise NotFound("no such tenant") from None
+            raise
 
     async def ping(self) -> bool:
         """True if a pooled connection answers ``SELECT 1`` within the pool timeout."""

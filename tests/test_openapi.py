@@ -105,3 +105,19 @@ def test_datetimes_are_marked_wherever_they_sit_in_a_type() -> None:
     assert props["aware"] == date_time
     assert props["text"] == {"type": "string"}
     assert "format" not in str(components["_Other"])
+
+
+async def test_ready_documents_its_503_with_the_readiness_body(client: Client) -> None:
+    responses = (await _document(client))["paths"]["/ready"]["get"]["responses"]
+    assert responses["503"]["content"] == responses["200"]["content"]
+
+
+async def test_every_operation_with_a_path_parameter_documents_404(client: Client) -> None:
+    document = await _document(client)
+    missing = [
+        f"{method} {path}"
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if "{" in path and "404" not in op["responses"]
+    ]
+    assert missing == []

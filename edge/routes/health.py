@@ -47,7 +47,7 @@ async def health() -> Response:
     summary="PostgreSQL reachable and migrations current (503 otherwise)",
     response=Readiness,
     auth=None,
-    errors=(503,),
+    same_body=(503,),
 )
 async def ready() -> Response:
     app = container()
