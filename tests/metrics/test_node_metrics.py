@@ -71,9 +71,12 @@ async def test_pool_gauges_follow_the_pool(app: Quart, settings: Settings) -> No
     assert found.value("signage_db_pool_waiting") == 0
     async with container_of(app).db.pool.connection():
         busy = await scrape(app)
-        assert (
-            busy.value("signage_db_pool_available") == (busy.value("signage_db_pool_size") or 0) - 1
-        )
+    # The connection held here is in the pool's size and not available (background
+    # services may hold others meanwhile).
+    busy_size = busy.value("signage_db_pool_size")
+    assert busy_size is not None
+    assert busy_size >= 1
+    assert (busy.value("signage_db_pool_available") or 0) <= busy_size - 1
     assert (busy.value("signage_db_pool_requests_total") or 0) >= 1
 
 
