@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 from quart import Response, current_app
@@ -85,6 +85,6 @@ async def ready() -> Response:
     return encoded(body, status=200 if ok else 503)
 
 
-@router.get("/openapi.json", summary="This document", auth=None)
+@router.get("/openapi.json", summary="This document", response=dict[str, Any], auth=None)
 async def openapi() -> Response:
     return encoded(build_openapi(current_app.extensions["signage.operations"], version="1.0.0"))

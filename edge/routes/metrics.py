@@ -16,6 +16,8 @@ from edge.container import container
 router = ApiRouter("metrics", __name__, tag="health")
 
 
-@router.get("/metrics", summary="Prometheus metrics (text format 0.0.4)", auth=None)
+@router.get(
+    "/metrics", summary="Prometheus metrics (text format 0.0.4)", auth=None, media_type="text/plain"
+)
 async def metrics() -> Response:
     return Response(container().metrics.render(), status=200, content_type=CONTENT_TYPE)
