@@ -160,6 +160,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: behind one NAT must pass; 429 + Retry-After past it, before the upgrade).
     ws_connect_burst: int = 2000
     ws_connect_per_s: float = 200.0
+    #: Admission control (docs/operations.md): sessions one node holds, and sessions being
+    #: opened at once; past either, 503 + Retry-After before the upgrade.
+    ws_max_sessions: int = 20_000
+    ws_max_opening: int = 1_000
     #: A session must authenticate (header or hello) within this, and then send something
     #: (a heartbeat) at least this often, or it is closed.
     ws_hello_timeout_s: float = 5.0
@@ -257,6 +261,8 @@ _CHANNEL_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _check_runtime_settings(s: Settings) -> None:
+    if s.ws_max_sessions < 1 or s.ws_max_opening < 1:
+        raise ConfigError("WS_MAX_SESSIONS and WS_MAX_OPENING: must be at least 1")
     if s.db_start_attempts < 1 or s.db_start_backoff_max_s <= 0:
         raise ConfigError("DB_START_ATTEMPTS >= 1 and DB_START_BACKOFF_MAX_S > 0 required")
     if s.shutdown_grace_s <= 0:

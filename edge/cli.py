@@ -50,7 +50,14 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from edge.app import create_app
-    from edge.lifecycle import DatabaseUnreachable, ListenError, bind, serve_node, with_database
+    from edge.lifecycle import (
+        DatabaseUnreachable,
+        ListenError,
+        ShutdownSignals,
+        bind,
+        serve_node,
+        with_database,
+    )
     from edge.server import hypercorn_config
 
     config = hypercorn_config(settings, args.host, args.port)
@@ -59,22 +66,31 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except ListenError as exc:
         print(f"signage: {exc}", file=sys.stderr)
         return 4
+    signals = ShutdownSignals()
+    signals.install()
     try:
-        url = database_url(settings)
-        applied = await with_database(
-            lambda: migrate(url),
-            attempts=settings.db_start_attempts,
-            max_backoff_s=settings.db_start_backoff_max_s,
-        )
+        with signals.starting():  # a signal while starting stops the start, cleanly
+            url = database_url(settings)
+            applied = await with_database(
+                lambda: migrate(url),
+                attempts=settings.db_start_attempts,
+                max_backoff_s=settings.db_start_backoff_max_s,
+            )
+            if applied:
+                log.info("applied %d migration(s)", len(applied))
+            await admin_cli.bootstrap_dev_admin(settings, url, args.host, args.port)
     except DatabaseUnreachable as exc:
         print(f"signage: {exc}", file=sys.stderr)
         return 5
-    if applied:
-        log.info("applied %d migration(s)", len(applied))
-    await admin_cli.bootstrap_dev_admin(settings, url, args.host, args.port)
+    except asyncio.CancelledError:
+        log.info("stopped before serving")
+        signals.uninstall()
+        return 0
     app = create_app(settings, database_url=url)
-    log.info("serving on http://%s:%d (node %s)", args.host, args.port, settings.node_id)
-    await serve_node(app, config, sockets, grace_s=settings.shutdown_grace_s)
+    try:
+        await serve_node(app, config, sockets, signals, grace_s=settings.shutdown_grace_s)
+    finally:
+        signals.uninstall()
     return 0
 
 

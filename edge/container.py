@@ -53,6 +53,7 @@ from actors.usecases.playlists import Playlists
 from actors.usecases.schedules import Schedules
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
+from edge.admission import Admission
 from edge.edge_metrics import EdgeMetrics
 from store import redis_client
 from store.db import Database
@@ -88,6 +89,7 @@ class Container:
     events: NodeEvents
     devices: Devices
     device_connects: KeyedBuckets
+    admission: Admission
     ops: Ops
     edge_metrics: EdgeMetrics
     emergencies: Emergencies
@@ -221,6 +223,11 @@ class Container:
             devices=devices,
             ops=Ops(store, runtime, settings.node_id),
             edge_metrics=EdgeMetrics(metrics, lambda: len(presence), pool=db.pool),
+            admission=Admission(
+                max_sessions=settings.ws_max_sessions,
+                max_opening=settings.ws_max_opening,
+                sessions=lambda: len(presence),
+            ),
             device_connects=KeyedBuckets(
                 settings.ws_connect_per_s,
                 settings.ws_connect_burst,

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import anyio
 from quart import Blueprint, Response, websocket
@@ -38,7 +39,7 @@ from actors.protocol import (
     decode_inbound,
     encode_text,
 )
-from actors.ratelimit import TokenBucket
+from actors.ratelimit import TokenBucket, source_key
 from actors.runtime import ActorRef, ActorStopped, MailboxFull
 from actors.sessions.messages import CloseSession, Notice
 from actors.sessions.ports import SessionIdentity
@@ -121,23 +122,32 @@ async def device_session() -> Response | None:
             headers={"Retry-After": "1"},
         )
     try:
-        app.device_connects.check(_peer(app), "connection attempts from this address")
+        # Counted per source prefix (IPv6: its /64), as registrations and logins are.
+        app.device_connects.check(source_key(_peer(app)), "connection attempts from this address")
     except Throttled as exc:
         app.edge_metrics.ws_refused.inc()
         # Refused before the upgrade: a plain 429 the screen can back off from.
         return problem(429, exc.title, exc.detail, headers={"Retry-After": str(exc.retry_after)})
+    refusal = app.admission.admit()
+    if refusal is not None:
+        app.edge_metrics.ws_refused.inc()
+        # Past what the node can take: a fast, explicit answer before the upgrade.
+        headers = {"Retry-After": str(refusal.retry_after_s)}
+        return problem(503, refusal.title, refusal.detail, headers=headers)
+    admitted = _Once(app.admission.opened)
     ws: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
-    await ws.accept()
     socket = QuartDeviceSocket(ws, app.edge_metrics.ws_closes)
     ref: ActorRef | None = None
     identity: SessionIdentity | None = None
     opened_at = time.monotonic()
     try:
+        await ws.accept()
         hello = await _authenticate(app, ws, socket)
         if hello is None:
             return None
         identity, last_seq = hello
         ref = app.sessions.open(identity, socket, last_seq=last_seq)
+        admitted()  # authenticated and handed to its actor: no longer "opening"
         opened_at = time.monotonic()
         log.info(
             "session opened: device %s",
@@ -161,6 +171,7 @@ async def device_session() -> Response | None:
         socket.gone()  # the screen left: nothing more to send it
         raise
     finally:
+        admitted()
         with anyio.CancelScope(shield=True):
             if ref is not None:
                 await _end(ref)
@@ -190,6 +201,20 @@ def _session_fields(app: Container, identity: SessionIdentity) -> dict[str, obje
 
 def _refused(app: Container, why: str) -> None:
     log.info("session refused: %s", why, extra={"reason": why, "client": _peer(app)})
+
+
+class _Once:
+    """Calls ``action`` the first time it is called, never again."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
 
 
 async def _discard_until_disconnect(ws: Websocket) -> None:

@@ -30,7 +30,7 @@ import contextlib
 import errno
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import psycopg
 import tenacity
@@ -121,31 +121,70 @@ async def with_database[T](
         ) from None
 
 
+class ShutdownSignals:
+    """SIGTERM/SIGINT for the whole life of ``signage serve``, installed once (no moment
+    where a signal would kill the process before it cleans up).
+
+    While :meth:`starting`, a signal cancels the start. Then the first signal sets
+    :attr:`stopping` (drain and stop within the grace), the second :attr:`now`."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self.now = asyncio.Event()
+        self._start: asyncio.Task[object] | None = None
+        self._installed: list[int] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in _SIGNALS:
+            # Windows' loops have no add_signal_handler; Ctrl-C arrives as KeyboardInterrupt.
+            with contextlib.suppress(NotImplementedError, AttributeError, ValueError):
+                loop.add_signal_handler(signum, self._received, signum)
+                self._installed.append(signum)
+
+    def uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
+        self._installed.clear()
+
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """A signal inside this block cancels the task running it."""
+        self._start = asyncio.current_task()
+        try:
+            yield
+        finally:
+            self._start = None
+
+    def _received(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self._start is not None:
+            log.info("%s while starting: stopping", name)
+            self.stopping.set()
+            self._start.cancel()
+        elif self.stopping.is_set():
+            log.warning("%s again: stopping now", name)
+            self.now.set()
+        else:
+            log.info("%s: shutting down", name)
+            self.stopping.set()
+
+
 def _first_line(exc: BaseException | None) -> str:
     text = str(exc or "").strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-async def serve_node(app: Quart, config: Config, sockets: Sockets, *, grace_s: float) -> None:
-    """Serve ``app`` on ``sockets`` until SIGTERM/SIGINT, then stop as the module
+async def serve_node(
+    app: Quart, config: Config, sockets: Sockets, signals: ShutdownSignals, *, grace_s: float
+) -> None:
+    """Serve ``app`` on ``sockets`` until ``signals`` says stop, then stop as the module
     docstring says, within ``grace_s``."""
     node: Container = app.extensions[EXTENSION_KEY]
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    now = asyncio.Event()
-
-    def on_signal(signum: int) -> None:
-        if stopping.is_set():
-            log.warning("%s again: stopping now", signal.Signals(signum).name)
-            now.set()
-            return
-        log.info("%s: shutting down (grace %.1f s)", signal.Signals(signum).name, grace_s)
-        stopping.set()
-
-    for signum in _SIGNALS:
-        # Windows' loops have no add_signal_handler; Ctrl-C arrives as KeyboardInterrupt.
-        with contextlib.suppress(NotImplementedError, AttributeError, ValueError):
-            loop.add_signal_handler(signum, on_signal, signum)
+    stopping, now = signals.stopping, signals.now
+    # Announced once bound, started and ready for signals (tests and operators wait for it).
+    log.info("serving on http://%s (node %s)", ", ".join(config.bind), node.settings.node_id)
 
     async def drained() -> None:
         await stopping.wait()
@@ -171,9 +210,6 @@ async def serve_node(app: Quart, config: Config, sockets: Sockets, *, grace_s: f
         elif not serving.cancelled():
             serving.result()  # why serving ended early (a start-up failure), if it did
     finally:
-        for signum in _SIGNALS:
-            with contextlib.suppress(NotImplementedError, AttributeError, ValueError):
-                loop.remove_signal_handler(signum)
         # after_serving stops the node when Hypercorn ran its course; when it did not,
         # this does (idempotent: waits for a stop already under way).
         with contextlib.suppress(TimeoutError):

@@ -201,3 +201,20 @@ async def test_a_database_that_comes_up_late_is_waited_for(tmp_path: Path, db_cl
             if process.stdout is not None:
                 process.stdout.close()
         assert process.returncode == 0
+
+
+def test_a_signal_while_starting_stops_the_start_cleanly(tmp_path: Path, db_clean: str) -> None:
+    dead = _proxied(db_clean, free_port())  # nothing listens there: the start keeps retrying
+    env = {"DATABASE_URL": dead, "DB_START_ATTEMPTS": "100", "DB_START_BACKOFF_MAX_S": "0.2"}
+    process = _serve(tmp_path, env, free_port())
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not any("database unreachable (attempt" in line for line in lines):
+        line = process.stdout.readline()  # bounded: the process exits or logs within seconds
+        assert line, "the node exited:\n" + "".join(lines)
+        lines.append(line)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, "".join(lines) + output
+    assert "stopped before serving" in output
+    assert "Traceback" not in output
