@@ -33,9 +33,22 @@ class SimScreen:
     pairing_code: str
 
 
+def default_url(environ: dict[str, str] | None = None) -> str:
+    """``$SIGNAGE_URL``, else the local node ``make run`` starts (``$PORT``, 8000 by default)."""
+    env = os.environ if environ is None else environ
+    if env.get("SIGNAGE_URL"):
+        return env["SIGNAGE_URL"].rstrip("/")
+    port = env.get("PORT") or "8000"
+    return f"http://127.0.0.1:{port}"
+
+
 def add_parsers(sub: Any) -> None:
     sim = sub.add_parser("simulate", help="register, approve and connect N simulated screens")
-    sim.add_argument("--url", default="http://127.0.0.1:8000", help="a node (or the proxy)")
+    sim.add_argument(
+        "--url",
+        default=default_url(),
+        help="a node or the proxy (default: $SIGNAGE_URL, else http://127.0.0.1:$PORT)",
+    )
     sim.add_argument("--devices", type=int, default=3, help="how many screens")
     sim.add_argument("--tenant", help="claim into this tenant (needs --token)")
     sim.add_argument(
