@@ -338,6 +338,10 @@ class DeviceRepository(Protocol):
         """Who presents this secret, with its tenant's status. Platform scope."""
         ...
 
+    async def credentials(self, secret_hashes: Sequence[bytes]) -> dict[bytes, Credential]:
+        """:meth:`credential` for many secrets in one statement: found ones by hash."""
+        ...
+
     async def claim(
         self,
         *,

@@ -45,6 +45,7 @@ from actors.usecases.account import Account
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
 from actors.usecases.content import Content
+from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
 from actors.usecases.manifests import ManifestPolicy, Manifests
@@ -90,6 +91,7 @@ class Container:
     devices: Devices
     device_connects: KeyedBuckets
     admission: Admission
+    credentials: CredentialLookups
     ops: Ops
     edge_metrics: EdgeMetrics
     emergencies: Emergencies
@@ -223,6 +225,7 @@ class Container:
             devices=devices,
             ops=Ops(store, runtime, settings.node_id),
             edge_metrics=EdgeMetrics(metrics, lambda: len(presence), pool=db.pool),
+            credentials=CredentialLookups(store, timeout_s=settings.db_connect_timeout_s),
             admission=Admission(
                 max_sessions=settings.ws_max_sessions,
                 max_opening=settings.ws_max_opening,

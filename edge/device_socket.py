@@ -24,7 +24,7 @@ from quart import Blueprint, Response, websocket
 from quart.wrappers import Websocket
 
 from actors.domain.device_secret import hash_device_secret
-from actors.errors import Throttled, Unauthenticated
+from actors.errors import Throttled, Unauthenticated, Unavailable
 from actors.events import SessionTakenOver
 from actors.metrics import Counter
 from actors.protocol import (
@@ -136,12 +136,17 @@ async def device_session() -> Response | None:
         return problem(503, refusal.title, refusal.detail, headers=headers)
     admitted = _Once(app.admission.opened)
     ws: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
+    try:
+        await ws.accept()
+    except BaseException:
+        admitted()
+        raise
+    # Built once accepted: the fast path is found on an open connection only.
     socket = QuartDeviceSocket(ws, app.edge_metrics.ws_closes)
     ref: ActorRef | None = None
     identity: SessionIdentity | None = None
     opened_at = time.monotonic()
     try:
-        await ws.accept()
         hello = await _authenticate(app, ws, socket)
         if hello is None:
             return None
@@ -262,10 +267,14 @@ async def _authenticate(
             return None
         secret, last_seq = frame.token.strip(), frame.last_seq
     try:
-        found = await app.devices.credential(secret)
+        found = await app.credentials.credential(secret)  # batched with other handshakes
     except Unauthenticated:
         _refused(app, "unknown device secret")
         await socket.close(CloseCode.UNAUTHORIZED, "unknown device secret")
+        return None
+    except Unavailable:
+        _refused(app, "database unavailable")
+        await socket.close(CloseCode.TRY_AGAIN_LATER, "cannot check credentials now: reconnect")
         return None
     if not found.may_connect or found.tenant_id is None:
         _refused(app, f"device {found.device_id} {found.status}")

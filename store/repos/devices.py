@@ -51,6 +51,14 @@ FROM devices d LEFT JOIN tenants t ON t.id = d.tenant_id
 WHERE d.secret_hash = %(hash)s
 """
 
+#: The same, for many secrets at once (the handshakes of a reconnect storm).
+_CREDENTIALS = """
+SELECT d.secret_hash, d.id AS device_id, d.status, d.tenant_id,
+       coalesce(t.status = 'active', false) AS tenant_active, d.groups, d.timezone, d.name
+FROM devices d LEFT JOIN tenants t ON t.id = d.tenant_id
+WHERE d.secret_hash = ANY(%(hashes)s)
+"""
+
 _CLAIM = """
 UPDATE devices
 SET tenant_id = %(tenant_id)s, status = 'approved', pairing_code = NULL,
@@ -187,6 +195,16 @@ class DeviceRepository:
             return None
         row["groups"] = tuple(row["groups"])
         return msgspec.convert(row, Credential)
+
+    async def credentials(self, secret_hashes: Sequence[bytes]) -> dict[bytes, Credential]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_CREDENTIALS, {"hashes": list(secret_hashes)})
+        found: dict[bytes, Credential] = {}
+        for row in await cur.fetchall():
+            digest = bytes(row.pop("secret_hash"))
+            row["groups"] = tuple(row["groups"])
+            found[digest] = msgspec.convert(row, Credential)
+        return found
 
     async def claim(
         self,

@@ -1,0 +1,97 @@
+"""Device-secret lookups for WebSocket handshakes, coalesced: when many screens connect at
+once (a reconnect storm), their secrets are resolved in one statement, not one
+transaction each.
+
+The first handshake to ask opens a batch and yields once to the event loop, so that the
+handshakes already scheduled join it; then it reads every digest of the batch with one
+``SELECT ... WHERE secret_hash = ANY(...)`` and wakes the others. A batch holds at most
+``max_batch`` digests (the next asker opens another). Nothing is cached: every handshake
+sees PostgreSQL as it is when its batch is read, so a revoked or rotated secret is refused
+from the next batch on, on every node.
+
+The read runs shielded from the leader's cancellation (a screen that hangs up must not
+strand the others waiting on its batch) and bounded by ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.lowlevel
+
+from actors.domain.device_secret import hash_device_secret
+from actors.domain.devices import Credential
+from actors.errors import Unauthenticated, Unavailable
+from actors.ports import UnitOfWork
+
+MAX_BATCH = 500
+TIMEOUT_S = 5.0
+
+
+@dataclass(slots=True)
+class _Batch:
+    digests: set[bytes] = field(default_factory=set)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    found: dict[bytes, Credential] = field(default_factory=dict)
+    failed: Exception | None = None
+
+
+class CredentialLookups:
+    """See the module docstring."""
+
+    def __init__(
+        self, uow: UnitOfWork, *, max_batch: int = MAX_BATCH, timeout_s: float = TIMEOUT_S
+    ) -> None:
+        self._uow = uow
+        self._max_batch = max_batch
+        self._timeout_s = timeout_s
+        self._open: _Batch | None = None
+        #: Statements run and secrets resolved (for tests and the bench).
+        self.reads = 0
+        self.looked_up = 0
+
+    async def credential(self, secret: str) -> Credential:
+        """Who presents ``secret`` (any status: the caller decides what each means).
+
+        :raises Unauthenticated: (401) for a malformed or unknown secret.
+        :raises Unavailable: (503) when PostgreSQL cannot answer.
+        """
+        digest = hash_device_secret(secret)
+        if digest is None:
+            raise Unauthenticated("unknown device secret")
+        batch = self._open
+        leader = batch is None or len(batch.digests) >= self._max_batch
+        if batch is None or leader:
+            batch = self._open = _Batch()
+        batch.digests.add(digest)
+        if leader:
+            await self._read(batch)
+        else:
+            await batch.done.wait()
+        if batch.failed is not None:
+            raise Unavailable("the database is unavailable; retry shortly") from batch.failed
+        found = batch.found.get(digest)
+        if found is None:
+            raise Unauthenticated("unknown device secret")
+        return found
+
+    async def _read(self, batch: _Batch) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await (
+                    anyio.lowlevel.checkpoint()
+                )  # the handshakes already scheduled join this batch
+                if self._open is batch:
+                    self._open = None
+                with anyio.fail_after(self._timeout_s):
+                    async with self._uow.platform() as tx:
+                        batch.found = await tx.devices.credentials(list(batch.digests))
+                self.reads += 1
+                self.looked_up += len(batch.digests)
+            except Exception as exc:  # PostgreSQL down or slow: every waiter gets 503
+                batch.failed = exc
+            finally:
+                if self._open is batch:
+                    self._open = None
+                batch.done.set()

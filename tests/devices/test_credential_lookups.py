@@ -1,0 +1,89 @@
+"""Device-secret lookups of concurrent handshakes are one statement, against the real
+PostgreSQL; unknown and revoked secrets are still told apart and refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import psycopg
+import pytest
+from quart import Quart
+from websockets.asyncio.client import connect
+
+from actors.domain.devices import Credential
+from actors.errors import Unauthenticated
+from actors.usecases.credentials import CredentialLookups
+from edge.container import EXTENSION_KEY, Container
+from store.db import Database
+from store.uow import Store
+from tests.devices.conftest import Screen
+from tests.devices.test_device_socket import opened
+
+pytestmark = pytest.mark.anyio
+
+Approve = Callable[..., Awaitable[Screen]]
+
+
+@pytest.fixture
+async def store(db_clean: str) -> AsyncIterator[Store]:
+    db = Database(db_clean, min_size=1, max_size=2, application_name="test:credentials")
+    await db.open(wait=True)
+    try:
+        yield Store(db)
+    finally:
+        await db.close()
+
+
+async def test_concurrent_lookups_are_one_statement(
+    app: Quart, approved: Approve, store: Store, db_clean: str
+) -> None:
+    screens = [await approved(f"S{i}") for i in range(5)]
+    with psycopg.connect(db_clean, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE devices SET status = 'revoked', revoked_at = now() WHERE id = %s",
+            (screens[4].device_id,),
+        )
+    lookups = CredentialLookups(store)
+    found: dict[str, Credential | str] = {}
+
+    async def look(secret: str) -> None:
+        try:
+            found[secret] = await lookups.credential(secret)
+        except Unauthenticated:
+            found[secret] = "unknown"
+
+    unknown = "sds_" + "x" * 40
+    async with anyio.create_task_group() as tg:
+        for secret in [s.secret for s in screens] + [unknown]:
+            tg.start_soon(look, secret)
+    assert lookups.reads == 1
+    assert lookups.looked_up == 6
+    for screen in screens[:4]:
+        credential = found[screen.secret]
+        assert isinstance(credential, Credential)
+        assert str(credential.device_id) == screen.device_id
+        assert credential.may_connect
+    revoked = found[screens[4].secret]
+    assert isinstance(revoked, Credential)
+    assert revoked.status == "revoked"
+    assert not revoked.may_connect
+    assert found[unknown] == "unknown"
+
+
+async def test_screens_connecting_together_share_a_read(
+    app: Quart, ws_url: str, approved: Approve
+) -> None:
+    node: Container = app.extensions[EXTENSION_KEY]
+    screens = [await approved(f"T{i}") for i in range(8)]
+    looked_up_before = node.credentials.looked_up
+
+    async def session(screen: Screen) -> None:
+        async with connect(ws_url, additional_headers=screen.auth) as ws:
+            await opened(ws)
+
+    async with anyio.create_task_group() as tg:
+        for screen in screens:
+            tg.start_soon(session, screen)
+    # Every handshake resolved its secret through the batched lookups.
+    assert node.credentials.looked_up - looked_up_before == len(screens)
