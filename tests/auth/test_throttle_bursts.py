@@ -8,7 +8,6 @@ until the test opens it, so the burst is truly simultaneous however fast the mac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -23,6 +22,7 @@ from actors.settings import Settings
 from actors.usecases.auth import Auth, AuthPolicy, Login
 from tests.auth.conftest import FAST_HASHING, PASSWORD, Caller, container_of
 from tests.conftest import make_settings
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -77,13 +77,6 @@ def gated_auth(app: Quart) -> tuple[Auth, GatedPasswords]:
     return Auth(c.store, gated, tokens, AuthPolicy.from_settings(s)), gated
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    """Bounded poll: every task is parked at the gate or has answered."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
 async def outcome(auth: Auth, email: str, password: str, meta: RequestMeta) -> int:
     try:
         await auth.login(Login(email=email, password=password), meta)
@@ -106,7 +99,9 @@ async def burst(
         return await outcome(auth, email, f"wrong guess {i}", meta)
 
     tasks = [asyncio.create_task(attempt(i, e)) for i, e in enumerate(emails)]
-    await until(lambda: gated.entered + sum(t.done() for t in tasks) == len(tasks))
+    await eventually(
+        lambda: gated.entered + sum(t.done() for t in tasks) == len(tasks), timeout_s=20.0
+    )
     return tasks
 
 

@@ -37,17 +37,12 @@ from tests.devices.conftest import DEVICE_TIMERS, Screen
 from tests.devices.test_device_actor import FakeSocket, NoAcks, NoOpening
 from tests.devices.test_device_socket import closed_with, opened
 from tests.runtime.tcp_proxy import Proxy, running_proxy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
 Approve = Callable[..., Awaitable[Screen]]
 WAIT_S = 20.0
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.02)
 
 
 @pytest.fixture
@@ -94,7 +89,7 @@ async def test_a_database_outage_crashes_no_tenant_actor_and_ends_no_session(
 
         for round_ in range(1, 4):  # periodic rounds during the outage: each read fails
             node.reconciler.ask_all()
-            await eventually(lambda: node.reconciler.failed >= round_)  # noqa: B023
+            await eventually(lambda: node.reconciler.failed >= round_, timeout_s=WAIT_S)  # noqa: B023
         assert tenant_restarts(node, tenant["id"]) == 0
         assert ws.state is State.OPEN
         with anyio.fail_after(5):
@@ -107,7 +102,7 @@ async def test_a_database_outage_crashes_no_tenant_actor_and_ends_no_session(
         pg_proxy.refuse = False
         served = node.reconciler.served
         node.reconciler.ask_all()
-        await eventually(lambda: node.reconciler.served > served)
+        await eventually(lambda: node.reconciler.served > served, timeout_s=WAIT_S)
         assert tenant_restarts(node, tenant["id"]) == 0
         assert ws.state is State.OPEN
 

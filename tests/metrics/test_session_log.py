@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pytest
 from quart import Quart
 from websockets.asyncio.client import connect
@@ -14,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.devices.conftest import Screen
 from tests.emergencies.conftest import Connect
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -25,12 +24,6 @@ def session_lines(caplog: pytest.LogCaptureFixture, prefix: str) -> list[logging
     return [
         r for r in caplog.records if r.name == SESSION_LOGGER and r.getMessage().startswith(prefix)
     ]
-
-
-async def until(check: Callable[[], bool]) -> None:
-    with anyio.fail_after(WAIT_S):
-        while not check():
-            await anyio.sleep(0.02)  # the server logs after the client has gone
 
 
 async def test_a_session_is_logged_when_it_opens_and_when_the_screen_leaves(
@@ -47,7 +40,7 @@ async def test_a_session_is_logged_when_it_opens_and_when_the_screen_leaves(
         assert opened.__dict__["device"] == screen.device_id
         assert opened.__dict__["tenant"] == tenant["id"]
         assert opened.__dict__["client"] == "127.0.0.1"
-    await until(lambda: bool(session_lines(caplog, "session closed")))
+    await eventually(lambda: bool(session_lines(caplog, "session closed")), timeout_s=WAIT_S)
     (closed,) = session_lines(caplog, "session closed")
     assert closed.__dict__["device"] == screen.device_id
     assert closed.__dict__["session"] == opened.__dict__["session"]
@@ -62,7 +55,7 @@ async def test_a_refused_session_is_logged_with_its_reason(
     async with connect(ws_url, additional_headers={"Authorization": "Bearer nope"}) as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-    await until(lambda: bool(session_lines(caplog, "session refused")))
+    await eventually(lambda: bool(session_lines(caplog, "session refused")), timeout_s=WAIT_S)
     (refused,) = session_lines(caplog, "session refused")
     assert refused.__dict__["reason"] == "unknown device secret"
     assert "nope" not in repr(refused.__dict__)

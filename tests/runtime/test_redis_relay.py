@@ -5,7 +5,7 @@ and Redis being unreachable never blocking anyone."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -19,6 +19,7 @@ from actors.metrics import MetricsRegistry
 from actors.relay import RELAY_MESSAGES, RelayCodec, RelayState, Resync
 from store.redis_relay import RedisRelay
 from tests.runtime.tcp_proxy import running_proxy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -47,13 +48,6 @@ class Inbox:
 
     def gap(self) -> None:
         self.gaps += 1
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` every 10 ms until it holds, for at most ``timeout`` seconds."""
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.01)
 
 
 def make_relay(
@@ -164,7 +158,7 @@ async def test_a_silent_connection_is_detected_by_ping_and_replaced(prefix: str)
             await b.subscribe(tenant, inbox.deliver, inbox.gap)
             assert b.state is RelayState.OK
             proxy.deaf = True  # the connection stays open but nothing comes back
-            await eventually(lambda: b.state is RelayState.DOWN, timeout=5)
+            await eventually(lambda: b.state is RelayState.DOWN, timeout_s=5)
             assert await a.publish(tenant, Alarm(text="lost in the silence"))
             proxy.deaf = False
             await proxy.cut()

@@ -20,16 +20,9 @@ from actors.runtime import (
 )
 from tests.runtime.actors_under_test import Crash, Hang, Journal, Note, Read, Recorder, Urgent
 from tests.runtime.conftest import FAST, task_names
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
-
-
-async def wait_until(condition: object, timeout: float = 5.0) -> None:
-    """Poll ``condition()`` on every scheduler turn, up to ``timeout`` seconds."""
-    assert callable(condition)
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.001)
 
 
 async def test_a_crashed_actor_restarts_with_fresh_state_and_keeps_its_mailbox(
@@ -61,7 +54,7 @@ async def test_restarts_back_off_exponentially(runtime: Runtime) -> None:
     ref = runtime.spawn("recorder", "r", lambda: Recorder(journal))
     for _ in range(3):
         ref.tell(Crash())
-    await wait_until(lambda: journal.starts == 4)
+    await eventually(lambda: journal.starts == 4)
     gaps = [b - a for a, b in zip(journal.started_at, journal.started_at[1:], strict=False)]
     for gap, backoff in zip(gaps, (0.02, 0.04, 0.08), strict=True):
         assert gap >= backoff * 0.9  # timer granularity on some platforms
@@ -131,7 +124,7 @@ async def test_escalation_restarts_the_supervisor_with_all_its_children_stopped(
     await sibling.join(timeout=5)
     await fragile.join(timeout=5)
     assert sibling_journal.stops == [StopReason.SHUTDOWN]
-    await wait_until(lambda: group.restarts == 1 and group.status == "running")
+    await eventually(lambda: group.restarts == 1 and group.status == "running")
     assert group.path == "root/group"
     fresh = runtime.spawn("fragile", "f", lambda: Recorder(Journal()))
     fresh.tell(Note(sender=0, seq=0))
@@ -234,7 +227,7 @@ async def test_stop_during_backoff_ends_the_actor_without_waiting_it_out(
     runtime.register(ActorKind("recorder", restart=slow))
     ref = runtime.spawn("recorder", "r", lambda: Recorder(journal))
     ref.tell(Crash())
-    await wait_until(lambda: journal.stops == [StopReason.CRASHED])
+    await eventually(lambda: journal.stops == [StopReason.CRASHED])
     ref.stop()
     await ref.join(timeout=2)
     assert journal.starts == 1
@@ -256,7 +249,7 @@ async def test_shutdown_stops_every_actor_and_leaves_no_task_behind() -> None:
         for ref in refs:
             ref.tell(Note(sender=0, seq=0))
         refs[0].tell(Hang())  # one busy actor: released by the stop timeout
-        await wait_until(lambda: all(j.seen for j in journals))
+        await eventually(lambda: all(j.seen for j in journals))
         assert len(anyio.get_running_tasks()) > len(before) + 50
         runtime.stop()
     assert runtime.state == "stopped"
