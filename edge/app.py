@@ -76,7 +76,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
         PROVIDE_AUTOMATIC_OPTIONS=False,
         JSON_SORT_KEYS=False,
     )
-    app.url_map.strict_slashes = False
+    # Routes match exactly: "/metrics/" is not "/metrics" (a proxy rule for one must not
+    # be bypassed by the other).
+    app.url_map.strict_slashes = True
     app.extensions[EXTENSION_KEY] = Container.build(settings, url)
     app.extensions["signage.operations"] = operations()
 
