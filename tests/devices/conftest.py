@@ -16,6 +16,8 @@ from quart import Quart
 from actors.domain.rbac import Role
 from actors.settings import Settings
 from edge.app import create_app
+from store.db import Database
+from store.uow import Store
 from tests.auth.conftest import (  # noqa: F401 - fixtures re-exported for device tests
     FAST_HASHING,
     Caller,
@@ -36,6 +38,17 @@ DEVICE_TIMERS: dict[str, Any] = {
     "registration_burst": 30,
     "registration_per_s": 0.01,
 }
+
+
+@pytest.fixture
+async def store(db_clean: str) -> AsyncIterator[Store]:
+    """The store over a small pool of its own, for tests of services below the app."""
+    db = Database(db_clean, min_size=1, max_size=2, application_name="test:devices")
+    await db.open(wait=True)
+    try:
+        yield Store(db)
+    finally:
+        await db.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ PostgreSQL; unknown and revoked secrets are still told apart and refused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import psycopg
@@ -15,7 +15,6 @@ from actors.domain.devices import Credential
 from actors.errors import Unauthenticated
 from actors.usecases.credentials import CredentialLookups
 from edge.container import EXTENSION_KEY, Container
-from store.db import Database
 from store.uow import Store
 from tests.devices.conftest import Screen
 from tests.devices.test_device_socket import opened
@@ -23,16 +22,6 @@ from tests.devices.test_device_socket import opened
 pytestmark = pytest.mark.anyio
 
 Approve = Callable[..., Awaitable[Screen]]
-
-
-@pytest.fixture
-async def store(db_clean: str) -> AsyncIterator[Store]:
-    db = Database(db_clean, min_size=1, max_size=2, application_name="test:credentials")
-    await db.open(wait=True)
-    try:
-        yield Store(db)
-    finally:
-        await db.close()
 
 
 async def test_concurrent_lookups_are_one_statement(

@@ -14,22 +14,11 @@ import pytest
 from actors.sessions.presence import LocalPresence
 from actors.sessions.presence_service import NodePresence, PresenceConfig, PresenceService
 from store import redis_client
-from store.db import Database
 from store.presence_redis import RedisPresence
 from store.uow import Store
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def store(db_clean: str) -> AsyncIterator[Store]:
-    db = Database(db_clean, min_size=1, max_size=2, application_name="test:presence")
-    await db.open(wait=True)
-    try:
-        yield Store(db)
-    finally:
-        await db.close()
 
 
 @pytest.fixture
