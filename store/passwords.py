@@ -1,4 +1,4 @@
-"""Argon2id password hashing through the passlib API (``libpass``), off the event loop.
+"""Argon2id password hashing (argon2-cffi, PHC-format hashes), off the event loop.
 
 Each hash holds ``memory_kib`` of memory for tens of milliseconds of CPU, so hashing runs in
 worker threads behind a :class:`anyio.CapacityLimiter` (``max_concurrent`` at once) with a
@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import anyio
 import anyio.to_thread
-from passlib.context import CryptContext
-from passlib.exc import UnknownHashError
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from actors.errors import Throttled
 from actors.ports import PasswordCheck
@@ -35,13 +35,10 @@ class Argon2Passwords:
         max_concurrent: int,
         max_queued: int,
     ) -> None:
-        # Hashes made under other parameters still verify, and are flagged for re-hash.
-        self._context = CryptContext(
-            schemes=["argon2"],
-            argon2__type="ID",
-            argon2__memory_cost=memory_kib,
-            argon2__rounds=time_cost,
-            argon2__parallelism=parallelism,
+        # Hashes made under other parameters (or by passlib, the same PHC format) still
+        # verify, and are flagged for re-hash.
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
         self._max_concurrent = max_concurrent
         self._max_pending = max_concurrent + max_queued
@@ -61,7 +58,10 @@ class Argon2Passwords:
         )
 
     async def hash(self, password: str) -> str:
-        return await self._in_worker(self._context.hash, password)
+        return await self._in_worker(self._hash_now, password)
+
+    def _hash_now(self, password: str) -> str:
+        return self._hasher.hash(password)
 
     async def verify(self, password: str, stored: str | None) -> PasswordCheck:
         if stored is None:
@@ -74,11 +74,12 @@ class Argon2Passwords:
 
     def _check(self, password: str, stored: str) -> PasswordCheck:
         try:
-            ok, new_hash = self._context.verify_and_update(password, stored)
-        except (UnknownHashError, ValueError):
-            # A corrupt or foreign hash can never match; say so rather than fail loudly.
+            self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError, ValueError):
+            # A wrong password, or a corrupt or foreign hash, which can never match.
             return PasswordCheck(ok=False)
-        return PasswordCheck(ok=bool(ok), new_hash=new_hash if ok else None)
+        stale = self._hasher.check_needs_rehash(stored)
+        return PasswordCheck(ok=True, new_hash=self._hasher.hash(password) if stale else None)
 
     async def _in_worker[R](self, fn: Callable[..., R], *args: str) -> R:
         if self._pending >= self._max_pending:

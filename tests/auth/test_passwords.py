@@ -95,7 +95,7 @@ async def test_at_most_max_concurrent_hashes_run_at_once() -> None:
             active -= 1
         return "hashed"
 
-    passwords._context.hash = fake_hash  # the adapter's only call into passlib here
+    passwords._hash_now = fake_hash  # type: ignore[method-assign]  # the one hashing call
 
     async with anyio.create_task_group() as tg:
         for _ in range(6):
@@ -115,7 +115,7 @@ async def test_a_full_queue_answers_throttled_instead_of_waiting() -> None:
         assert release.wait(timeout=10)
         return "hashed"
 
-    passwords._context.hash = fake_hash
+    passwords._hash_now = fake_hash  # type: ignore[method-assign]
     async with anyio.create_task_group() as tg:
         tg.start_soon(passwords.hash, "running")
         tg.start_soon(passwords.hash, "queued")
@@ -126,3 +126,20 @@ async def test_a_full_queue_answers_throttled_instead_of_waiting() -> None:
             await passwords.hash("one too many")
         assert refused.value.retry_after >= 1
         release.set()
+
+
+#: Made by passlib (libpass 1.9, argon2id, m=1024, t=1, p=1) before the move to argon2-cffi.
+PASSLIB_HASH = "$argon2id$v=19$m=1024,t=1,p=1$XkvpnZPyvnduzZlTinEuZQ$Bk+y++NIvsYgYOmyw9PhTxtSNvwdK9hqlTuKfapPR3c"
+
+
+async def test_hashes_stored_by_passlib_still_verify() -> None:
+    passwords = hasher()
+    assert (await passwords.verify("correct horse battery staple", PASSLIB_HASH)).ok
+    assert not (await passwords.verify("wrong horse", PASSLIB_HASH)).ok
+
+
+async def test_a_hash_made_under_weaker_parameters_is_upgraded_on_login() -> None:
+    check = await hasher(memory_kib=2048).verify("correct horse battery staple", PASSLIB_HASH)
+    assert check.ok
+    assert check.new_hash is not None
+    assert "m=2048" in check.new_hash
