@@ -129,7 +129,10 @@ async def test_a_full_queue_answers_throttled_instead_of_waiting() -> None:
 
 
 #: Made by passlib (libpass 1.9, argon2id, m=1024, t=1, p=1) before the move to argon2-cffi.
-PASSLIB_HASH = "$argon2id$v=19$m=1024,t=1,p=1$XkvpnZPyvnduzZlTinEuZQ$Bk+y++NIvsYgYOmyw9PhTxtSNvwdK9hqlTuKfapPR3c"
+PASSLIB_HASH = (
+    "$argon2id$v=19$m=1024,t=1,p=1$XkvpnZPyvnduzZlTinEuZQ"
+    "$Bk+y++NIvsYgYOmyw9PhTxtSNvwdK9hqlTuKfapPR3c"
+)
 
 
 async def test_hashes_stored_by_passlib_still_verify() -> None:
