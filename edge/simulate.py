@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,14 +146,43 @@ async def _await_approval(http: Any, screens: list[SimScreen]) -> None:
         await asyncio.sleep(APPROVAL_POLL_S)
 
 
+#: The player reconnect contract (docs/devices.md): exponential backoff with full jitter
+#: from BACKOFF_BASE_S up to BACKOFF_CAP_S, never sooner than a Retry-After or a
+#: ``reconnect`` frame's ``after_ms``; a session that got its welcome starts over.
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+
+
+def reconnect_delay(
+    failures: int,
+    *,
+    retry_after_s: float | None = None,
+    after_ms: int | None = None,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait before the next attempt, after ``failures`` attempts in a row that
+    did not reach a welcome (0 after a session that did)."""
+    if after_ms is not None:  # the node asked for it: it is draining (1012)
+        return after_ms / 1000.0
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** max(0, failures))
+    delay = rng() * ceiling  # full jitter: a building's screens spread over the window
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return delay
+
+
 async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
-    """One screen's WebSocket: reconnects (with a delay) until cancelled."""
+    """One screen's WebSocket: reconnects by the contract above until cancelled."""
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
 
     url = args.url.replace("http", "ws", 1).rstrip("/") + "/api/v1/devices/ws"
     last_seq = 0
+    failures = 0
     while True:
+        retry_after: float | None = None
+        after_ms: int | None = None
+        code: int | None = None
         try:
             async with connect(url, compression=None) as ws:
                 hello = {"type": "hello", "token": screen.secret, "last_seq": last_seq}
@@ -160,6 +191,10 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
                 try:
                     async for raw in ws:
                         frame = json.loads(raw)
+                        if frame.get("type") == "welcome":
+                            failures = 0
+                        elif frame.get("type") == "reconnect":
+                            after_ms = int(frame.get("after_ms") or 0)
                         last_seq = max(last_seq, int(frame.get("seq") or 0))
                         _say(f"[screen {screen.index}] {_describe(frame)}")
                         ack = _ack_for(frame)
@@ -168,12 +203,19 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
                 finally:
                     beat.cancel()
             code = ws.close_code
+        except InvalidStatus as exc:  # refused before the upgrade (429, 503)
+            code = exc.response.status_code
+            header = exc.response.headers.get("Retry-After", "")
+            retry_after = float(header) if header.isdigit() else None
         except (OSError, ConnectionClosed) as exc:
             code = getattr(exc, "code", None)
-        _say(f"[screen {screen.index}] disconnected ({code}); reconnecting in 2 s")
         if code == 4401:
+            _say(f"[screen {screen.index}] refused (4401): not (or no longer) allowed")
             return
-        await asyncio.sleep(2)
+        delay = reconnect_delay(failures, retry_after_s=retry_after, after_ms=after_ms)
+        failures += 1
+        _say(f"[screen {screen.index}] disconnected ({code}); reconnecting in {delay:.1f} s")
+        await asyncio.sleep(delay)
 
 
 async def _heartbeats(ws: Any, every_s: float) -> None:

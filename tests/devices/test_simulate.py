@@ -37,3 +37,23 @@ async def test_simulated_screens_are_claimed_and_receive_welcome_and_manifest(
     listed = await (await manager.get(f"/api/v1/tenants/{tenant['id']}/devices")).get_json()
     assert len(listed["items"]) == 3
     assert all(d["groups"] == ["lobby"] for d in listed["items"])
+
+
+def test_the_reconnect_contract_backs_off_with_full_jitter_up_to_a_minute() -> None:
+    from edge.simulate import BACKOFF_CAP_S, reconnect_delay
+
+    top = [reconnect_delay(n, rng=lambda: 0.999) for n in range(10)]
+    assert top[0] < 1.0 < top[1] < 2.0 < top[2] < 4.0
+    assert max(top) <= BACKOFF_CAP_S
+    assert top[-1] > 0.99 * BACKOFF_CAP_S
+    assert reconnect_delay(5, rng=lambda: 0.0) == 0.0  # full jitter: anywhere in the window
+
+
+def test_the_reconnect_contract_honours_the_server() -> None:
+    from edge.simulate import reconnect_delay
+
+    # Retry-After (429/503 before the upgrade) is a floor under the jittered delay.
+    assert reconnect_delay(0, retry_after_s=5, rng=lambda: 0.5) == 5
+    assert reconnect_delay(9, retry_after_s=5, rng=lambda: 0.5) == 30.0
+    # A draining node's reconnect frame says exactly when.
+    assert reconnect_delay(7, after_ms=2_500, rng=lambda: 0.9) == 2.5
