@@ -111,6 +111,7 @@ def _peer(app: Container) -> str:
 @bp.websocket("/api/v1/devices/ws")
 async def device_session() -> Response | None:
     app = container()
+    upgrade_at = time.monotonic()
     request_id_var.set(uuid.uuid4().hex)
     if app.draining:
         app.edge_metrics.ws_refused.inc()
@@ -153,6 +154,7 @@ async def device_session() -> Response | None:
         identity, last_seq = hello
         ref = app.sessions.open(identity, socket, last_seq=last_seq)
         admitted()  # authenticated and handed to its actor: no longer "opening"
+        app.edge_metrics.ws_opened(time.monotonic() - upgrade_at)
         opened_at = time.monotonic()
         log.info(
             "session opened: device %s",

@@ -59,8 +59,19 @@ class EdgeMetrics:
         )
         self.ws_refused = registry.counter(
             "signage_ws_refused_total",
-            "Device WebSocket upgrades refused before authentication (rate limit).",
+            "Device WebSocket upgrades refused before authentication (rate limit, admission "
+            "control: node full or busy opening sessions, node draining).",
         )
+        self._ws_opened = registry.counter(
+            "signage_ws_opened_total",
+            "Device sessions opened: authenticated and handed to their actor (rate() of it "
+            "is the opening rate during a reconnect storm).",
+        ).labels()
+        self._ws_opening_seconds = registry.histogram(
+            "signage_ws_opening_seconds",
+            "Time from a device's upgrade request to its session being authenticated and "
+            "handed to its actor (admission, handshake, credential lookup).",
+        ).labels()
         registry.callback(
             "signage_device_sessions",
             "Device sessions live on this node.",
@@ -71,6 +82,10 @@ class EdgeMetrics:
         registry.register(PlatformCollector(registry=None), what="python_info")
         if pool is not None:
             registry.register(PoolCollector(pool), what="signage_db_pool_*")
+
+    def ws_opened(self, seconds: float) -> None:
+        self._ws_opened.inc()
+        self._ws_opening_seconds.observe(seconds)
 
     def http_answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one HTTP answer. ``route`` is the matched rule's template, ``None`` when
