@@ -19,6 +19,7 @@ from prometheus_client import PlatformCollector, ProcessCollector
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from actors.metrics import Counter, HistogramChild, MetricsRegistry
+from edge.ws_frames import fast_path_enabled
 
 #: HTTP latency buckets (seconds): 5 ms to 10 s; uploads and reports sit at the top.
 HTTP_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -76,6 +77,11 @@ class EdgeMetrics:
             "signage_device_sessions",
             "Device sessions live on this node.",
             lambda: [((), float(sessions()))],
+        )
+        registry.callback(
+            "signage_fast_path_enabled",
+            "1 when the WebSocket fast path is on (library versions as verified), else 0.",
+            lambda: [((), 1.0 if fast_path_enabled() else 0.0)],
         )
         registry.info("signage_build_info", "The running build (value is always 1).", build())
         registry.register(ProcessCollector(registry=None), what="process_*")

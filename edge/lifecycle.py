@@ -40,6 +40,7 @@ from hypercorn.utils import wrap_app
 from quart import Quart
 
 from edge.container import EXTENSION_KEY, Container
+from edge.server import prepare_stack
 
 log = logging.getLogger("signage")
 
@@ -183,6 +184,7 @@ async def serve_node(
     docstring says, within ``grace_s``."""
     node: Container = app.extensions[EXTENSION_KEY]
     stopping, now = signals.stopping, signals.now
+    prepare_stack()
     # Announced once bound, started and ready for signals (tests and operators wait for it).
     log.info("serving on http://%s (node %s)", ", ".join(config.bind), node.settings.node_id)
 

@@ -1,4 +1,5 @@
-"""Hypercorn's configuration for the app (the process lifecycle is :mod:`edge.lifecycle`)."""
+"""Hypercorn's configuration for the app, and what must be applied to the server stack
+before it serves (:func:`prepare_stack`). The process lifecycle is :mod:`edge.lifecycle`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypercorn.protocol import ws_stream
 from wsproto.extensions import PerMessageDeflate
 
 from actors.settings import Settings
+from edge.ws_frames import fast_path_check
 
 #: Hypercorn's own cap on one WebSocket message; the device endpoint enforces a smaller one.
 WEBSOCKET_MAX_MESSAGE_BYTES = 8 * 1024
@@ -33,8 +35,16 @@ def disable_permessage_deflate() -> None:
     ws_stream.PerMessageDeflate = _NoDeflate  # type: ignore[attr-defined]
 
 
-def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
+def prepare_stack() -> bool:
+    """Called once at serve time, before the first connection: decline compression and
+    check the fast path's library versions (logged, and exported as
+    ``signage_fast_path_enabled``). Returns whether the fast path is on."""
     disable_permessage_deflate()
+    return fast_path_check()
+
+
+def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
+    """The configuration alone (no side effect: see :func:`prepare_stack`)."""
     config = Config()
     config.websocket_ping_interval = settings.ws_ping_interval_s or None
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]

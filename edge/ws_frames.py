@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from hypercorn.protocol.h11 import H11Protocol
@@ -39,6 +40,47 @@ from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from wsproto.connection import ConnectionState
 
 log = logging.getLogger(__name__)
+
+#: The versions whose internals :meth:`RawTextFrames.of` walks, as verified (pinned in
+#: pyproject.toml): with any other, the fast path stays off and every frame takes the
+#: regular path.
+TESTED_WITH = {"hypercorn": "0.18.0", "quart": "0.22.0", "wsproto": "1.3.2"}
+
+_enabled: bool | None = None
+
+
+def fast_path_check() -> bool:
+    """Compare the installed versions with :data:`TESTED_WITH` (once), log the verdict
+    and return it."""
+    global _enabled
+    if _enabled is None:
+        installed = {name: _installed(name) for name in TESTED_WITH}
+        wrong = {n: v for n, v in installed.items() if v != TESTED_WITH[n]}
+        _enabled = not wrong
+        if wrong:
+            log.warning(
+                "WebSocket fast path off: %s (verified with %s); frames take the regular path",
+                ", ".join(f"{n} {v}" for n, v in wrong.items()),
+                ", ".join(f"{n} {v}" for n, v in TESTED_WITH.items()),
+            )
+        else:
+            log.info(
+                "WebSocket fast path on (%s)", ", ".join(f"{n} {v}" for n, v in installed.items())
+            )
+    return _enabled
+
+
+def fast_path_enabled() -> bool:
+    """The verdict of :func:`fast_path_check` (checked now if it was not yet)."""
+    return _enabled if _enabled is not None else fast_path_check()
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
 
 #: Bytes a connection may hold unsent before the fast path stands aside (Hypercorn's
 #: ``drain`` starts waiting at asyncio's default high-water mark, 64 KiB).
@@ -82,6 +124,8 @@ class RawTextFrames:
     def of(cls, quart_websocket: Any) -> RawTextFrames | None:
         """The fast path under Quart's websocket object, or ``None`` if this server stack
         does not look like the one it was written for (the regular path is then used)."""
+        if not fast_path_enabled():
+            return None
         try:
             stream = quart_websocket._send.args[0].__self__
             protocol = stream.send.__self__

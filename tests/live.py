@@ -14,7 +14,7 @@ from hypercorn.asyncio import serve
 from quart import Quart
 
 from actors.settings import Settings
-from edge.server import hypercorn_config
+from edge.server import hypercorn_config, prepare_stack
 from tests.servers import free_port
 
 START_TIMEOUT_S = 10.0
@@ -37,6 +37,7 @@ async def _listening(port: int) -> None:
 async def served(app: Quart, settings: Settings) -> AsyncIterator[int]:
     """Serve ``app`` (lifespan included) on a free port until the block ends."""
     port = free_port()
+    prepare_stack()
     stop = asyncio.Event()
     task = asyncio.create_task(
         serve(app, hypercorn_config(settings, "127.0.0.1", port), shutdown_trigger=stop.wait)

@@ -45,3 +45,21 @@ async def test_hypercorn_sessions_take_the_fast_path(
         assert socket._fast is not None
         started = await trigger(operator, tenant)
         assert (await player.emergency())["id"] == started["id"]
+
+
+def test_the_fast_path_is_on_only_with_the_versions_it_was_verified_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge import ws_frames
+
+    monkeypatch.setattr(ws_frames, "_enabled", None)
+    assert ws_frames.fast_path_check()  # this venv holds the pinned versions
+    monkeypatch.setattr(ws_frames, "_enabled", None)
+    monkeypatch.setitem(ws_frames.TESTED_WITH, "hypercorn", "0.0.1")
+    assert not ws_frames.fast_path_check()
+    assert ws_frames.RawTextFrames.of(object()) is None  # off: nobody walks internals
+
+
+async def test_the_verdict_is_a_metric(app: Quart) -> None:
+    node: Container = app.extensions[EXTENSION_KEY]
+    assert node.metrics.sample("signage_fast_path_enabled") == 1.0
