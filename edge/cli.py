@@ -50,15 +50,9 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from edge.app import create_app
-    from edge.lifecycle import (
-        DatabaseUnreachable,
-        ListenError,
-        ShutdownSignals,
-        bind,
-        serve_node,
-        with_database,
-    )
+    from edge.lifecycle import ListenError, ShutdownSignals, bind, serve_node
     from edge.server import hypercorn_config
+    from store.startup import DatabaseUnreachable, with_database
 
     config = hypercorn_config(settings, args.host, args.port)
     try:

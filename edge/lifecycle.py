@@ -5,7 +5,7 @@ software under compose or systemd.
 port in use is one line (``cannot listen on 127.0.0.1:8000: address already in use``)
 and a non-zero exit, not a node that says "serving on" and hangs. A database that is not
 reachable yet is retried with backoff, one log line per attempt, then given up on with
-one line and a non-zero exit (:func:`with_database`).
+one line and a non-zero exit (:func:`store.startup.with_database`).
 
 **Stop** (SIGTERM or SIGINT):
 
@@ -30,10 +30,8 @@ import contextlib
 import errno
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 
-import psycopg
-import tenacity
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
@@ -61,10 +59,6 @@ class ListenError(Exception):
     """The node cannot listen where it was told to (the message is the whole story)."""
 
 
-class DatabaseUnreachable(Exception):
-    """PostgreSQL did not answer within the start-up attempts."""
-
-
 def bind(config: Config) -> Sockets:
     """The listening sockets for ``config.bind``, bound now.
 
@@ -76,50 +70,6 @@ def bind(config: Config) -> Sockets:
         where = ", ".join(config.bind)
         why = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
         raise ListenError(f"cannot listen on {where}: {why}") from None
-
-
-async def with_database[T](
-    step: Callable[[], Awaitable[T]],
-    *,
-    attempts: int,
-    max_backoff_s: float,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> T:
-    """Run ``step`` (which connects to PostgreSQL), retrying while the server cannot be
-    reached: exponential backoff from 0.5 s up to ``max_backoff_s``, at most ``attempts``
-    tries, one warning line per failed try.
-
-    :raises DatabaseUnreachable: after the last attempt (one line: the driver's reason).
-    """
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        wait_s = state.next_action.sleep if state.next_action is not None else 0.0
-        log.warning(
-            "database unreachable (attempt %d of %d): %s; retrying in %.1f s",
-            state.attempt_number,
-            attempts,
-            _first_line(state.outcome.exception() if state.outcome else None),
-            wait_s,
-        )
-
-    retrying = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type(psycopg.OperationalError),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=max_backoff_s),
-        before_sleep=before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
-
-    async def attempt() -> T:  # a coroutine function, which tenacity awaits
-        return await step()
-
-    try:
-        return await retrying(attempt)
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnreachable(
-            f"database unreachable after {attempts} attempt(s): {_first_line(exc)}"
-        ) from None
 
 
 class ShutdownSignals:
@@ -170,11 +120,6 @@ class ShutdownSignals:
         else:
             log.info("%s: shutting down", name)
             self.stopping.set()
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc or "").strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def serve_node(
