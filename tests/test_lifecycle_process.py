@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.emergencies.cluster import Cluster, cluster
 from tests.runtime.tcp_proxy import running_proxy
 from tests.servers import REPO, free_port
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -218,3 +219,71 @@ def test_a_signal_while_starting_stops_the_start_cleanly(tmp_path: Path, db_clea
     assert process.returncode == 0, "".join(lines) + output
     assert "stopped before serving" in output
     assert "Traceback" not in output
+
+
+@pytest.fixture
+def slow_writer(tmp_path: Path, db_clean: str) -> Iterator[Cluster]:
+    """A node whose batched writers would not flush by themselves during the test."""
+    env = {"SHUTDOWN_GRACE_S": str(GRACE_S), "EMERGENCY_ACK_FLUSH_S": "60"}
+    with cluster(tmp_path, db_clean, nodes=1, extra_env=env) as one:
+        yield one
+
+
+def _scalar(database_url: str, query: str, *params: object) -> object:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def _acks_received(base_url: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as r:  # noqa: S310
+        text = r.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('signage_device_acks_total{kind="emergency"')
+    )
+
+
+async def test_sigterm_writes_every_acknowledgement_and_last_seen_before_exit(
+    slow_writer: Cluster, db_clean: str
+) -> None:
+    """Acks and last-seen times are batched in memory; a SIGTERM flushes them: nothing a
+    screen acknowledged is lost to a graceful stop."""
+    node = slow_writer
+    server = node.servers[0]
+    screens = await anyio.to_thread.run_sync(node.screens, 5)
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(
+                connect(node.ws_url(0), additional_headers={"Authorization": f"Bearer {s}"})
+            )
+            for _device, s in screens
+        ]
+        for ws in sockets:
+            await _opened(ws)
+        answer = await anyio.to_thread.run_sync(
+            node.operator.call,
+            "POST",
+            f"/api/v1/tenants/{node.tenant_id}/emergencies",
+            {"message": "Stay put", "severity": "warning", "target": {"all": True}},
+        )
+        for ws in sockets:
+            with anyio.fail_after(WAIT_S):
+                frame = json.loads(await ws.recv())
+            assert frame["type"] == "emergency"
+            await ws.send(json.dumps({"type": "ack", "emergency_id": frame["id"]}))
+            await ws.send(json.dumps({"type": "heartbeat"}))
+        await eventually(lambda: _acks_received(server.base_url) == len(sockets), timeout_s=WAIT_S)
+        stored = "SELECT count(*) FROM emergency_acks WHERE emergency_id = %s"
+        assert _scalar(db_clean, stored, answer["id"]) == 0  # still only in the node's memory
+        server.process.send_signal(signal.SIGTERM)
+        code, _took = await anyio.to_thread.run_sync(_exit_within, server.process, 15.0)
+    assert code == 0, server.log()
+    assert _scalar(db_clean, stored, answer["id"]) == len(sockets)
+    seen = "SELECT count(*) FROM devices WHERE last_seen_at IS NOT NULL AND last_node = 'node-0'"
+    assert _scalar(db_clean, seen) == len(sockets)

@@ -36,6 +36,8 @@ class LocalPresence:
         self._clock = clock
         self._live: dict[UUID, _Entry] = {}
         self._departed: dict[UUID, UUID] = {}
+        #: Last-seen times of sessions that ended before their time was written.
+        self._unwritten: dict[UUID, datetime] = {}
         #: Sessions opened since the last :meth:`take_fresh` (announced at once, batched).
         self._fresh: set[UUID] = set()
 
@@ -43,6 +45,7 @@ class LocalPresence:
         """``owner`` (the session's actor) now holds the device's session."""
         self._live[device_id] = _Entry(tenant_id, owner, self._clock(), dirty=True)
         self._departed.pop(device_id, None)
+        self._unwritten.pop(device_id, None)  # the new session's time is later
         self._fresh.add(device_id)
 
     def seen(self, device_id: UUID) -> None:
@@ -57,6 +60,8 @@ class LocalPresence:
         if entry is not None and entry.owner is owner:
             del self._live[device_id]
             self._departed[device_id] = entry.tenant_id
+            if entry.dirty:  # written with the next batch, not lost with the session
+                self._unwritten[device_id] = entry.last_seen_at
 
     def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
         found: dict[UUID, Presence] = {}
@@ -72,8 +77,10 @@ class LocalPresence:
 
     def take_seen(self) -> list[tuple[UUID, datetime, str]]:
         """Sessions seen since the last call, ``(device_id, at, node_id)``, for one batched
-        ``last_seen_at`` write; marks them clean."""
-        batch: list[tuple[UUID, datetime, str]] = []
+        ``last_seen_at`` write; marks them clean. Sessions that ended since are in it too
+        (with the time they were last seen), so a disconnect or a drain loses no time."""
+        batch = [(device_id, at, self.node_id) for device_id, at in self._unwritten.items()]
+        self._unwritten.clear()
         for device_id, entry in self._live.items():
             if entry.dirty:
                 entry.dirty = False

@@ -62,3 +62,24 @@ async def test_a_new_session_is_announced_at_the_next_tick_not_the_next_full_rou
     here.disconnected(device, owner)
     await service.tick()
     assert await elsewhere.lookup(tenant, [device]) == {}
+
+
+def test_a_session_that_ends_before_its_time_is_written_keeps_it_for_the_next_batch() -> None:
+    times = iter(datetime(2026, 1, 1, 0, 0, s, tzinfo=UTC) for s in range(10))
+    local = LocalPresence("node-a", clock=lambda: next(times))
+    tenant, device, owner = uuid4(), uuid4(), object()
+    local.connected(tenant, device, owner)
+    local.seen(device)  # second 1
+    local.disconnected(device, owner)
+    assert local.take_seen() == [(device, datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC), "node-a")]
+    assert local.take_seen() == []
+
+
+def test_a_reconnect_writes_one_time_per_device_the_newest() -> None:
+    times = iter(datetime(2026, 1, 1, 0, 0, s, tzinfo=UTC) for s in range(10))
+    local = LocalPresence("node-a", clock=lambda: next(times))
+    tenant, device, first, second = uuid4(), uuid4(), object(), object()
+    local.connected(tenant, device, first)  # second 0
+    local.disconnected(device, first)
+    local.connected(tenant, device, second)  # second 1
+    assert local.take_seen() == [(device, datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC), "node-a")]

@@ -1,0 +1,149 @@
+"""A node lost with ``kill -9``: three real nodes behind one address list, screens spread
+over them, each a player following the reconnect contract of docs/devices.md (full-jitter
+backoff, next address on failure). One node is killed; an emergency is triggered at once.
+
+Asserted: every screen of the dead node is back on a live one within 10 s; every screen —
+moved or not — receives the emergency (a moved screen within 2 s of its new welcome, the
+others within 2 s of the trigger) and its acknowledgement is stored; presence names the
+node each screen is on now.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import psycopg
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from edge.simulate import reconnect_delay
+from tests.emergencies.cluster import Cluster, cluster
+from tests.emergencies.test_emergency_cluster import PROMISE_S
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(180)]
+
+NODES = 3
+SCREENS = 30
+KILLED = 2  # the admin talks to node 0, the operator to node 1
+BACK_WITHIN_S = 10.0
+
+
+@dataclass
+class Player:
+    """One screen: which node it holds a session on, and when frames arrived."""
+
+    index: int
+    secret: str
+    urls: list[str]
+    at: int = 0
+    welcomes: list[tuple[int, float]] = field(default_factory=list)
+    emergencies: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def node(self) -> int:
+        return self.welcomes[-1][0]
+
+    def welcome_after(self, instant: float) -> float | None:
+        later = [t for _node, t in self.welcomes if t > instant]
+        return later[0] if later else None
+
+    async def run(self) -> None:
+        self.at = self.index % len(self.urls)
+        failures = 0
+        while True:
+            welcomed = False
+            try:
+                async with connect(
+                    self.urls[self.at],
+                    additional_headers={"Authorization": f"Bearer {self.secret}"},
+                    open_timeout=3,
+                    close_timeout=1,
+                ) as ws:
+                    async for raw in ws:
+                        frame = json.loads(raw)
+                        if frame["type"] == "welcome":
+                            welcomed = True
+                            failures = 0
+                            self.welcomes.append((self.at, time.monotonic()))
+                        elif frame["type"] == "emergency":
+                            self.emergencies.setdefault(frame["id"], time.monotonic())
+                            await ws.send(json.dumps({"type": "ack", "emergency_id": frame["id"]}))
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
+                pass
+            if not welcomed:
+                failures += 1
+            # The player contract: another address after a failure, full-jitter backoff.
+            self.at = (self.at + 1) % len(self.urls)
+            await anyio.sleep(reconnect_delay(failures))
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, db_clean: str) -> Iterator[Cluster]:
+    with cluster(tmp_path, db_clean, nodes=NODES) as three:
+        yield three
+
+
+def _acks(database_url: str, emergency_id: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM emergency_acks WHERE emergency_id = %s", (emergency_id,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _presence(nodes: Cluster) -> dict[str, str | None]:
+    page = nodes.admin.call("GET", f"/api/v1/tenants/{nodes.tenant_id}/devices?limit=100")
+    return {d["id"]: d.get("node_id") if d["online"] else None for d in page["items"]}
+
+
+async def test_a_killed_nodes_screens_are_back_on_the_others_and_miss_no_emergency(
+    nodes: Cluster, db_clean: str
+) -> None:
+    credentials = await anyio.to_thread.run_sync(nodes.screens, SCREENS)
+    urls = [nodes.ws_url(i) for i in range(NODES)]
+    players = [Player(i, secret, urls) for i, (_d, secret) in enumerate(credentials)]
+    devices = [device for device, _secret in credentials]
+    async with anyio.create_task_group() as tg:
+        for player in players:
+            tg.start_soon(player.run)
+        await eventually(lambda: all(p.welcomes for p in players), timeout_s=20)
+        lost = [p for p in players if p.node == KILLED]
+        assert lost, "no screen was on the node to kill"
+
+        nodes.servers[KILLED].process.kill()  # SIGKILL: no drain, no goodbye
+        killed_at = time.monotonic()
+        answer = await anyio.to_thread.run_sync(
+            nodes.operator.call,
+            "POST",
+            f"/api/v1/tenants/{nodes.tenant_id}/emergencies",
+            {"message": "Node lost: evacuate", "severity": "critical", "target": {"all": True}},
+        )
+        triggered_at = time.monotonic()
+        emergency_id = answer["id"]
+
+        await eventually(
+            lambda: all(p.welcome_after(killed_at) for p in lost), timeout_s=BACK_WITHIN_S
+        )
+        await eventually(lambda: all(emergency_id in p.emergencies for p in players), timeout_s=10)
+        await eventually(lambda: _acks(db_clean, emergency_id) == SCREENS, timeout_s=10)
+        expected = {devices[p.index]: f"node-{p.node}" for p in players}
+        await eventually(lambda: _presence(nodes) == expected, timeout_s=10, every_s=0.2)
+        tg.cancel_scope.cancel()
+
+    for player in lost:
+        back = player.welcome_after(killed_at)
+        assert back is not None
+        assert back - killed_at < BACK_WITHIN_S
+        assert player.node != KILLED
+        # Delivered on the session it got back: within the promise of that welcome.
+        assert player.emergencies[emergency_id] - max(back, triggered_at) < PROMISE_S
+    for player in players:
+        if player not in lost:
+            assert player.emergencies[emergency_id] - triggered_at < PROMISE_S
