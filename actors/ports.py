@@ -58,7 +58,7 @@ from actors.domain.throttle import KeyState
 from actors.domain.users import PasswordState, User
 from actors.mfa_ports import MfaRepository
 from actors.pagination import ByCreation, ByEmail, ByName, BySeq, ByStart, PageRequest
-from actors.protocol import Severity
+from actors.protocol import EmergencyMode, Severity
 
 
 class TenantRepository(Protocol):
@@ -455,12 +455,29 @@ class EmergencyRepository(Protocol):
         expires_in_s: int | None,
         started_by: str,
         broadcast_id: UUID | None = None,
+        mode: EmergencyMode = "live",
     ) -> Emergency:
         """Insert the emergency with the tenant's next sequence number and its ``started``
         outbox event; ``targeted`` counts the approved devices the target matches.
 
         Locks the tenant's sequence counter until the transaction ends.
         """
+        ...
+
+    async def lock_counter(self, tenant_id: UUID) -> None:
+        """Lock the tenant's sequence counter until the transaction ends (what every start
+        and end does first): no emergency of the tenant starts or ends meanwhile. Take it
+        before reading what a start depends on."""
+        ...
+
+    async def active_live(self, tenant_id: UUID) -> list[UUID]:
+        """Ids of the tenant's active live emergencies (drills left out)."""
+        ...
+
+    async def end_drills(self, tenant_id: UUID, *, ended_by: str) -> list[Emergency]:
+        """End (``cleared``) every active drill of the tenant; call it holding the counter
+        (after a start). A drill that another writer is ending at that instant is left to
+        it (never waited for: that writer waits for the counter)."""
         ...
 
     async def end(
@@ -508,7 +525,12 @@ class EmergencyRepository(Protocol):
         ...
 
     async def page(
-        self, tenant_id: UUID, page: PageRequest[BySeq], *, active: bool | None
+        self,
+        tenant_id: UUID,
+        page: PageRequest[BySeq],
+        *,
+        active: bool | None,
+        mode: EmergencyMode | None = None,
     ) -> list[Emergency]:
         """Newest first."""
         ...

@@ -21,6 +21,8 @@ from actors.domain.manifest_plan import Manifest, ManifestContent, ManifestSlice
 MAX_INBOUND_FRAME_BYTES = 4096
 
 Severity = Literal["info", "warning", "critical"]
+#: ``drill``: an exercise, which players mark as one (docs/emergencies.md, "Drills").
+EmergencyMode = Literal["live", "drill"]
 
 #: The largest number PostgreSQL's ``bigint`` holds. Every integer a device sends is bounded
 #: by it (and by 0 below): an unbounded one would reach a batched write shared by every
@@ -120,6 +122,7 @@ class EmergencyFrame(msgspec.Struct, frozen=True, tag="emergency", tag_field="ty
     severity: Severity
     started_at: datetime
     expires_at: datetime | None
+    mode: EmergencyMode = "live"
 
 
 class EmergencyClearFrame(msgspec.Struct, frozen=True, tag="emergency_clear", tag_field="type"):

@@ -22,7 +22,13 @@ import msgspec
 
 from actors.domain.devices import MAX_GROUPS, GroupName
 from actors.errors import Invalid
-from actors.protocol import EmergencyClearFrame, EmergencyFrame, Severity, encode_text
+from actors.protocol import (
+    EmergencyClearFrame,
+    EmergencyFrame,
+    EmergencyMode,
+    Severity,
+    encode_text,
+)
 
 #: Longest message (characters); the screen's frame stays well under a few KiB.
 MAX_MESSAGE_CHARS = 1000
@@ -105,15 +111,25 @@ class TriggerEmergency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     severity: Severity
     target: TargetSpec
     expires_in_s: ExpiresIn | None = None
+    #: ``drill``: an exercise (refused while a live emergency is active; ended by one).
+    mode: EmergencyMode = "live"
 
 
 # --- the tenant events (they cross the relay) ----------------------------------------------
 
 
 class EmergencyStarted(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="emergency_started"
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    tag="emergency_started",
 ):
-    """Emergency ``id`` started with sequence number ``seq``: show it on its target now."""
+    """Emergency ``id`` started with sequence number ``seq``: show it on its target now.
+
+    ``mode`` is left out of a live start's encoding, so that a node of the previous
+    version (which knows no ``mode``) still decodes every live start from the relay.
+    """
 
     id: UUID
     seq: int
@@ -122,6 +138,7 @@ class EmergencyStarted(
     target: EmergencyTarget
     started_at: datetime
     expires_at: datetime | None
+    mode: EmergencyMode = "live"
 
     def frame(self) -> str:
         """The screens' ``emergency`` frame, encoded (once per node, shared by all)."""
@@ -133,6 +150,7 @@ class EmergencyStarted(
                 severity=self.severity,
                 started_at=self.started_at,
                 expires_at=self.expires_at,
+                mode=self.mode,
             )
         )
 
@@ -178,6 +196,7 @@ class Emergency(msgspec.Struct, frozen=True, kw_only=True):
     started_by: str
     #: Shared by the rows of one platform-wide broadcast.
     broadcast_id: UUID | None = None
+    mode: EmergencyMode = "live"
     ended_at: datetime | None = None
     ended_seq: int | None = None
     end_reason: EndReason | None = None
@@ -192,6 +211,10 @@ class Emergency(msgspec.Struct, frozen=True, kw_only=True):
         """How audit entries name it."""
         return f"emergency:{self.id}"
 
+    @property
+    def drill(self) -> bool:
+        return self.mode == "drill"
+
     def started(self) -> EmergencyStarted:
         return EmergencyStarted(
             id=self.id,
@@ -201,6 +224,7 @@ class Emergency(msgspec.Struct, frozen=True, kw_only=True):
             target=self.target,
             started_at=self.started_at,
             expires_at=self.expires_at,
+            mode=self.mode,
         )
 
     def ended(self) -> EmergencyEnded | None:

@@ -22,6 +22,7 @@ from actors.domain.emergencies import (
     DeliveryReport,
     Emergency,
     EmergencyEvent,
+    EmergencyTarget,
     EndReason,
     TargetSpec,
     TriggerEmergency,
@@ -30,8 +31,8 @@ from actors.domain.principal import Actor, Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, Forbidden, NotFound
 from actors.pagination import BySeq, Page, PageRequest, Paging
-from actors.ports import PresenceReader, TenantEvents, UnitOfWork
-from actors.protocol import Severity
+from actors.ports import PresenceReader, TenantEvents, Tx, UnitOfWork
+from actors.protocol import EmergencyMode, Severity
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,24 @@ EXPIRY_BATCH = 100
 
 class EmergencyQuery(Paging, frozen=True, forbid_unknown_fields=True):
     """``GET .../emergencies?active=&limit=&cursor=``: newest first; ``active=true``
-    those still showing, ``active=false`` those ended."""
+    those still showing, ``active=false`` those ended; ``mode=live`` or ``mode=drill``
+    one kind only."""
 
     active: bool | None = None
+    mode: EmergencyMode | None = None
 
 
 class Triggered(msgspec.Struct, frozen=True):
     """The 201 of a trigger: ``targeted`` is PostgreSQL's count of approved devices the
-    target matched at that instant."""
+    target matched at that instant; ``ended_drills``, the drills a live start ended."""
 
     id: UUID
     seq: int
     started_at: datetime
     expires_at: datetime | None
     targeted: int
+    mode: EmergencyMode = "live"
+    ended_drills: list[UUID] = msgspec.field(default_factory=list)
 
 
 class BroadcastTriggered(msgspec.Struct, frozen=True):
@@ -66,6 +71,9 @@ class BroadcastTriggered(msgspec.Struct, frozen=True):
     id: UUID
     tenants: int
     targeted: int
+    mode: EmergencyMode = "live"
+    #: Tenants left out of a drill because a live emergency of theirs is active.
+    skipped: int = 0
 
 
 class BroadcastCleared(msgspec.Struct, frozen=True):
@@ -91,11 +99,13 @@ class EmergencyView(msgspec.Struct, frozen=True, kw_only=True):
     end_reason: EndReason | None = None
     ended_by: str | None = None
     broadcast_id: UUID | None = None
+    mode: EmergencyMode = "live"
 
     @classmethod
     def of(cls, e: Emergency) -> EmergencyView:
         return cls(
             id=e.id,
+            mode=e.mode,
             seq=e.seq,
             message=e.message,
             severity=e.severity,
@@ -150,36 +160,25 @@ class Emergencies:
                 raise NotFound("no such tenant")
             if not tenant.active:
                 raise Conflict("the tenant is suspended: its screens are disconnected")
-            emergency = await tx.emergencies.start(
-                emergency_id=uuid4(),
-                tenant_id=tenant_id,
-                message=cmd.message,
-                severity=cmd.severity,
-                target=target,
-                expires_in_s=cmd.expires_in_s,
-                started_by=who.actor.ref,
-            )
-            await tx.audit.append(
-                tenant_id,
+            started = await start_in(
+                tx,
                 who,
-                "emergency.trigger",
-                target=emergency.ref,
-                after=EmergencyView.of(emergency),
+                tenant_id,
+                NewEmergency(cmd.message, cmd.severity, target, cmd.expires_in_s, cmd.mode),
             )
-        await self._events.publish(tenant_id, emergency.started())
-        log.info(
-            "emergency %s (seq %d) started for tenant %s: %d targeted",
-            emergency.id,
-            emergency.seq,
-            tenant_id,
-            emergency.targeted,
-        )
+            if started is None:
+                raise live_blocks_drill()
+            await audit_start(tx, who, started)
+        await publish_start(self._events, started)
+        emergency = started.emergency
         return Triggered(
             id=emergency.id,
             seq=emergency.seq,
             started_at=emergency.started_at,
             expires_at=emergency.expires_at,
             targeted=emergency.targeted,
+            mode=emergency.mode,
+            ended_drills=[d.id for d in started.ended_drills],
         )
 
     async def clear(self, who: Principal, tenant_id: UUID, emergency_id: UUID) -> EmergencyView:
@@ -222,7 +221,7 @@ class Emergencies:
         """One page, newest first; ``active=true`` for the ones still showing."""
         authorize(who, Permission.EMERGENCY_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
-            rows = await tx.emergencies.page(tenant_id, page, active=q.active)
+            rows = await tx.emergencies.page(tenant_id, page, active=q.active, mode=q.mode)
         return page.page(rows, lambda e: BySeq(e.seq)).map(EmergencyView.of)
 
     async def get(self, who: Principal, tenant_id: UUID, emergency_id: UUID) -> EmergencyDetail:
@@ -248,31 +247,23 @@ class Emergencies:
         authorize(who, Permission.EMERGENCY_BROADCAST, None)
         target = cmd.target.resolve()
         broadcast_id = uuid4()
-        started: list[Emergency] = []
+        new = NewEmergency(cmd.message, cmd.severity, target, cmd.expires_in_s, cmd.mode)
+        parts: list[Started] = []
+        skipped = 0
         async with self._uow.platform() as tx:
             # Counters are locked in tenant id order: two broadcasts cannot deadlock.
             tenants = sorted((t for t in await tx.tenants.list() if t.active), key=lambda t: t.id)
             for tenant in tenants:
-                started.append(
-                    await tx.emergencies.start(
-                        emergency_id=uuid4(),
-                        tenant_id=tenant.id,
-                        message=cmd.message,
-                        severity=cmd.severity,
-                        target=target,
-                        expires_in_s=cmd.expires_in_s,
-                        started_by=who.actor.ref,
-                        broadcast_id=broadcast_id,
-                    )
-                )
-            for emergency in started:
-                await tx.audit.append(
-                    emergency.tenant_id,
-                    who,
-                    "emergency.trigger",
-                    target=emergency.ref,
-                    after=EmergencyView.of(emergency),
-                )
+                part = await start_in(tx, who, tenant.id, new, broadcast_id=broadcast_id)
+                if part is None:  # a drill, in a tenant with a live emergency
+                    skipped += 1
+                else:
+                    parts.append(part)
+            if not parts and skipped:
+                raise live_blocks_drill()
+            for part in parts:
+                await audit_start(tx, who, part)
+            started = [part.emergency for part in parts]
             targeted = sum(e.targeted for e in started)
             await tx.audit.append(
                 None,
@@ -284,13 +275,23 @@ class Emergencies:
                     "severity": cmd.severity,
                     "target": TargetSpec.of(target),
                     "expires_in_s": cmd.expires_in_s,
+                    "mode": cmd.mode,
                     "tenants": len(started),
+                    "skipped": skipped,
                     "targeted": targeted,
                 },
             )
-        await self._publish_all([(e.tenant_id, e.started()) for e in started])
+        await self._publish_all(
+            [(p.emergency.tenant_id, event) for p in parts for event in p.events()]
+        )
         log.info("broadcast %s started in %d tenants", broadcast_id, len(started))
-        return BroadcastTriggered(id=broadcast_id, tenants=len(started), targeted=targeted)
+        return BroadcastTriggered(
+            id=broadcast_id,
+            tenants=len(started),
+            targeted=targeted,
+            mode=cmd.mode,
+            skipped=skipped,
+        )
 
     async def clear_broadcast(self, who: Principal, broadcast_id: UUID) -> BroadcastCleared:
         """End every tenant's part of a platform-wide broadcast (idempotent)."""
@@ -374,3 +375,116 @@ class Emergencies:
         async with anyio.create_task_group() as tg:
             for tenant_id, event in events:
                 tg.start_soon(self._events.publish, tenant_id, event)
+
+
+# --- starting one, under the drill rules (shared with the CAP ingest) ----------------------
+
+
+def live_blocks_drill() -> Conflict:
+    """The 409 of a drill asked for while a live emergency is active: a drill never
+    competes with a real emergency for the screens."""
+    return Conflict(
+        "a live emergency is active in this tenant: a drill cannot start until it has ended"
+    )
+
+
+class NewEmergency(msgspec.Struct, frozen=True):
+    """What a start needs, whichever way it was asked for (API, broadcast, CAP)."""
+
+    message: str
+    severity: Severity
+    target: EmergencyTarget
+    expires_in_s: int | None
+    mode: EmergencyMode = "live"
+
+
+class Started(msgspec.Struct, frozen=True):
+    """An emergency just started, and the drills its start ended (a live one ends them)."""
+
+    emergency: Emergency
+    ended_drills: tuple[Emergency, ...] = ()
+
+    def events(self) -> list[EmergencyEvent]:
+        """What to publish once committed, in this order: the start first, so that a
+        screen shows the real emergency before it withdraws the drill."""
+        events: list[EmergencyEvent] = [self.emergency.started()]
+        for drill in self.ended_drills:
+            end = drill.ended()
+            if end is not None:
+                events.append(end)
+        return events
+
+
+async def start_in(
+    tx: Tx,
+    who: Principal,
+    tenant_id: UUID,
+    new: NewEmergency,
+    *,
+    emergency_id: UUID | None = None,
+    broadcast_id: UUID | None = None,
+) -> Started | None:
+    """Start ``new`` in ``tx`` under the drill rules; ``None`` for a drill refused because
+    a live emergency of the tenant is active.
+
+    A drill takes the tenant's counter lock *before* it looks for live emergencies, so a
+    live start cannot commit between the look and the drill's start. A live start ends
+    every active drill of the tenant in the same transaction (after its own start: it
+    holds the counter then, so no drill can start behind its back).
+    """
+    if new.mode == "drill":
+        await tx.emergencies.lock_counter(tenant_id)
+        if await tx.emergencies.active_live(tenant_id):
+            return None
+    emergency = await tx.emergencies.start(
+        emergency_id=emergency_id or uuid4(),
+        tenant_id=tenant_id,
+        message=new.message,
+        severity=new.severity,
+        target=new.target,
+        expires_in_s=new.expires_in_s,
+        started_by=who.actor.ref,
+        broadcast_id=broadcast_id,
+        mode=new.mode,
+    )
+    drills: list[Emergency] = []
+    if new.mode == "live":
+        drills = await tx.emergencies.end_drills(tenant_id, ended_by=who.actor.ref)
+    log.info(
+        "emergency %s (%s, seq %d) started for tenant %s: %d targeted, %d drills ended",
+        emergency.id,
+        emergency.mode,
+        emergency.seq,
+        tenant_id,
+        emergency.targeted,
+        len(drills),
+    )
+    return Started(emergency, tuple(drills))
+
+
+async def audit_start(tx: Tx, who: Principal, started: Started) -> None:
+    """The start's audit entries: ``emergency.trigger`` (its view names the mode), and an
+    ``emergency.clear`` per drill it ended, naming the live emergency that ended it."""
+    emergency = started.emergency
+    await tx.audit.append(
+        emergency.tenant_id,
+        who,
+        "emergency.trigger",
+        target=emergency.ref,
+        after=EmergencyView.of(emergency),
+        details={"mode": emergency.mode},
+    )
+    for drill in started.ended_drills:
+        await tx.audit.append(
+            drill.tenant_id,
+            who,
+            "emergency.clear",
+            target=drill.ref,
+            after=EmergencyView.of(drill),
+            details={"mode": drill.mode, "ended_by_live": emergency.ref},
+        )
+
+
+async def publish_start(events: TenantEvents, started: Started) -> None:
+    for event in started.events():
+        await events.publish(started.emergency.tenant_id, event)

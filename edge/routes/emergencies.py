@@ -57,7 +57,10 @@ async def clear_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
 
 @router.get(
     _TENANT,
-    summary="The tenant's emergencies, newest first (active=true: those still showing; paged)",
+    summary=(
+        "The tenant's emergencies, newest first (active=true: those still showing; "
+        "mode=live or mode=drill: that kind only; paged)"
+    ),
     query=EmergencyQuery,
     response=EmergencyList,
     errors=(404,),
@@ -65,7 +68,7 @@ async def clear_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
 async def list_emergencies(tenant_id: UUID) -> Response:
     who = await authenticated()
     q = query(EmergencyQuery)
-    pager = Pager(q, BySeq, "emergencies", tenant_id, q.active)
+    pager = Pager(q, BySeq, "emergencies", tenant_id, q.active, q.mode)
     found = await container().emergencies.list(who, tenant_id, q, pager.request)
     return encoded(EmergencyList(items=found.items, next_cursor=pager.next_cursor(found)))
 

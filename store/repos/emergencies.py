@@ -28,16 +28,16 @@ from actors.domain.emergencies import (
     EndReason,
 )
 from actors.pagination import BySeq, PageRequest
-from actors.protocol import Severity
+from actors.protocol import EmergencyMode, Severity
 from store.db import Connection
 from store.keyset import Keyset
 
 _COLUMNS = sql.SQL("""id, tenant_id, seq, message, severity, target_all, target_groups,
     target_devices, targeted, started_at, expires_at, started_by, broadcast_id, ended_at,
-    ended_seq, end_reason, ended_by""")
+    ended_seq, end_reason, ended_by, mode""")
 _E_COLUMNS = sql.SQL("""e.id, e.tenant_id, e.seq, e.message, e.severity, e.target_all,
     e.target_groups, e.target_devices, e.targeted, e.started_at, e.expires_at, e.started_by,
-    e.broadcast_id, e.ended_at, e.ended_seq, e.end_reason, e.ended_by""")
+    e.broadcast_id, e.ended_at, e.ended_seq, e.end_reason, e.ended_by, e.mode""")
 
 # The device filter of a target, with the target passed as parameters (so the planner
 # sees constants: a hashed ANY for long device lists).
@@ -57,11 +57,11 @@ WITH next AS (
 ), started AS (
     INSERT INTO emergencies (id, tenant_id, seq, message, severity, target_all, target_groups,
                              target_devices, targeted, started_at, expires_at, started_by,
-                             broadcast_id)
+                             broadcast_id, mode)
     SELECT %(id)s, %(tenant_id)s, next.last_seq, %(message)s, %(severity)s, %(everyone)s,
            %(groups)s::text[], %(devices)s::uuid[], matched.n, clock.now,
            clock.now + make_interval(secs => %(expires_in_s)s::integer), %(started_by)s,
-           %(broadcast_id)s
+           %(broadcast_id)s, %(mode)s
     FROM next, matched, clock
     RETURNING {columns}
 ), outbox AS (
@@ -70,6 +70,30 @@ WITH next AS (
 )
 SELECT {columns} FROM started
 """).format(columns=_COLUMNS, targeted=_TARGETED)
+
+# Takes (creating it at 0 if need be) the tenant's counter row, held until the transaction
+# ends: no other emergency of the tenant starts or ends meanwhile.
+_LOCK_COUNTER = """
+INSERT INTO emergency_sequences AS s (tenant_id, last_seq) VALUES (%(tenant_id)s, 0)
+ON CONFLICT (tenant_id) DO UPDATE SET last_seq = s.last_seq
+"""
+
+_ACTIVE_LIVE = """
+SELECT id FROM emergencies
+WHERE tenant_id = %(tenant_id)s AND ended_at IS NULL AND mode = 'live'
+ORDER BY seq
+"""
+
+# NO KEY UPDATE does not wait for acknowledgement writers (their foreign keys hold KEY
+# SHARE); SKIP LOCKED leaves out a drill that another writer is ending at this instant
+# (only enders lock these rows), so a caller holding the counter never waits for a row
+# whose holder waits for the counter.
+_ACTIVE_DRILLS = """
+SELECT id FROM emergencies
+WHERE tenant_id = %(tenant_id)s AND ended_at IS NULL AND mode = 'drill'
+ORDER BY seq
+FOR NO KEY UPDATE SKIP LOCKED
+"""
 
 _LOCK_ACTIVE = """
 SELECT id FROM emergencies
@@ -102,11 +126,13 @@ _GET = sql.SQL(
 ).format(columns=_COLUMNS)
 
 _NEWEST_FIRST = Keyset("seq", descending=True)
-# ``active``: NULL every emergency, true those still showing, false those ended.
+# ``active``: NULL every emergency, true those still showing, false those ended;
+# ``mode``: NULL both, else live ones or drills only.
 _PAGE = sql.SQL("""
 SELECT {columns} FROM emergencies
 WHERE tenant_id = %(tenant_id)s
-  AND (%(active)s::boolean IS NULL OR (ended_at IS NULL) = %(active)s){after}
+  AND (%(active)s::boolean IS NULL OR (ended_at IS NULL) = %(active)s)
+  AND (%(mode)s::text IS NULL OR mode = %(mode)s){after}
 ORDER BY {order_by}
 LIMIT %(limit)s
 """)
@@ -233,6 +259,7 @@ class EmergencyRepository:
         expires_in_s: int | None,
         started_by: str,
         broadcast_id: UUID | None = None,
+        mode: EmergencyMode = "live",
     ) -> Emergency:
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(
@@ -245,12 +272,29 @@ class EmergencyRepository:
                 "expires_in_s": expires_in_s,
                 "started_by": started_by,
                 "broadcast_id": broadcast_id,
+                "mode": mode,
                 **_target_params(target),
             },
         )
         row = await cur.fetchone()
         assert row is not None
         return _emergency(row)
+
+    async def lock_counter(self, tenant_id: UUID) -> None:
+        await self._conn.execute(_LOCK_COUNTER, {"tenant_id": tenant_id})
+
+    async def active_live(self, tenant_id: UUID) -> list[UUID]:
+        cur = await self._conn.execute(_ACTIVE_LIVE, {"tenant_id": tenant_id})
+        return [emergency_id for (emergency_id,) in await cur.fetchall()]
+
+    async def end_drills(self, tenant_id: UUID, *, ended_by: str) -> list[Emergency]:
+        cur = await self._conn.execute(_ACTIVE_DRILLS, {"tenant_id": tenant_id})
+        ended: list[Emergency] = []
+        for (emergency_id,) in await cur.fetchall():
+            done = await self.end(tenant_id, emergency_id, reason="cleared", ended_by=ended_by)
+            if done is not None:
+                ended.append(done)
+        return ended
 
     async def end(
         self,
@@ -354,11 +398,23 @@ class EmergencyRepository:
         return msgspec.convert(row, AckStats), unacked
 
     async def page(
-        self, tenant_id: UUID, page: PageRequest[BySeq], *, active: bool | None
+        self,
+        tenant_id: UUID,
+        page: PageRequest[BySeq],
+        *,
+        active: bool | None,
+        mode: EmergencyMode | None = None,
     ) -> list[Emergency]:
         query, params = _NEWEST_FIRST.page(_PAGE, page.after, columns=_COLUMNS)
         cur = self._conn.cursor(row_factory=dict_row)
         await cur.execute(
-            query, {"tenant_id": tenant_id, "active": active, "limit": page.fetch, **params}
+            query,
+            {
+                "tenant_id": tenant_id,
+                "active": active,
+                "mode": mode,
+                "limit": page.fetch,
+                **params,
+            },
         )
         return [_emergency(row) for row in await cur.fetchall()]

@@ -134,6 +134,7 @@ def test_a_start_fans_out_one_frame_once() -> None:
         "severity": "critical",
         "started_at": "2026-03-01T12:00:00Z",
         "expires_at": None,
+        "mode": "live",
     }
     assert board.apply(start) is None
     assert board.seq == 1

@@ -40,6 +40,7 @@ async def test_trigger_reaches_every_screen_and_acks_make_the_report(
                 "severity": "critical",
                 "started_at": frame["started_at"],
                 "expires_at": frame["expires_at"],
+                "mode": "live",
             }
             assert datetime.fromisoformat(frame["started_at"]) == datetime.fromisoformat(
                 started["started_at"]
