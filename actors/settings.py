@@ -113,8 +113,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Prefix of every relay channel; give each installation (or test run) sharing one
     #: Redis its own.
     relay_channel_prefix: str = "signage"
-    #: Use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE), for Redis Cluster.
+    #: Use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE) on a single Redis.
     relay_sharded: bool = False
+    #: REDIS_URL names any seed node of a Redis Cluster: the relay and presence use the
+    #: cluster client (sharded pub/sub per shard, hash-tagged presence keys).
+    redis_cluster: bool = False
     relay_publish_timeout_s: float = 1.0
     #: How long a subscriber waits for Redis to confirm before going on (and catching up
     #: once the confirmation arrives).
@@ -287,6 +290,10 @@ def _check_runtime_settings(s: Settings) -> None:
         <= 0
     ):
         raise ConfigError("RELAY_*_S: must be positive")
+    if s.redis_cluster and s.redis_url is None:
+        raise ConfigError("REDIS_CLUSTER: needs REDIS_URL (any seed node of the cluster)")
+    if s.redis_cluster and s.redis_url is not None and s.redis_url.startswith("unix:"):
+        raise ConfigError("REDIS_CLUSTER: REDIS_URL must be redis:// or rediss:// (TCP)")
 
 
 def _check_content_settings(s: Settings) -> None:

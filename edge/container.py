@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
-import redis.asyncio as redis
 from quart import current_app
 
 from actors.domain.tokens import AccessTokens
@@ -61,6 +60,7 @@ from store.db import Database
 from store.media import FileMediaStore
 from store.passwords import Argon2Passwords
 from store.presence_redis import RedisPresence
+from store.redis_cluster_relay import RedisClusterRelay
 from store.redis_relay import RedisRelay
 from store.uow import Store
 
@@ -74,7 +74,7 @@ class Container:
     settings: Settings
     database_url: str
     db: Database
-    redis: redis.Redis | None
+    redis: redis_client.Client | None
     store: Store
     passwords: Argon2Passwords
     auth: Auth
@@ -118,11 +118,7 @@ class Container:
             timeout_s=settings.db_connect_timeout_s,
             application_name=f"signage:{settings.node_id}",
         )
-        client = (
-            redis_client.connect(settings.redis_url, client_name=f"signage:{settings.node_id}")
-            if settings.redis_url
-            else None
-        )
+        client = _redis_client(settings)
         store = Store(db)
         passwords = Argon2Passwords.from_settings(settings)
         tokens = AccessTokens(
@@ -344,12 +340,38 @@ class _Started:
         self._event.set()
 
 
-def build_relay(settings: Settings, client: redis.Redis | None, metrics: MetricsRegistry) -> Relay:
+def _redis_client(settings: Settings) -> redis_client.Client | None:
+    """The node's own Redis client (presence): none without ``REDIS_URL``, the cluster
+    client with ``REDIS_CLUSTER``."""
+    if not settings.redis_url:
+        return None
+    name = f"signage:{settings.node_id}"
+    if settings.redis_cluster:
+        return redis_client.connect_cluster(settings.redis_url, client_name=name)
+    return redis_client.connect(settings.redis_url, client_name=name)
+
+
+def build_relay(
+    settings: Settings, client: redis_client.Client | None, metrics: MetricsRegistry
+) -> Relay:
     """The relay between nodes: in-process for one node (no ``REDIS_URL``), else Redis
-    pub/sub on connections of its own (named ``signage-relay-{pub,sub}:<node>``)."""
+    pub/sub on connections of its own (named ``signage-relay-{pub,sub}:<node>``): on a
+    Redis Cluster (``REDIS_CLUSTER``) sharded pub/sub with a subscriber per master."""
     codec = RelayCodec((*RELAY_MESSAGES, *TENANT_EVENTS))
     if settings.redis_url is None:
         return LocalRelay(settings.node_id, codec=codec, metrics=metrics)
+    if settings.redis_cluster:
+        return RedisClusterRelay(
+            settings.redis_url,
+            node_id=settings.node_id,
+            codec=codec,
+            prefix=settings.relay_channel_prefix,
+            publish_timeout_s=settings.relay_publish_timeout_s,
+            subscribe_timeout_s=settings.relay_subscribe_timeout_s,
+            ping_interval_s=settings.relay_ping_interval_s,
+            reconnect_max_s=settings.relay_reconnect_max_s,
+            metrics=metrics,
+        )
     return RedisRelay(
         settings.redis_url,
         node_id=settings.node_id,

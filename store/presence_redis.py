@@ -1,8 +1,12 @@
 """Presence in Redis: one expiring key per live session, written by the node holding it.
 
-Key ``<prefix>:presence:<tenant>:<device>``, value ``<node_id>\\x1f<unix seconds>``, TTL a few
-presence intervals: a node that dies takes its devices offline by itself. Redis trouble is
-logged and swallowed: presence is a view, never the truth (principle 4).
+Key ``<prefix>:presence:{<tenant>}:<device>``, value ``<node_id>\\x1f<unix seconds>``, TTL a
+few presence intervals: a node that dies takes its devices offline by itself. Redis trouble
+is logged and swallowed: presence is a view, never the truth (principle 4).
+
+The tenant is the key's hash tag: on a Redis Cluster (``REDIS_CLUSTER``) every key of a
+tenant lives in one slot, so a tenant's lookup is one ``MGET`` on one master, never a
+cross-slot command; tenants spread over the shards.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from actors.domain.devices import Presence
+from store.redis_client import Client
 
 log = logging.getLogger(__name__)
 
 SEP = "\x1f"
+_ERRORS = (RedisError, RedisClusterException, OSError)
 #: Keys per pipeline round trip.
 CHUNK = 1000
 #: Deletes the key only if this node still owns it (the device may have moved on).
@@ -35,13 +40,13 @@ return 0
 class RedisPresence:
     """Implements :class:`actors.sessions.ports.SharedPresence`."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: Client, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
         self._forget = client.register_script(_FORGET)
 
     def _key(self, tenant_id: UUID, device_id: UUID) -> str:
-        return f"{self._prefix}:presence:{tenant_id}:{device_id}"
+        return f"{self._prefix}:presence:{{{tenant_id}}}:{device_id}"
 
     async def publish(
         self, node_id: str, live: Sequence[tuple[UUID, UUID, datetime]], ttl_s: int
@@ -53,14 +58,14 @@ class RedisPresence:
                         value = f"{node_id}{SEP}{seen.timestamp():.3f}"
                         pipe.set(self._key(tenant_id, device_id), value, ex=ttl_s)
                     await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except _ERRORS as exc:
             log.warning("presence publish failed: %s", exc)
 
     async def forget(self, node_id: str, gone: Sequence[tuple[UUID, UUID]]) -> None:
         try:
             for tenant_id, device_id in gone:
                 await self._forget(keys=[self._key(tenant_id, device_id)], args=[node_id])
-        except (RedisError, OSError) as exc:
+        except _ERRORS as exc:
             log.warning("presence forget failed: %s", exc)
 
     async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
@@ -77,6 +82,6 @@ class RedisPresence:
                     text = raw.decode() if isinstance(raw, bytes) else str(raw)
                     node, _, seen = text.partition(SEP)
                     found[device_id] = Presence(node, datetime.fromtimestamp(float(seen), UTC))
-        except (RedisError, OSError, ValueError) as exc:
+        except (*_ERRORS, ValueError) as exc:
             log.warning("presence lookup failed: %s", exc)
         return found

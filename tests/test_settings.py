@@ -27,6 +27,8 @@ def test_postgres_scheme_alias_is_accepted() -> None:
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgresql://db"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://cache"}, "REDIS_URL"),
+        ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER"),
+        ({"REDIS_CLUSTER": "true", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_CLUSTER"),
         ({"ENV": "staging"}, "ENV"),
         ({"JWT_ALGO": "none"}, "JWT_ALGO"),
         ({"DB_POOL_MAX": "many"}, "DB_POOL_MAX"),
