@@ -56,6 +56,7 @@ from actors.domain.sessions import (
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.domain.throttle import KeyState
 from actors.domain.users import PasswordState, User
+from actors.integration_ports import IntegrationRepository
 from actors.mfa_ports import MfaRepository
 from actors.pagination import ByCreation, ByEmail, ByName, BySeq, ByStart, PageRequest
 from actors.protocol import EmergencyMode, Severity
@@ -571,6 +572,7 @@ class Tx(Protocol):
     playlists: PlaylistRepository
     schedules: ScheduleRepository
     manifests: ManifestRepository
+    integrations: IntegrationRepository
 
 
 class UnitOfWork(Protocol):

@@ -92,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     login_block_max_s: int = 900
     #: Reverse proxies in front of the nodes that append to X-Forwarded-For (0: trust none).
     trusted_proxy_hops: int = 0
+    #: Requests per integration credential, per node: a burst, then a steady refill; 429
+    #: with Retry-After past it (docs/security.md, "Integration credentials").
+    integration_burst: int = 100
+    integration_per_s: float = 20.0
     # -- Actor runtime (docs/actors.md) --
     #: Messages an actor's mailbox holds before its overflow policies apply, and the extra
     #: room never-drop messages get past that (the actor is killed when that is full too).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from quart import request
 
+from actors.domain.integrations import looks_like_integration_token
 from actors.domain.principal import Principal, RequestMeta, Restriction
 from actors.errors import Forbidden, Unauthenticated
 from edge.client_address import client_address
@@ -38,14 +39,16 @@ _RESTRICTED = {
 
 
 async def authenticated(*, allow: tuple[Restriction, ...] = ()) -> Principal:
-    """The admin user behind ``Authorization: Bearer <access token>``.
+    """The admin user behind ``Authorization: Bearer <access token>``, or the integration
+    credential behind ``Authorization: Bearer sgi_...`` (docs/security.md).
 
     A session that must first change its one-time password or enrol a required second
     factor passes only the routes that ``allow`` that (``/me`` and the steps themselves).
 
     :raises Unauthenticated: (401) if the header is missing or malformed, the token is
         invalid or expired, or its session has ended (logout, disabled account,
-        suspended tenant).
+        suspended tenant), or the integration token is unknown or revoked.
+    :raises Throttled: (429) past an integration's request rate.
     :raises Forbidden: (403) for a restricted session on any other route.
     """
     token = bearer_token(request.headers.get("Authorization"))
@@ -53,10 +56,13 @@ async def authenticated(*, allow: tuple[Restriction, ...] = ()) -> Principal:
         raise Unauthenticated("send Authorization: Bearer <access token>")
     if len(token) > MAX_BEARER_LENGTH:
         raise Unauthenticated("the access token is not valid")
-    who = await container().auth.authenticate(token, request_meta())
+    if looks_like_integration_token(token):
+        who = await container().integrations.authenticate(token, request_meta())
+    else:
+        who = await container().auth.authenticate(token, request_meta())
     if who.restriction is not None and who.restriction not in allow:
         raise Forbidden(_RESTRICTED[who.restriction])
-    authenticated_as(f"user:{who.user_id}", who.tenant_id)
+    authenticated_as(who.actor.ref, who.tenant_id)
     return who
 
 

@@ -47,6 +47,7 @@ from actors.usecases.content import Content
 from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
+from actors.usecases.integrations import Integrations
 from actors.usecases.manifests import ManifestPolicy, Manifests
 from actors.usecases.ops import Ops
 from actors.usecases.playlists import Playlists
@@ -81,6 +82,7 @@ class Container:
     account: Account
     tenants: Tenants
     users: Users
+    integrations: Integrations
     audit: AuditTrail
     metrics: MetricsRegistry
     relay: Relay
@@ -211,6 +213,7 @@ class Container:
             users=Users(
                 store, passwords, temporary_password_ttl_s=settings.temporary_password_ttl_s
             ),
+            integrations=Integrations.from_settings(store, settings),
             audit=AuditTrail(store),
             metrics=metrics,
             relay=relay,

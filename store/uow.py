@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
 from actors import content_ports, ports
+from actors.integration_ports import IntegrationRepository as IntegrationRepositoryPort
 from actors.mfa_ports import MfaRepository as MfaRepositoryPort
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
@@ -19,6 +20,7 @@ from store.repos.claims import ClaimRepository
 from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
 from store.repos.emergencies import EmergencyRepository
+from store.repos.integrations import IntegrationRepository
 from store.repos.manifests import ManifestRepository
 from store.repos.mfa import MfaRepository
 from store.repos.nodes import NodeRepository
@@ -49,6 +51,7 @@ class StoreTx:
         self.playlists: content_ports.PlaylistRepository = PlaylistRepository(conn)
         self.schedules: content_ports.ScheduleRepository = ScheduleRepository(conn)
         self.manifests: content_ports.ManifestRepository = ManifestRepository(conn)
+        self.integrations: IntegrationRepositoryPort = IntegrationRepository(conn)
 
 
 class Store:

@@ -18,6 +18,8 @@ from actors.domain.rbac import Permission, Role, permissions_of
 #: What a session must do before it may do anything else: change the one-time password an
 #: admin reset gave it, or enrol the second factor a policy requires for its roles.
 Restriction = Literal["change_password", "enrol_mfa"]
+#: A person (a user account) or an integration credential (a service account).
+PrincipalKind = Literal["user", "integration"]
 
 
 class RequestMeta(msgspec.Struct, frozen=True):
@@ -30,7 +32,8 @@ class RequestMeta(msgspec.Struct, frozen=True):
 class Actor(msgspec.Struct, frozen=True):
     """Who an audit entry names.
 
-    ``ref`` is ``"user:<uuid>"`` for people, ``"system:<what>"`` for the service itself
+    ``ref`` is ``"user:<uuid>"`` for people, ``"integration:<uuid>"`` for integration
+    credentials, ``"system:<what>"`` for the service itself
     (CLI, expiry jobs), ``"anonymous"`` for unauthenticated callers (failed logins).
     """
 
@@ -72,6 +75,13 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     #: Set while the session may only change its password or enrol a second factor; the
     #: edge then refuses every other route (403).
     restriction: Restriction | None = None
+    #: ``"integration"``: an integration credential's token; ``user_id`` is then the
+    #: integration's id and ``email`` its name (docs/security.md).
+    kind: PrincipalKind = "user"
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind == "user"
 
     @property
     def permissions(self) -> frozenset[Permission]:
@@ -88,7 +98,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def actor(self) -> Actor:
         return Actor(
-            ref=f"user:{self.user_id}",
+            ref=f"{self.kind}:{self.user_id}",
             name=self.email,
             request_id=self.request_id,
             source_ip=self.source_ip,

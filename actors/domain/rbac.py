@@ -49,6 +49,7 @@ class Permission(StrEnum):
     TENANT_READ = "tenant.read"  # with tenant None: list every tenant
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"  # create, change roles, disable
+    INTEGRATION_MANAGE = "integration.manage"  # create, list, revoke integration credentials
     AUDIT_READ = "audit.read"  # with tenant None: the platform chain
     AUDIT_VERIFY = "audit.verify"
     AUDIT_EXPORT = "audit.export"

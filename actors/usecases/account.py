@@ -22,7 +22,7 @@ from actors.domain.mfa import (
 )
 from actors.domain.principal import Principal
 from actors.domain.users import GivenPassword, NewPassword, check_password
-from actors.errors import Conflict, Invalid, NotFound
+from actors.errors import Conflict, Forbidden, Invalid, NotFound
 from actors.ports import PasswordHasher, UnitOfWork
 from actors.usecases.auth import AuthPolicy
 
@@ -125,6 +125,7 @@ class Account:
             password rules (length, common passwords, the email) or equals the current.
         :raises Throttled: as a login would be.
         """
+        _person(who)
         check_password(cmd.new_password, email=who.email)
         if cmd.new_password == cmd.current_password:
             raise Invalid("the new password must differ from the current one", field="new_password")
@@ -148,6 +149,7 @@ class Account:
         return PasswordChanged(sessions_revoked=revoked)
 
     async def mfa_status(self, who: Principal) -> MfaStatus:
+        _person(who)
         tid = who.tenant_id
         async with self._uow.scoped(tid) as tx:
             totp = await tx.mfa.totp(tid, who.user_id)
@@ -164,6 +166,7 @@ class Account:
         :raises Conflict: if a second factor is already enabled (an admin reset removes it).
         :raises Invalid: if the password is wrong.
         """
+        _person(who)
         await self._prove_password(who, cmd.password, "mfa_enrol")
         secret = new_totp_secret()
         tid = who.tenant_id
@@ -183,6 +186,7 @@ class Account:
         :raises Conflict: if there is no pending enrolment.
         :raises Invalid: (field ``code``) if the code is not current.
         """
+        _person(who)
         codes = new_recovery_codes()
         tid = who.tenant_id
         async with self._uow.scoped(tid) as tx:
@@ -204,3 +208,10 @@ class Account:
                 details={"method": "totp", "recovery_codes": len(codes)},
             )
         return RecoveryCodes(recovery_codes=codes)
+
+
+def _person(who: Principal) -> None:
+    """:raises Forbidden: (403) for an integration credential: it has no password and no
+    second factor (its token is its only credential)."""
+    if not who.is_person:
+        raise Forbidden("an integration credential has no password or second factor")

@@ -30,7 +30,7 @@ from actors.domain.mfa import (
     matching_step,
     recovery_code_digest,
 )
-from actors.domain.principal import Actor, Principal, RequestMeta, Restriction
+from actors.domain.principal import Actor, Principal, PrincipalKind, RequestMeta, Restriction
 from actors.domain.rbac import Role
 from actors.domain.sessions import LoginCandidate, session_digest
 from actors.domain.throttle import ThrottlePolicy
@@ -86,6 +86,8 @@ class Me(msgspec.Struct, frozen=True):
     roles: list[Role]
     #: What the session must do before anything else (empty: nothing).
     required_actions: list[Restriction] = msgspec.field(default_factory=list)
+    #: ``integration`` for an integration credential (``email`` is then its name).
+    kind: PrincipalKind = "user"
 
 
 class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -438,4 +440,5 @@ class Auth:
             tenant_id=who.tenant_id,
             roles=sorted(who.roles),
             required_actions=[] if who.restriction is None else [who.restriction],
+            kind=who.kind,
         )

@@ -50,6 +50,7 @@ async def test_me_describes_the_caller(tenant_admin: Caller, tenant: dict[str, A
         "tenant_id": tenant["id"],
         "roles": ["tenant_admin"],
         "required_actions": [],
+        "kind": "user",
     }
 
 
