@@ -14,12 +14,33 @@ from uuid import UUID
 import msgspec
 
 from actors.domain.emergencies import EmergencyEnded, EmergencyStarted
+from actors.domain.fleet import CommandName
 
 
 class DeviceRevoked(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_revoked"):
     """Close the device's sessions (4401) on every node; its secret is refused from now."""
 
     device_id: UUID
+
+
+class DevicesRevoked(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="devices_revoked"
+):
+    """A bulk revocation: close these devices' sessions (4401) on every node (one relay
+    message for all of them)."""
+
+    device_ids: tuple[UUID, ...]
+
+
+class DeviceCommandSent(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_command_sent"
+):
+    """A remote command for the device: the node holding its session sends the screen a
+    ``command`` frame (the others ignore it). Lost with the relay: the command expires."""
+
+    device_id: UUID
+    command_id: UUID
+    name: CommandName
 
 
 class DeviceSecretRotated(
@@ -66,6 +87,8 @@ class ManifestsChanged(
 
 TENANT_EVENTS: tuple[type[msgspec.Struct], ...] = (
     DeviceRevoked,
+    DevicesRevoked,
+    DeviceCommandSent,
     DeviceSecretRotated,
     DeviceUpdated,
     TenantSuspended,

@@ -33,7 +33,7 @@ from actors.content_ports import (
     ScheduleRepository,
 )
 from actors.domain.audit import AuditEntry
-from actors.domain.devices import Credential, Device, Presence, SessionGrant
+from actors.domain.devices import Credential, Device, DeviceFilter, Presence, SessionGrant
 from actors.domain.emergencies import (
     AckStats,
     Emergency,
@@ -56,6 +56,7 @@ from actors.domain.sessions import (
 from actors.domain.tenants import Tenant, TenantStatus
 from actors.domain.throttle import KeyState
 from actors.domain.users import PasswordState, User
+from actors.fleet_ports import FleetRepository
 from actors.integration_ports import IntegrationRepository
 from actors.mfa_ports import MfaRepository
 from actors.pagination import ByCreation, ByEmail, ByName, BySeq, ByStart, PageRequest
@@ -361,8 +362,24 @@ class DeviceRepository(Protocol):
         self, tenant_id: UUID, device_id: UUID, *, for_update: bool = False
     ) -> Device | None: ...
 
-    async def page(self, tenant_id: UUID, page: PageRequest[ByName]) -> list[Device]:
-        """Up to ``page.fetch`` devices after ``page.after``, by name then id."""
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[ByName], filters: DeviceFilter | None = None
+    ) -> list[Device]:
+        """Up to ``page.fetch`` devices after ``page.after``, by name then id, that pass
+        ``filters`` (all of them)."""
+        ...
+
+    async def many_for_update(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> list[Device]:
+        """Those of ``device_ids`` that are the tenant's devices, locked (in id order)."""
+        ...
+
+    async def revoke_many(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> list[Device]:
+        """Revoke these devices; returns them as revoked."""
+        ...
+
+    async def delete(self, tenant_id: UUID, device_id: UUID) -> Device | None:
+        """Delete the device with its status, commands, manifests and acknowledgements;
+        returns it as it was (``None``: no such device)."""
         ...
 
     async def update(
@@ -573,6 +590,7 @@ class Tx(Protocol):
     schedules: ScheduleRepository
     manifests: ManifestRepository
     integrations: IntegrationRepository
+    fleet: FleetRepository
 
 
 class UnitOfWork(Protocol):

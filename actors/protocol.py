@@ -15,6 +15,8 @@ from uuid import UUID
 
 import msgspec
 
+from actors.domain.devices import ShortLabel
+from actors.domain.fleet import CommandName, CommandResult
 from actors.domain.manifest_plan import Manifest, ManifestContent, ManifestSlice
 
 #: Frames larger than this close the session with 1009 (API.md).
@@ -30,6 +32,8 @@ EmergencyMode = Literal["live", "drill"]
 INT63_MAX = 2**63 - 1
 WireInt = Annotated[int, msgspec.Meta(ge=0, le=INT63_MAX)]
 """A sequence or version number as a device may send it."""
+#: A heartbeat's ``uptime_s`` above this (about 31 years) is refused.
+MAX_UPTIME_S = 1e9
 
 
 # --- device → server ---------------------------------------------------------------------
@@ -44,13 +48,27 @@ class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="hello"
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", tag_field="type"):
-    """Liveness plus optional status. Unknown status fields are accepted and ignored (players
-    differ), but the frame size limit and these fields' types still apply."""
+    """Liveness plus optional status (docs/devices.md, "Status"). Unknown status fields are
+    accepted and ignored (players differ), but the frame size limit and these fields' types
+    and bounds still apply: a heartbeat breaking them is a protocol error (an ``error``
+    frame naming the field; repeated, 1008), never stored."""
 
-    uptime_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    app_version: str | None = None
+    uptime_s: Annotated[float, msgspec.Meta(ge=0, le=MAX_UPTIME_S)] | None = None
+    app_version: ShortLabel | None = None
     manifest_version: WireInt | None = None
-    playing: str | None = None
+    #: What plays now (a content id or name: free text for the operator).
+    playing: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    display_on: bool | None = None
+    free_storage_bytes: WireInt | None = None
+    last_error: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+    def has_status(self) -> bool:
+        """Whether it carries any status field (else it is liveness only)."""
+        return self != _BARE_HEARTBEAT
+
+
+#: A heartbeat without status (compared against: one C-level struct comparison).
+_BARE_HEARTBEAT = Heartbeat()
 
 
 class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="ack", tag_field="type"):
@@ -64,7 +82,17 @@ class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="ack", ta
             raise ValueError("an ack names exactly one of emergency_id or manifest_version")
 
 
-Inbound = Hello | Heartbeat | Ack
+class CommandResultFrame(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="command_result", tag_field="type"
+):
+    """The screen's answer to a ``command`` frame (docs/devices.md, "Commands")."""
+
+    id: UUID
+    result: CommandResult
+    detail: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+Inbound = Hello | Heartbeat | Ack | CommandResultFrame
 
 
 class ProtocolError(Exception):
@@ -140,6 +168,13 @@ class Reconnect(msgspec.Struct, frozen=True, tag="reconnect", tag_field="type"):
     after_ms: int
 
 
+class CommandFrame(msgspec.Struct, frozen=True, tag="command", tag_field="type"):
+    """A device manager's remote command; the screen answers with ``command_result``."""
+
+    id: UUID
+    name: CommandName
+
+
 class ErrorFrame(msgspec.Struct, frozen=True, tag="error", tag_field="type"):
     """A protocol error the server tolerated; repeated errors close the session (1008)."""
 
@@ -153,6 +188,7 @@ Outbound = (
     | EmergencyClearFrame
     | Revoked
     | Reconnect
+    | CommandFrame
     | ErrorFrame
 )
 

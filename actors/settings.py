@@ -220,6 +220,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     emergency_check_every_s: float = 1.0
     #: Screens' acknowledgements are written in one statement per batch this often.
     emergency_ack_flush_s: float = 0.5
+
+    # -- Fleet health and commands (docs/devices.md, "Status", "Commands") --
+    #: Screens' latest status (heartbeat fields) is written in one statement this often.
+    fleet_status_flush_s: float = 10.0
+    #: Screens' answers to remote commands are written this often.
+    fleet_answer_flush_s: float = 0.5
     #: Freeze the heap (gc.freeze) once the session count has been steady this long, so
     #: that a full garbage collection cannot stall a fan-out; 0 turns it off.
     gc_freeze_settle_s: float = 10.0
@@ -233,6 +239,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _check_runtime_settings(self)
         if min(self.emergency_check_every_s, self.emergency_ack_flush_s) <= 0:
             raise ConfigError("EMERGENCY_CHECK_EVERY_S and EMERGENCY_ACK_FLUSH_S: must be positive")
+        if min(self.fleet_status_flush_s, self.fleet_answer_flush_s) <= 0:
+            raise ConfigError("FLEET_STATUS_FLUSH_S and FLEET_ANSWER_FLUSH_S: must be positive")
         if self.gc_freeze_settle_s < 0:
             raise ConfigError("GC_FREEZE_SETTLE_S: must not be negative")
         _check_content_settings(self)

@@ -20,6 +20,7 @@ from quart import current_app
 
 from actors.domain.tokens import AccessTokens
 from actors.events import TENANT_EVENTS
+from actors.fleet_writer import BatchedFleetReports
 from actors.housekeeping import Housekeeping, Job
 from actors.metrics import MetricsRegistry
 from actors.ratelimit import KeyedBuckets
@@ -47,6 +48,7 @@ from actors.usecases.content import Content
 from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
+from actors.usecases.fleet import Fleet
 from actors.usecases.integrations import Integrations
 from actors.usecases.manifests import ManifestPolicy, Manifests
 from actors.usecases.ops import Ops
@@ -91,6 +93,7 @@ class Container:
     reconciler: Reconciler
     events: NodeEvents
     devices: Devices
+    fleet: Fleet
     device_connects: KeyedBuckets
     admission: Admission
     credentials: CredentialLookups
@@ -149,6 +152,13 @@ class Container:
         acks = BatchedAcks(
             store, metrics, node_id=settings.node_id, flush_every_s=settings.emergency_ack_flush_s
         )
+        fleet_reports = BatchedFleetReports(
+            store,
+            metrics,
+            node_id=settings.node_id,
+            status_every_s=settings.fleet_status_flush_s,
+            answers_every_s=settings.fleet_answer_flush_s,
+        )
         emergency_watch = EmergencyWatch(
             node_emergencies,
             tenants=lambda: sessions.tenants(),
@@ -169,6 +179,7 @@ class Container:
                 reconciler,
                 presence_service,
                 acks,
+                fleet_reports,
                 emergency_watch,
                 GcPolicy(lambda: len(presence), metrics, settle_s=settings.gc_freeze_settle_s),
                 manifest_feed,
@@ -192,6 +203,7 @@ class Container:
             presence=presence,
             emergencies=node_emergencies,
             manifests=manifest_feed,
+            fleet=fleet_reports,
         )
         events = NodeEvents(runtime, relay)
         manifest_events.target = events
@@ -222,6 +234,7 @@ class Container:
             reconciler=reconciler,
             events=events,
             devices=devices,
+            fleet=Fleet(store, events, presence_reader),
             ops=Ops(store, runtime, settings.node_id),
             edge_metrics=EdgeMetrics(metrics, lambda: len(presence), pool=db.pool),
             credentials=CredentialLookups(store, timeout_s=settings.db_connect_timeout_s),

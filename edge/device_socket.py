@@ -31,6 +31,7 @@ from actors.protocol import (
     MAX_INBOUND_FRAME_BYTES,
     Ack,
     CloseCode,
+    CommandResultFrame,
     ErrorFrame,
     Heartbeat,
     Hello,
@@ -341,7 +342,7 @@ async def _read(
             continue
         if isinstance(frame, Heartbeat):
             ref.tell(frame)
-        elif isinstance(frame, Ack):
+        elif isinstance(frame, Ack | CommandResultFrame):
             try:
                 await ref.send(frame, timeout=settings.ws_idle_timeout_s / 3)
             except MailboxFull:

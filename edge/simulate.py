@@ -16,6 +16,7 @@ import json
 import os
 import random
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -219,9 +220,11 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
 
 
 async def _heartbeats(ws: Any, every_s: float) -> None:
+    started = time.monotonic()
     while True:
         await asyncio.sleep(every_s)
-        await ws.send(json.dumps({"type": "heartbeat", "app_version": "simulator"}))
+        status = {"app_version": "simulator", "uptime_s": round(time.monotonic() - started, 1)}
+        await ws.send(json.dumps({"type": "heartbeat", "display_on": True, **status}))
 
 
 def _ack_for(frame: dict[str, Any]) -> dict[str, Any] | None:
@@ -229,6 +232,8 @@ def _ack_for(frame: dict[str, Any]) -> dict[str, Any] | None:
         return {"type": "ack", "emergency_id": frame["id"]}
     if frame.get("type") == "manifest":
         return {"type": "ack", "manifest_version": frame["version"]}
+    if frame.get("type") == "command":  # a simulated screen does each at once
+        return {"type": "command_result", "id": frame["id"], "result": "ok"}
     return None
 
 
@@ -240,6 +245,8 @@ def _describe(frame: dict[str, Any]) -> str:
         return f"emergency cleared seq={frame['seq']}"
     if kind == "manifest":
         return f"manifest v{frame['version']} ({len(frame.get('slices', []))} slices)"
+    if kind == "command":
+        return f"command {frame['name']} ({frame['id']})"
     return str(kind)
 
 

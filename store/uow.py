@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
 from actors import content_ports, ports
+from actors.fleet_ports import FleetRepository as FleetRepositoryPort
 from actors.integration_ports import IntegrationRepository as IntegrationRepositoryPort
 from actors.mfa_ports import MfaRepository as MfaRepositoryPort
 from store.db import Connection, Database
@@ -20,6 +21,7 @@ from store.repos.claims import ClaimRepository
 from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
 from store.repos.emergencies import EmergencyRepository
+from store.repos.fleet import FleetRepository
 from store.repos.integrations import IntegrationRepository
 from store.repos.manifests import ManifestRepository
 from store.repos.mfa import MfaRepository
@@ -52,6 +54,7 @@ class StoreTx:
         self.schedules: content_ports.ScheduleRepository = ScheduleRepository(conn)
         self.manifests: content_ports.ManifestRepository = ManifestRepository(conn)
         self.integrations: IntegrationRepositoryPort = IntegrationRepository(conn)
+        self.fleet: FleetRepositoryPort = FleetRepository(conn)
 
 
 class Store:

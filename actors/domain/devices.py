@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from actors.domain.fleet import DeviceHealth
 from actors.errors import Invalid
 
 DeviceStatus = Literal["pending", "approved", "revoked"]
@@ -30,7 +31,8 @@ GroupName = Annotated[
 GroupList = Annotated[list[GroupName], msgspec.Meta(max_length=MAX_GROUPS)]
 TimezoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 HardwareId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-ShortLabel = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[\x20-\x7e]*$")]
+#: Printable ASCII; "(?!\n)": Python's "$" would also match before a trailing newline.
+ShortLabel = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[\x20-\x7e]*(?!\n)$")]
 
 
 def check_timezone(name: str) -> str:
@@ -88,10 +90,15 @@ class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
     node_id: str | None = None
     hardware_id: str | None = None
     model: str | None = None
+    #: The version the screen last reported in a heartbeat, else the one it registered with.
     app_version: str | None = None
+    #: The latest status the screen reported (docs/devices.md, "Status"); ``null`` if none.
+    health: DeviceHealth | None = None
 
     @classmethod
-    def of(cls, device: Device, presence: Presence | None) -> DeviceView:
+    def of(
+        cls, device: Device, presence: Presence | None, health: DeviceHealth | None = None
+    ) -> DeviceView:
         online = presence is not None and device.status == "approved"
         last_seen = device.last_seen_at
         if presence is not None and (last_seen is None or presence.last_seen_at > last_seen):
@@ -107,8 +114,21 @@ class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
             node_id=presence.node_id if online and presence is not None else None,
             hardware_id=device.hardware_id,
             model=device.model,
-            app_version=device.app_version,
+            app_version=(health.app_version if health is not None else None) or device.app_version,
+            health=health,
         )
+
+
+class DeviceFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which devices a list shows (every field optional; together they all apply)."""
+
+    #: Approved devices not seen for longer than this many minutes (and not online now).
+    offline_for_min: int | None = None
+    #: Devices whose app version is below this one (numeric parts compared; a device that
+    #: reported no comparable version counts as below).
+    app_version_below: str | None = None
+    #: Devices in this group.
+    group: str | None = None
 
 
 class Presence(msgspec.Struct, frozen=True):

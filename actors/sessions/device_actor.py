@@ -21,7 +21,16 @@ from uuid import UUID
 import anyio
 import msgspec
 
-from actors.protocol import Ack, CloseCode, Heartbeat, Reconnect, Welcome, encode_text
+from actors.fleet_ports import FleetSink, NoFleet
+from actors.protocol import (
+    Ack,
+    CloseCode,
+    CommandResultFrame,
+    Heartbeat,
+    Reconnect,
+    Welcome,
+    encode_text,
+)
 from actors.runtime import (
     Actor,
     ActorRef,
@@ -86,6 +95,7 @@ class DeviceActor(Actor):
         opening: SessionOpening,
         acks: AckSink,
         presence: LocalPresence,
+        fleet: FleetSink | None = None,
         last_seq: int | None = None,
         send_timeout_s: float = SEND_TIMEOUT_S,
         jitter: Callable[[], float] | None = None,
@@ -97,6 +107,7 @@ class DeviceActor(Actor):
         self._opening = opening
         self._acks = acks
         self._presence = presence
+        self._fleet = fleet if fleet is not None else NoFleet()
         self._last_seq = last_seq
         self._send_timeout_s = send_timeout_s
         self._jitter = jitter
@@ -172,8 +183,17 @@ class DeviceActor(Actor):
 
     @handler(Overflow.DROP_OLDEST)
     async def heartbeat(self, msg: Heartbeat) -> None:
-        self.last_heartbeat_at = _now()
-        self._presence.seen(self.identity.device_id)
+        self.last_heartbeat_at = now = _now()
+        me = self.identity
+        self._presence.seen(me.device_id)
+        if msg.has_status():  # a bare heartbeat keeps the last status
+            self._fleet.status(me.tenant_id, me.device_id, msg, now)
+
+    @handler(Overflow.BLOCK)
+    async def command_result(self, msg: CommandResultFrame) -> None:
+        me = self.identity
+        self._presence.seen(me.device_id)
+        self._fleet.answered(me.tenant_id, me.device_id, msg, _now())
 
     @handler(Overflow.BLOCK)
     async def ack(self, msg: Ack) -> None:

@@ -8,6 +8,7 @@ import random
 from collections.abc import Sequence
 from uuid import UUID
 
+from actors.fleet_ports import FleetSink
 from actors.relay import Relay
 from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime, StopReason
 from actors.sessions import device_actor, tenant_actor
@@ -48,8 +49,10 @@ class NodeSessions:
         presence: LocalPresence,
         emergencies: NodeEmergencies | None = None,
         manifests: ManifestDelivery | None = None,
+        fleet: FleetSink | None = None,
     ) -> None:
         self.runtime = runtime
+        self._fleet = fleet
         self.presence = presence
         self._opening = opening
         self._acks = acks
@@ -141,6 +144,7 @@ class NodeSessions:
                 opening=self._opening,
                 acks=self._acks,
                 presence=self.presence,
+                fleet=self._fleet,
                 last_seq=last_seq,
                 jitter=random.random,
             ),

@@ -28,14 +28,16 @@ import msgspec
 from actors.domain.emergencies import EmergencyEnded, EmergencyStarted
 from actors.domain.emergency_board import BoardSummary, Fanout
 from actors.events import (
+    DeviceCommandSent,
     DeviceRevoked,
     DeviceSecretRotated,
+    DevicesRevoked,
     DeviceUpdated,
     ManifestsChanged,
     SessionTakenOver,
     TenantSuspended,
 )
-from actors.protocol import CloseCode, Revoked, encode_text
+from actors.protocol import CloseCode, CommandFrame, Revoked, encode_text
 from actors.relay import Relay, Resync, Subscription
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
 from actors.sessions.emergency_fanout import CaughtUp, EmergencyHead, NodeEmergencies
@@ -183,6 +185,19 @@ class TenantActor(Actor):
     @handler(Overflow.NEVER_DROP)
     async def device_revoked(self, msg: DeviceRevoked | DeviceSecretRotated) -> None:
         self._close(msg.device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+
+    @handler(Overflow.NEVER_DROP)
+    async def devices_revoked(self, msg: DevicesRevoked) -> None:
+        for device_id in msg.device_ids:
+            self._close(device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+
+    @handler(Overflow.NEVER_DROP)
+    async def device_command_sent(self, msg: DeviceCommandSent) -> None:
+        """A remote command: sent to the screen if its session is on this node."""
+        session = self.sessions.get(msg.device_id)
+        if session is not None:
+            session.outbox.put_normal(encode_text(CommandFrame(id=msg.command_id, name=msg.name)))
+            _tell(session.ref, _FLUSH)
 
     @handler(Overflow.NEVER_DROP)
     async def session_taken_over(self, msg: SessionTakenOver) -> None:

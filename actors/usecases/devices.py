@@ -25,15 +25,18 @@ from actors.content_ports import ManifestRefresh
 from actors.domain.device_secret import hash_device_secret, new_device_secret
 from actors.domain.devices import (
     Credential,
+    DeviceFilter,
     DeviceName,
     DeviceView,
     GroupList,
+    GroupName,
     HardwareId,
     ShortLabel,
     TimezoneName,
     check_timezone,
     normalize_groups,
 )
+from actors.domain.fleet import VersionBound
 from actors.domain.manifest_batch import DeviceScope
 from actors.domain.pairing import new_pairing_code, normalize_pairing_code
 from actors.domain.principal import Principal, RequestMeta
@@ -101,7 +104,22 @@ class UpdateDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class DeviceQuery(Paging, frozen=True, forbid_unknown_fields=True):
-    """``GET .../devices?limit=&cursor=``: by name, then id."""
+    """``GET .../devices?limit=&cursor=&offline_for_min=&app_version_below=&group=``: by
+    name, then id; each filter optional (docs/devices.md, "Status")."""
+
+    #: Approved devices offline for longer than this many minutes (at most a year).
+    offline_for_min: Annotated[int, msgspec.Meta(ge=1, le=525_600)] | None = None
+    #: Devices whose app version is below this one (``2.4``, ``v1.10.3``).
+    app_version_below: VersionBound | None = None
+    group: GroupName | None = None
+
+    @property
+    def filters(self) -> DeviceFilter:
+        return DeviceFilter(
+            offline_for_min=self.offline_for_min,
+            app_version_below=self.app_version_below,
+            group=self.group,
+        )
 
 
 class DeviceList(msgspec.Struct, frozen=True):
@@ -341,25 +359,36 @@ class Devices:
             await tx.claims.audited(tenant_id)
 
     async def list(
-        self, who: Principal, tenant_id: UUID, page: PageRequest[ByName]
+        self,
+        who: Principal,
+        tenant_id: UUID,
+        page: PageRequest[ByName],
+        filters: DeviceFilter | None = None,
     ) -> Page[DeviceView, ByName]:
-        """One page of the tenant's devices, by name then id, with presence."""
+        """One page of the tenant's devices, by name then id, with presence and reported
+        status. With ``offline_for_min``, devices online now are left out of the page
+        (which may then hold fewer than ``limit``: follow ``next_cursor``)."""
         authorize(who, Permission.DEVICE_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
             found = page.page(
-                await tx.devices.page(tenant_id, page), lambda d: ByName(d.name, d.id)
+                await tx.devices.page(tenant_id, page, filters), lambda d: ByName(d.name, d.id)
             )
+            health = await tx.fleet.health(tenant_id, [d.id for d in found.items])
         online = await self._presence.lookup(tenant_id, [d.id for d in found.items])
-        return found.map(lambda d: DeviceView.of(d, online.get(d.id)))
+        views = found.map(lambda d: DeviceView.of(d, online.get(d.id), health.get(d.id)))
+        if filters is not None and filters.offline_for_min is not None:
+            return Page(items=[v for v in views.items if not v.online], next=views.next)
+        return views
 
     async def get(self, who: Principal, tenant_id: UUID, device_id: UUID) -> DeviceView:
         authorize(who, Permission.DEVICE_READ, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
             device = await tx.devices.get(tenant_id, device_id)
+            health = await tx.fleet.health(tenant_id, [device_id])
         if device is None:
             raise NotFound("no such device")
         online = await self._presence.lookup(tenant_id, [device_id])
-        return DeviceView.of(device, online.get(device_id))
+        return DeviceView.of(device, online.get(device_id), health.get(device_id))
 
     async def update(
         self, who: Principal, tenant_id: UUID, device_id: UUID, cmd: UpdateDevice

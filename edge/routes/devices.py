@@ -8,6 +8,7 @@ from uuid import UUID
 from quart import Response, request
 
 from actors.domain.devices import DeviceView
+from actors.domain.fleet import DeviceCommand
 from actors.errors import Unauthenticated
 from actors.pagination import ByName
 from actors.usecases.devices import (
@@ -20,8 +21,9 @@ from actors.usecases.devices import (
     RotatedSecret,
     UpdateDevice,
 )
+from actors.usecases.fleet import BulkRevoke, BulkRevoked, CommandList, SendCommand
 from actors.usecases.manifests import DeviceManifestView
-from edge.api import ApiRouter, body, encoded, query
+from edge.api import ApiRouter, body, encoded, no_content, query
 from edge.auth import authenticated, bearer_token, request_meta
 from edge.container import container
 from edge.logs import authenticated_as
@@ -88,14 +90,15 @@ async def claim_device(tenant_id: UUID) -> Response:
 
 @router.get(
     _TENANT_DEVICES,
-    summary="The tenant's devices with presence, by name (paged)",
+    summary="The tenant's devices with presence and status, by name (paged, filtered)",
     query=DeviceQuery,
     response=DeviceList,
 )
 async def list_devices(tenant_id: UUID) -> Response:
     who = await authenticated()
-    pager = Pager(query(DeviceQuery), ByName, "devices", tenant_id)
-    found = await container().devices.list(who, tenant_id, pager.request)
+    asked = query(DeviceQuery)
+    pager = Pager(asked, ByName, "devices", tenant_id)
+    found = await container().devices.list(who, tenant_id, pager.request, asked.filters)
     return encoded(DeviceList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
@@ -127,6 +130,56 @@ async def update_device(tenant_id: UUID, device_id: UUID) -> Response:
 async def revoke_device(tenant_id: UUID, device_id: UUID) -> Response:
     who = await authenticated()
     return encoded(await container().devices.revoke(who, tenant_id, device_id))
+
+
+@router.delete(
+    _ONE,
+    summary="Delete a device (device_manager): a live session closes with 4401",
+    status=204,
+    errors=(404,),
+)
+async def delete_device(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    await container().fleet.delete(who, tenant_id, device_id)
+    return no_content()
+
+
+@router.post(
+    _TENANT_DEVICES + "/revoke",
+    summary="Revoke many devices at once (device_manager): a result per device",
+    request=BulkRevoke,
+    response=BulkRevoked,
+)
+async def revoke_devices(tenant_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(BulkRevoke)
+    return encoded(await container().fleet.revoke_many(who, tenant_id, cmd))
+
+
+@router.post(
+    _ONE + "/commands",
+    summary="Send a remote command to the screen, wherever it is connected (device_manager)",
+    request=SendCommand,
+    response=DeviceCommand,
+    status=202,
+    errors=(404, 409, 429),
+)
+async def send_command(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    cmd = await body(SendCommand)
+    sent = await container().fleet.send_command(who, tenant_id, device_id, cmd)
+    return encoded(sent, status=202)
+
+
+@router.get(
+    _ONE + "/commands",
+    summary="The device's last commands and their state, newest first",
+    response=CommandList,
+    errors=(404,),
+)
+async def list_commands(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    return encoded(await container().fleet.commands(who, tenant_id, device_id))
 
 
 @router.post(

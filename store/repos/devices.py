@@ -11,7 +11,7 @@ import msgspec
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
-from actors.domain.devices import Credential, Device, SessionGrant
+from actors.domain.devices import Credential, Device, DeviceFilter, SessionGrant
 from actors.errors import NotFound
 from actors.pagination import ByName, PageRequest
 from store.db import Connection
@@ -84,13 +84,50 @@ FOR UPDATE
 """
 
 _BY_NAME = Keyset("name", "id")
+# Each filter is off when its parameter is NULL (docs/devices.md, "Status"). "Offline for"
+# reads the stored last_seen_at (written every 30 s while connected): the use case drops
+# the few rows presence still shows online. A version that cannot be compared (none
+# reported, no leading number) counts as below any bound.
 _PAGE = sql.SQL("""
 SELECT id, tenant_id, name, status, groups, timezone, hardware_id, model, app_version,
           created_at, claimed_at, revoked_at, last_seen_at
 FROM devices WHERE tenant_id = %(tenant_id)s{after}
+  AND (%(group)s::text IS NULL OR groups @> ARRAY[%(group)s::text])
+  AND (%(offline_s)s::float8 IS NULL
+       OR (status = 'approved'
+           AND (last_seen_at IS NULL
+                OR last_seen_at < now() - make_interval(secs => %(offline_s)s::float8))))
+  AND (%(below)s::text IS NULL
+       OR coalesce(app_version_key(coalesce(
+              (SELECT h.app_version FROM device_health h
+               WHERE h.device_id = devices.id AND h.tenant_id = devices.tenant_id),
+              app_version)), '{{}}') < app_version_key(%(below)s::text))
 ORDER BY {order_by}
 LIMIT %(limit)s
 """)
+
+_MANY_FOR_UPDATE = """
+SELECT id, tenant_id, name, status, groups, timezone, hardware_id, model, app_version,
+          created_at, claimed_at, revoked_at, last_seen_at
+FROM devices WHERE tenant_id = %(tenant_id)s AND id = ANY(%(ids)s::uuid[])
+ORDER BY id
+FOR UPDATE
+"""
+
+_REVOKE_MANY = """
+UPDATE devices
+SET status = 'revoked', revoked_at = coalesce(revoked_at, now())
+WHERE tenant_id = %(tenant_id)s AND id = ANY(%(ids)s::uuid[])
+RETURNING id, tenant_id, name, status, groups, timezone, hardware_id, model, app_version,
+          created_at, claimed_at, revoked_at, last_seen_at
+"""
+
+# Its health, commands, manifests and emergency acks go with it (ON DELETE CASCADE).
+_DELETE = """
+DELETE FROM devices WHERE tenant_id = %(tenant_id)s AND id = %(id)s
+RETURNING id, tenant_id, name, status, groups, timezone, hardware_id, model, app_version,
+          created_at, claimed_at, revoked_at, last_seen_at
+"""
 
 _UPDATE = """
 UPDATE devices
@@ -241,11 +278,42 @@ class DeviceRepository:
         row = await cur.fetchone()
         return None if row is None else _device(row)
 
-    async def page(self, tenant_id: UUID, page: PageRequest[ByName]) -> list[Device]:
+    async def page(
+        self, tenant_id: UUID, page: PageRequest[ByName], filters: DeviceFilter | None = None
+    ) -> list[Device]:
         query, params = _BY_NAME.page(_PAGE, page.after)
+        f = filters or DeviceFilter()
         cur = self._conn.cursor(row_factory=dict_row)
-        await cur.execute(query, {"tenant_id": tenant_id, "limit": page.fetch, **params})
+        await cur.execute(
+            query,
+            {
+                "tenant_id": tenant_id,
+                "limit": page.fetch,
+                "group": f.group,
+                "offline_s": None if f.offline_for_min is None else f.offline_for_min * 60.0,
+                "below": f.app_version_below,
+                **params,
+            },
+        )
         return [_device(row) for row in await cur.fetchall()]
+
+    async def many_for_update(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> list[Device]:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_MANY_FOR_UPDATE, {"tenant_id": tenant_id, "ids": list(device_ids)})
+        return [_device(row) for row in await cur.fetchall()]
+
+    async def revoke_many(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> list[Device]:
+        if not device_ids:
+            return []
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_REVOKE_MANY, {"tenant_id": tenant_id, "ids": list(device_ids)})
+        return [_device(row) for row in await cur.fetchall()]
+
+    async def delete(self, tenant_id: UUID, device_id: UUID) -> Device | None:
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(_DELETE, {"tenant_id": tenant_id, "id": device_id})
+        row = await cur.fetchone()
+        return None if row is None else _device(row)
 
     async def update(
         self,
