@@ -1,5 +1,6 @@
 """Two real ``signage serve`` processes sharing PostgreSQL and Redis: a device connected to
-node B is revoked through node A and its session closes within two seconds."""
+node B is revoked (or deleted) through node A and its session closes within two seconds; a
+command sent through node A reaches it on node B, and its answer and status show on A."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]
         "PASSWORD_MEMORY_KIB": "1024",
         "PASSWORD_TIME_COST": "1",
         "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
+        "FLEET_STATUS_FLUSH_S": "0.2",
     }
     created = subprocess.run(
         [sys.executable, "-m", "edge.cli", "create-admin", "--email", "root@example.test"],
@@ -120,3 +122,60 @@ async def test_revoking_through_node_a_closes_the_session_on_node_b(
         elapsed = time.monotonic() - started
     assert ws.close_code == CloseCode.UNAUTHORIZED
     assert elapsed < REVOCATION_BUDGET_S
+
+
+async def test_a_command_sent_through_node_a_reaches_the_screen_on_node_b_and_its_answer_shows(
+    cluster: tuple[Server, Server],
+) -> None:
+    a, b = cluster
+    tenant, secret, auth = await _approved_device(a, b)
+    headers = {"Authorization": f"Bearer {secret}"}
+    path = f"/api/v1/tenants/{tenant['id']}/devices/{tenant['device_id']}"
+    async with (
+        connect(f"{b.ws_url}/api/v1/devices/ws", additional_headers=headers) as ws,
+        httpx.AsyncClient(base_url=a.base_url, timeout=10) as node_a,
+    ):
+        assert (await _frame(ws))["type"] == "welcome"
+        await ws.send(json.dumps({"type": "heartbeat", "app_version": "3.1.0", "uptime_s": 5}))
+        with anyio.fail_after(10):  # presence crosses nodes through Redis
+            while not (await node_a.get(path, headers=auth)).json()["online"]:
+                await anyio.sleep(0.1)
+        sent = await node_a.post(path + "/commands", json={"name": "identify"}, headers=auth)
+        assert sent.status_code == 202, sent.text
+        command = sent.json()
+        with anyio.fail_after(REVOCATION_BUDGET_S):
+            while (received := await _frame(ws))["type"] != "command":
+                pass
+        assert received == {"type": "command", "id": command["id"], "name": "identify"}
+        answer = {"type": "command_result", "id": command["id"], "result": "unsupported"}
+        await ws.send(json.dumps(answer))
+        with anyio.fail_after(10):  # node B writes the answer; node A reads PostgreSQL
+            while (await node_a.get(path + "/commands", headers=auth)).json()["items"][0][
+                "state"
+            ] != "unsupported":
+                await anyio.sleep(0.1)
+        # The status node B received is shown by node A once B's batch is written.
+        with anyio.fail_after(10):
+            while (await node_a.get(path, headers=auth)).json()["health"] is None:
+                await anyio.sleep(0.1)
+        health = (await node_a.get(path, headers=auth)).json()["health"]
+    assert health["node_id"] == "node-b"
+    assert health["app_version"] == "3.1.0"
+
+
+async def test_deleting_through_node_a_closes_the_session_on_node_b(
+    cluster: tuple[Server, Server],
+) -> None:
+    a, b = cluster
+    tenant, secret, auth = await _approved_device(a, b)
+    headers = {"Authorization": f"Bearer {secret}"}
+    path = f"/api/v1/tenants/{tenant['id']}/devices/{tenant['device_id']}"
+    async with connect(f"{b.ws_url}/api/v1/devices/ws", additional_headers=headers) as ws:
+        assert (await _frame(ws))["type"] == "welcome"
+        async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as node_a:
+            assert (await node_a.delete(path, headers=auth)).status_code == 204
+        with anyio.fail_after(REVOCATION_BUDGET_S):
+            while (await _frame(ws))["type"] != "revoked":
+                pass
+            await ws.wait_closed()
+    assert ws.close_code == CloseCode.UNAUTHORIZED
