@@ -90,6 +90,7 @@ async def get_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
     request=TriggerEmergency,
     response=BroadcastTriggered,
     status=201,
+    errors=(409,),
 )
 async def broadcast_emergency() -> Response:
     who = await authenticated()
