@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY actors ./actors
 COPY edge ./edge
 COPY store ./store
+COPY simulator ./simulator
 COPY sql ./sql
 RUN pip wheel --no-deps --no-build-isolation --no-index --wheel-dir /dist .
 

@@ -44,8 +44,8 @@ migrate: venv
 	$(BIN)/signage migrate
 
 lint: venv lock-check
-	$(BIN)/ruff check actors edge store tests bench
-	$(BIN)/ruff format --check actors edge store tests bench
+	$(BIN)/ruff check actors edge store simulator tests bench
+	$(BIN)/ruff format --check actors edge store simulator tests bench
 
 # Fails when pyproject.toml and requirements/*.txt disagree (offline; `make lock` fixes it).
 lock-check: venv

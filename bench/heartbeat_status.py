@@ -12,10 +12,10 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from actors.fleet_writer import BatchedFleetReports
 from actors.metrics import MetricsRegistry
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 from actors.protocol import Heartbeat, decode_inbound
+from actors.services.fleet_writer import BatchedFleetReports
 
 HEARTBEATS = 200_000
 SCREENS = 10_000

@@ -50,7 +50,7 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Role
 from actors.domain.schedule_types import DeviceProfile, DeviceTarget, GroupTarget, ScheduleEntry
 from actors.domain.schedules import TargetSpec
-from actors.sessions.ports import SessionIdentity
+from actors.ports.sessions import SessionIdentity
 from actors.settings import Settings
 from actors.usecases.manifests import ManifestPolicy, Manifests, Recomputed
 from actors.usecases.schedules import CreateSchedule, Schedules

@@ -24,7 +24,7 @@ from uuid import UUID
 
 import msgspec
 
-from actors.domain.principal import Actor
+from actors.domain.principal import AuditActor
 from actors.domain.rbac import Role
 from actors.errors import Conflict, Invalid, NotFound
 from actors.settings import Settings
@@ -129,7 +129,7 @@ async def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
                 password,
                 tenant_id=args.tenant,
                 roles=[Role(r) for r in args.role],
-                actor=Actor.system("create-admin"),
+                actor=AuditActor.system("create-admin"),
             )
     except Invalid as exc:
         print(f"signage: invalid {exc.field or 'input'}: {exc.detail}", file=sys.stderr)
@@ -152,7 +152,7 @@ async def cmd_reset_password(args: argparse.Namespace, settings: Settings) -> in
         password = None if args.temporary else _read_password(sys.stdin)
         async with _services(settings, url) as (users, _):
             user, reset = await users.operator_reset_password(
-                args.email, password, actor=Actor.system("reset-password")
+                args.email, password, actor=AuditActor.system("reset-password")
             )
     except Invalid as exc:
         print(f"signage: invalid {exc.field or 'input'}: {exc.detail}", file=sys.stderr)
@@ -223,7 +223,9 @@ async def bootstrap_dev_admin(settings: Settings, url: str, host: str, port: int
         if await users.platform_admin_exists():
             return
         try:
-            await users.provision(DEV_ADMIN_EMAIL, password, actor=Actor.system("dev-bootstrap"))
+            await users.provision(
+                DEV_ADMIN_EMAIL, password, actor=AuditActor.system("dev-bootstrap")
+            )
         except Conflict:
             return  # another node (or an earlier run) got there first
         except Invalid as exc:

@@ -10,8 +10,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from actors.settings import ConfigError, Settings, load_settings
-from edge import admin_cli, simulate
+from edge import admin_cli
 from edge.logs import configure_logging
+from simulator import screen as simulate
 from store.migrations import MigrationError, migrate
 
 log = logging.getLogger("signage")

@@ -20,26 +20,26 @@ from quart import current_app
 
 from actors.domain.tokens import AccessTokens
 from actors.events import TENANT_EVENTS
-from actors.fleet_writer import BatchedFleetReports
-from actors.housekeeping import Housekeeping, Job
 from actors.metrics import MetricsRegistry
+from actors.node.ack_routing import WithManifestAcks
+from actors.node.opening import ManifestOpening
+from actors.node.presence import LocalPresence
+from actors.node.publisher import NodeEvents
+from actors.node.tenant_emergencies import NodeEmergencies
+from actors.node.wiring import NodeSessions
 from actors.ratelimit import KeyedBuckets
 from actors.relay import RELAY_MESSAGES, LocalRelay, Relay, RelayCodec
 from actors.runtime import Runtime, RuntimeConfig
-from actors.sessions.acks import WithManifestAcks
-from actors.sessions.directory import StoreDirectory
-from actors.sessions.emergency_acks import BatchedAcks
-from actors.sessions.emergency_fanout import NodeEmergencies
-from actors.sessions.emergency_feed import StoreEmergencyFeed
-from actors.sessions.emergency_watch import EmergencyWatch
-from actors.sessions.gc_policy import GcPolicy
-from actors.sessions.manifest_feed import FeedConfig, ManifestFeed
-from actors.sessions.node import NodeSessions
-from actors.sessions.node_events import NodeEvents
-from actors.sessions.opening import ManifestOpening
-from actors.sessions.presence import LocalPresence
-from actors.sessions.presence_service import NodePresence, PresenceService
-from actors.sessions.reconciler import Reconciler
+from actors.services.emergency_acks import BatchedAcks
+from actors.services.emergency_feed import StoreEmergencyFeed
+from actors.services.emergency_watch import EmergencyWatch
+from actors.services.fleet_writer import BatchedFleetReports
+from actors.services.gc_policy import GcPolicy
+from actors.services.housekeeping import Housekeeping, Job
+from actors.services.manifest_feed import FeedConfig, ManifestFeed
+from actors.services.presence_service import NodePresence, PresenceService
+from actors.services.reconciler import Reconciler
+from actors.services.session_directory import StoreDirectory
 from actors.settings import Settings
 from actors.usecases.account import Account
 from actors.usecases.audit import AuditTrail

@@ -27,6 +27,8 @@ from actors.domain.device_secret import hash_device_secret
 from actors.errors import Throttled, Unauthenticated, Unavailable
 from actors.events import SessionTakenOver
 from actors.metrics import Counter
+from actors.node.messages import CloseSession, Notice
+from actors.ports.sessions import SessionIdentity
 from actors.protocol import (
     MAX_INBOUND_FRAME_BYTES,
     Ack,
@@ -42,8 +44,6 @@ from actors.protocol import (
 )
 from actors.ratelimit import TokenBucket, source_key
 from actors.runtime import ActorRef, ActorStopped, MailboxFull
-from actors.sessions.messages import CloseSession, Notice
-from actors.sessions.ports import SessionIdentity
 from edge.auth import bearer_token
 from edge.client_address import client_address
 from edge.container import Container, container
@@ -61,7 +61,7 @@ _REVOKED = encode_text(Revoked())
 
 
 class QuartDeviceSocket:
-    """Implements :class:`actors.sessions.ports.DeviceSocket` over Quart's websocket."""
+    """Implements :class:`actors.ports.sessions.DeviceSocket` over Quart's websocket."""
 
     def __init__(self, ws: Websocket, closes: Counter) -> None:
         self._ws = ws

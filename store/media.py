@@ -42,7 +42,7 @@ _DIR_MODE = 0o750
 
 
 class FileUpload:
-    """Implements :class:`actors.content_ports.MediaUpload` for one received file."""
+    """Implements :class:`actors.ports.content.MediaUpload` for one received file."""
 
     def __init__(self, temp: Path, final: Path, sha256: str, size: int, head: bytes) -> None:
         self._temp = temp
@@ -64,7 +64,7 @@ class FileUpload:
 
 
 class FileMediaStore:
-    """Implements :class:`actors.content_ports.MediaStore` under ``root``."""
+    """Implements :class:`actors.ports.content.MediaStore` under ``root``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)

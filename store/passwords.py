@@ -18,7 +18,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from actors.errors import Throttled
-from actors.ports import PasswordCheck
+from actors.ports.accounts import PasswordCheck
 from actors.settings import Settings
 
 #: What callers turned away by a full queue are told to wait.

@@ -38,7 +38,7 @@ return 0
 
 
 class RedisPresence:
-    """Implements :class:`actors.sessions.ports.SharedPresence`."""
+    """Implements :class:`actors.ports.sessions.SharedPresence`."""
 
     def __init__(self, client: Client, prefix: str) -> None:
         self._redis = client

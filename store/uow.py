@@ -1,5 +1,5 @@
 """The unit of work: :class:`Store` opens scoped transactions, :class:`StoreTx` holds the
-repositories bound to one of them. Implements ``actors.ports.UnitOfWork`` / ``Tx``.
+repositories bound to one of them. Implements ``actors.ports.uow.UnitOfWork`` / ``Tx``.
 
 To add a repository: write ``store/repos/<aggregate>.py`` and add one attribute to
 ``StoreTx.__init__`` (typed with its port, so mypy checks the two agree).
@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
-from actors import content_ports, ports
-from actors.fleet_ports import FleetRepository as FleetRepositoryPort
-from actors.integration_ports import IntegrationRepository as IntegrationRepositoryPort
-from actors.mfa_ports import MfaRepository as MfaRepositoryPort
+from actors.ports import accounts, audit, content, devices, emergencies, manifests, nodes, tenants
+from actors.ports.fleet import FleetRepository as FleetRepositoryPort
+from actors.ports.integrations import IntegrationRepository as IntegrationRepositoryPort
+from actors.ports.mfa import MfaRepository as MfaRepositoryPort
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
 from store.repos.claims import ClaimRepository
@@ -39,26 +39,26 @@ class StoreTx:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.tenants: ports.TenantRepository = TenantRepository(conn)
-        self.users: ports.UserRepository = UserRepository(conn)
-        self.sessions: ports.SessionRepository = SessionRepository(conn)
-        self.throttle: ports.ThrottleRepository = ThrottleRepository(conn)
+        self.tenants: tenants.TenantRepository = TenantRepository(conn)
+        self.users: accounts.UserRepository = UserRepository(conn)
+        self.sessions: accounts.SessionRepository = SessionRepository(conn)
+        self.throttle: accounts.ThrottleRepository = ThrottleRepository(conn)
         self.mfa: MfaRepositoryPort = MfaRepository(conn)
-        self.audit: ports.AuditRepository = AuditRepository(conn)
-        self.devices: ports.DeviceRepository = DeviceRepository(conn)
-        self.claims: ports.ClaimRepository = ClaimRepository(conn)
-        self.nodes: ports.NodeRepository = NodeRepository(conn)
-        self.emergencies: ports.EmergencyRepository = EmergencyRepository(conn)
-        self.content: content_ports.ContentRepository = ContentRepository(conn)
-        self.playlists: content_ports.PlaylistRepository = PlaylistRepository(conn)
-        self.schedules: content_ports.ScheduleRepository = ScheduleRepository(conn)
-        self.manifests: content_ports.ManifestRepository = ManifestRepository(conn)
+        self.audit: audit.AuditRepository = AuditRepository(conn)
+        self.devices: devices.DeviceRepository = DeviceRepository(conn)
+        self.claims: devices.ClaimRepository = ClaimRepository(conn)
+        self.nodes: nodes.NodeRepository = NodeRepository(conn)
+        self.emergencies: emergencies.EmergencyRepository = EmergencyRepository(conn)
+        self.content: content.ContentRepository = ContentRepository(conn)
+        self.playlists: content.PlaylistRepository = PlaylistRepository(conn)
+        self.schedules: content.ScheduleRepository = ScheduleRepository(conn)
+        self.manifests: manifests.ManifestRepository = ManifestRepository(conn)
         self.integrations: IntegrationRepositoryPort = IntegrationRepository(conn)
         self.fleet: FleetRepositoryPort = FleetRepository(conn)
 
 
 class Store:
-    """The application's :class:`~actors.ports.UnitOfWork` over a :class:`Database`."""
+    """The application's :class:`~actors.ports.uow.UnitOfWork` over a :class:`Database`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

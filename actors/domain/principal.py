@@ -29,7 +29,7 @@ class RequestMeta(msgspec.Struct, frozen=True):
     source_ip: str | None = None
 
 
-class Actor(msgspec.Struct, frozen=True):
+class AuditActor(msgspec.Struct, frozen=True):
     """Who an audit entry names.
 
     ``ref`` is ``"user:<uuid>"`` for people, ``"integration:<uuid>"`` for integration
@@ -43,11 +43,11 @@ class Actor(msgspec.Struct, frozen=True):
     source_ip: str | None = None
 
     @classmethod
-    def system(cls, what: str) -> Actor:
+    def system(cls, what: str) -> AuditActor:
         return cls(ref=f"system:{what}", name=what)
 
     @classmethod
-    def anonymous(cls, meta: RequestMeta, claimed_name: str | None = None) -> Actor:
+    def anonymous(cls, meta: RequestMeta, claimed_name: str | None = None) -> AuditActor:
         return cls(
             ref="anonymous",
             name=claimed_name,
@@ -96,8 +96,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return Role.PLATFORM_ADMIN in self.roles
 
     @property
-    def actor(self) -> Actor:
-        return Actor(
+    def actor(self) -> AuditActor:
+        return AuditActor(
             ref=f"{self.kind}:{self.user_id}",
             name=self.email,
             request_id=self.request_id,

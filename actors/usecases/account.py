@@ -23,7 +23,8 @@ from actors.domain.mfa import (
 from actors.domain.principal import Principal
 from actors.domain.users import GivenPassword, NewPassword, check_password
 from actors.errors import Conflict, Forbidden, Invalid, NotFound
-from actors.ports import PasswordHasher, UnitOfWork
+from actors.ports.accounts import PasswordHasher
+from actors.ports.uow import UnitOfWork
 from actors.usecases.auth import AuthPolicy
 
 WRONG_PASSWORD = "the current password is not right"  # noqa: S105 - a message

@@ -20,7 +20,7 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Invalid, NotFound
 from actors.pagination import BySeq, Page, PageRequest, Paging
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 
 PAGE_SIZE = 1000
 

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 
+from actors.domain.login_sessions import LoginCandidate, session_digest
 from actors.domain.mfa import (
     CHALLENGE_MAX_FAILURES,
     GivenCode,
@@ -30,14 +31,14 @@ from actors.domain.mfa import (
     matching_step,
     recovery_code_digest,
 )
-from actors.domain.principal import Actor, Principal, PrincipalKind, RequestMeta, Restriction
+from actors.domain.principal import AuditActor, Principal, PrincipalKind, RequestMeta, Restriction
 from actors.domain.rbac import Role
-from actors.domain.sessions import LoginCandidate, session_digest
 from actors.domain.throttle import ThrottlePolicy
 from actors.domain.tokens import AccessTokens, new_refresh_token, refresh_token_digest
 from actors.domain.users import Email, GivenPassword, User, normalize_email
 from actors.errors import Unauthenticated
-from actors.ports import PasswordHasher, Tx, UnitOfWork
+from actors.ports.accounts import PasswordHasher
+from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
 from actors.usecases.login_outcomes import (
     FailureReason,
@@ -344,7 +345,7 @@ class Auth:
                 await tx.sessions.revoke_family(tid, state.family_id, "reuse")
                 await tx.audit.append(
                     tid,
-                    Actor.anonymous(meta),
+                    AuditActor.anonymous(meta),
                     "auth.refresh_reuse",
                     target=f"session:{session_digest(state.family_id)}",
                     details={"user": f"user:{state.user_id}", "family_revoked": True},

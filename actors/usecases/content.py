@@ -20,7 +20,6 @@ from uuid import UUID, uuid4
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from actors.content_ports import ManifestRefresh, MediaStore, MediaUpload
 from actors.domain import content_lifecycle as lifecycle
 from actors.domain.content_items import (
     AuditedRevision,
@@ -52,7 +51,9 @@ from actors.domain.schedule_types import Instant
 from actors.domain.wall_clock import to_utc
 from actors.errors import Conflict, Invalid, NotFound, TooLarge, UnsupportedMedia
 from actors.pagination import ByCreation, BySeq, Page, PageRequest, Paging
-from actors.ports import Tx, UnitOfWork
+from actors.ports.content import MediaStore, MediaUpload
+from actors.ports.manifests import ManifestRefresh
+from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
 from actors.usecases.content_limits import ContentLimits, check_playlist_bodies
 from actors.usecases.manifests import ManifestSizeGuard

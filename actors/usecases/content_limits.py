@@ -16,7 +16,7 @@ from uuid import UUID
 import msgspec
 
 from actors.errors import Conflict, Invalid
-from actors.ports import Tx
+from actors.ports.uow import Tx
 from actors.settings import Settings
 
 

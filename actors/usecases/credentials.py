@@ -23,7 +23,7 @@ import anyio.lowlevel
 from actors.domain.device_secret import hash_device_secret
 from actors.domain.devices import Credential
 from actors.errors import Unauthenticated, Unavailable
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 
 MAX_BATCH = 500
 TIMEOUT_S = 5.0

@@ -21,7 +21,6 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from actors.content_ports import ManifestRefresh
 from actors.domain.device_secret import hash_device_secret, new_device_secret
 from actors.domain.devices import (
     Credential,
@@ -45,7 +44,10 @@ from actors.domain.throttle import ThrottlePolicy
 from actors.errors import Conflict, NotFound, Throttled, Unauthenticated, Unavailable
 from actors.events import DeviceRevoked, DeviceSecretRotated, DeviceUpdated
 from actors.pagination import ByName, Page, PageRequest, Paging
-from actors.ports import PresenceReader, TenantEvents, Tx, UnitOfWork
+from actors.ports.devices import PresenceReader
+from actors.ports.events import TenantEvents
+from actors.ports.manifests import ManifestRefresh
+from actors.ports.uow import Tx, UnitOfWork
 from actors.ratelimit import UNKNOWN_SOURCE, Clock, KeyedBuckets, source_key
 from actors.settings import Settings
 from actors.usecases.manifests import ManifestSizeGuard

@@ -27,17 +27,19 @@ from actors.domain.emergencies import (
     TargetSpec,
     TriggerEmergency,
 )
-from actors.domain.principal import Actor, Principal
+from actors.domain.principal import AuditActor, Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, Forbidden, NotFound
 from actors.pagination import BySeq, Page, PageRequest, Paging
-from actors.ports import PresenceReader, TenantEvents, Tx, UnitOfWork
+from actors.ports.devices import PresenceReader
+from actors.ports.events import TenantEvents
+from actors.ports.uow import Tx, UnitOfWork
 from actors.protocol import EmergencyMode, Severity
 
 log = logging.getLogger(__name__)
 
 #: Who audit entries name for expiries.
-EXPIRY = Actor.system("emergency-expiry")
+EXPIRY = AuditActor.system("emergency-expiry")
 #: Expired emergencies ended per sweep (the next sweep takes the rest).
 EXPIRY_BATCH = 100
 

@@ -28,7 +28,9 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, NotFound, Throttled
 from actors.events import DeviceCommandSent, DeviceRevoked, DevicesRevoked
-from actors.ports import PresenceReader, TenantEvents, UnitOfWork
+from actors.ports.devices import PresenceReader
+from actors.ports.events import TenantEvents
+from actors.ports.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from actors.domain.principal import Principal, RequestMeta
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Forbidden, NotFound, Unauthenticated
 from actors.pagination import ByName, Page, PageRequest, Paging
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 from actors.ratelimit import Clock, KeyedBuckets
 from actors.settings import Settings
 

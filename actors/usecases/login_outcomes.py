@@ -13,13 +13,13 @@ from uuid import UUID
 
 import msgspec
 
+from actors.domain.login_sessions import session_digest
 from actors.domain.mfa import MfaMethod, new_challenge
-from actors.domain.principal import Actor, RequestMeta
-from actors.domain.sessions import session_digest
+from actors.domain.principal import AuditActor, RequestMeta
 from actors.domain.throttle import account_key
 from actors.domain.tokens import AccessTokens, new_refresh_token
 from actors.domain.users import User
-from actors.ports import Tx
+from actors.ports.uow import Tx
 from actors.usecases.login_throttle import AttemptKeys, LoginThrottle
 
 FailureReason = Literal[
@@ -154,14 +154,14 @@ class LoginOutcomes:
             target, claimed = f"user:{user_id}", email
         await tx.audit.append(
             tenant_id if user_id is not None else None,
-            Actor.anonymous(meta, claimed_name=claimed),
+            AuditActor.anonymous(meta, claimed_name=claimed),
             "auth.login_failed",
             target=target,
             details={"reason": reason, "account_failures": failures},
         )
 
 
-def user_actor(user_id: UUID, email: str | None, meta: RequestMeta) -> Actor:
-    return Actor(
+def user_actor(user_id: UUID, email: str | None, meta: RequestMeta) -> AuditActor:
+    return AuditActor(
         ref=f"user:{user_id}", name=email, request_id=meta.request_id, source_ip=meta.source_ip
     )

@@ -31,7 +31,7 @@ from actors.domain.throttle import (
     address_key,
 )
 from actors.errors import Throttled
-from actors.ports import Tx
+from actors.ports.uow import Tx
 
 THROTTLED = "too many failed attempts; retry later"
 

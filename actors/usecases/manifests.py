@@ -15,7 +15,7 @@ cause one are refused in their own transaction (:class:`ManifestSizeGuard`), and
 recomputation leaves a device whose new document is still too big (time moved a bigger
 mix into its horizon) on the one it has, with a warning.
 
-It is called by :class:`~actors.sessions.manifest_feed.ManifestFeed` (after admin changes,
+It is called by :class:`~actors.services.manifest_feed.ManifestFeed` (after admin changes,
 as the horizon moves, for a new device's first manifest), never on an HTTP request's path
 except :meth:`Manifests.of_device` for a device that has no manifest yet.
 """
@@ -39,7 +39,8 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, NotFound
 from actors.events import ManifestsChanged
-from actors.ports import TenantEvents, Tx, UnitOfWork
+from actors.ports.events import TenantEvents
+from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
 
 log = logging.getLogger(__name__)

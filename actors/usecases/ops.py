@@ -17,7 +17,7 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import NotFound
 from actors.pagination import ByActor, ByStart, Page, PageRequest, Paging
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 from actors.runtime import ActorSnapshot, Runtime, SupervisorSnapshot
 
 MAX_ACTORS = 10_000

@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from actors.content_ports import ManifestRefresh
 from actors.domain.content_lifecycle import ContentState
 from actors.domain.manifest_batch import DeviceScope
 from actors.domain.manifest_plan import (
@@ -27,7 +26,8 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.errors import Conflict, Invalid, NotFound
 from actors.pagination import ByName, Page, PageRequest, Paging
-from actors.ports import Tx, UnitOfWork
+from actors.ports.manifests import ManifestRefresh
+from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
 from actors.usecases.content_limits import check_playlist_bodies
 from actors.usecases.manifests import ManifestSizeGuard

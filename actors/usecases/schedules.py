@@ -14,7 +14,6 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from actors.content_ports import ManifestRefresh
 from actors.domain.manifest_batch import DeviceScope
 from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
@@ -29,7 +28,8 @@ from actors.domain.schedules import ScheduleView, TargetSpec
 from actors.domain.wall_clock import to_utc
 from actors.errors import Invalid, NotFound
 from actors.pagination import ByCreation, Page, PageRequest, Paging
-from actors.ports import UnitOfWork
+from actors.ports.manifests import ManifestRefresh
+from actors.ports.uow import UnitOfWork
 from actors.settings import Settings
 from actors.usecases.manifests import ManifestSizeGuard
 

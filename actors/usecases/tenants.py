@@ -12,7 +12,8 @@ from actors.domain.tenants import Tenant, TenantName, TenantSlug, TenantStatus
 from actors.errors import NotFound
 from actors.events import TenantSuspended
 from actors.pagination import ByCreation, Page, PageRequest, Paging
-from actors.ports import TenantEvents, UnitOfWork
+from actors.ports.events import TenantEvents
+from actors.ports.uow import UnitOfWork
 
 
 class CreateTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from actors.domain.principal import Actor, Principal
+from actors.domain.principal import AuditActor, Principal
 from actors.domain.rbac import Permission, Role, authorize
 from actors.domain.throttle import account_key
 from actors.domain.users import (
@@ -25,7 +25,8 @@ from actors.domain.users import (
 )
 from actors.errors import Conflict, NotFound
 from actors.pagination import ByEmail, Page, PageRequest, Paging
-from actors.ports import PasswordHasher, Tx, UnitOfWork
+from actors.ports.accounts import PasswordHasher
+from actors.ports.uow import Tx, UnitOfWork
 
 
 class CreateUser(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -165,7 +166,7 @@ class Users:
         *,
         tenant_id: UUID | None = None,
         roles: Sequence[Role] = (),
-        actor: Actor,
+        actor: AuditActor,
     ) -> User:
         """Create a user with no authorization check: for operators with shell access
         (``signage create-admin``, the development bootstrap), never reachable over HTTP.
@@ -210,7 +211,7 @@ class Users:
         return reset
 
     async def operator_reset_password(
-        self, email: str, password: str | None, *, actor: Actor
+        self, email: str, password: str | None, *, actor: AuditActor
     ) -> tuple[User, PasswordReset]:
         """``signage reset-password``: no authorization check (shell access), any account,
         platform users included. With ``password`` it becomes the password (checked
@@ -246,7 +247,7 @@ class Users:
         user: User,
         password_hash: str,
         temporary: str | None,
-        who: Principal | Actor,
+        who: Principal | AuditActor,
     ) -> PasswordReset:
         tid = user.tenant_id
         ttl = self._temporary_ttl_s if temporary is not None else None

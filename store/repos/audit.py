@@ -25,7 +25,7 @@ from actors.domain.audit import (
     chain_name,
     hash_of,
 )
-from actors.domain.principal import Actor, Principal
+from actors.domain.principal import AuditActor, Principal
 from store.db import Connection
 
 #: First key of the two-key advisory lock; the second is ``hashtext(chain name)``. Two
@@ -91,7 +91,7 @@ class AuditRepository:
     async def append(
         self,
         tenant_id: UUID | None,
-        who: Principal | Actor,
+        who: Principal | AuditActor,
         action: str,
         *,
         target: str,

@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from actors.pagination import ByStart, PageRequest
-from actors.ports import NodeInfo
+from actors.ports.nodes import NodeInfo
 from store.db import Connection
 from store.keyset import Keyset
 

@@ -7,13 +7,13 @@ from uuid import UUID
 import msgspec
 from psycopg.rows import dict_row
 
-from actors.domain.rbac import Role
-from actors.domain.sessions import (
+from actors.domain.login_sessions import (
     RefreshTokenOwner,
     RefreshTokenState,
     RevokeReason,
     SessionState,
 )
+from actors.domain.rbac import Role
 from store.db import Connection
 
 _OPEN = """

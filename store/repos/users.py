@@ -10,8 +10,8 @@ import msgspec
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
+from actors.domain.login_sessions import LoginCandidate
 from actors.domain.rbac import Role
-from actors.domain.sessions import LoginCandidate
 from actors.domain.users import PasswordState, User
 from actors.errors import Conflict, NotFound
 from actors.pagination import ByEmail, PageRequest

@@ -15,7 +15,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from actors.domain.principal import Actor
+from actors.domain.principal import AuditActor
 from actors.domain.rbac import Role
 from actors.settings import Settings
 from edge.container import EXTENSION_KEY, Container
@@ -104,7 +104,7 @@ async def login_as(client: Client, email: str, password: str = PASSWORD) -> Call
 async def admin(app: Quart, client: Client) -> Caller:
     """A platform admin, logged in."""
     await container_of(app).users.provision(
-        "root@example.test", PASSWORD, actor=Actor.system("tests")
+        "root@example.test", PASSWORD, actor=AuditActor.system("tests")
     )
     return await login_as(client, "root@example.test")
 

@@ -12,7 +12,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from actors.domain.principal import Actor
+from actors.domain.principal import AuditActor
 from actors.domain.rbac import Role
 from tests.auth.conftest import PASSWORD, Caller, container_of, login, login_as
 
@@ -141,7 +141,7 @@ async def test_login_rehashes_a_password_stored_under_old_parameters(
         memory_kib=512, time_cost=1, parallelism=1, max_concurrent=1, max_queued=1
     )
     user = await container_of(app).users.provision(
-        "old@example.test", PASSWORD, actor=Actor.system("tests")
+        "old@example.test", PASSWORD, actor=AuditActor.system("tests")
     )
     old_hash = await old.hash(PASSWORD)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -158,7 +158,7 @@ async def test_login_rehashes_a_password_stored_under_old_parameters(
 
 async def test_a_password_is_never_truncated(app: Quart, client: Client) -> None:
     long = "p" * 127 + "1"
-    await container_of(app).users.provision("long@example.test", long, actor=Actor.system("t"))
+    await container_of(app).users.provision("long@example.test", long, actor=AuditActor.system("t"))
     assert (await login(client, "long@example.test", "p" * 127 + "2")).status_code == 401
     assert (await login(client, "long@example.test", "p" * 127)).status_code == 401
     assert (await login(client, "long@example.test", long)).status_code == 200

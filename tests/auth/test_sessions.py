@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from actors.domain.login_sessions import session_digest
 from actors.domain.rbac import Role
-from actors.domain.sessions import session_digest
 from tests.auth.conftest import Caller
 
 pytestmark = pytest.mark.anyio

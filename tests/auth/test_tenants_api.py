@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from actors.domain.principal import Actor
+from actors.domain.principal import AuditActor
 from actors.domain.rbac import Role
 from tests.auth.conftest import Caller, container_of, login_as
 
@@ -100,7 +100,7 @@ async def test_platform_operator_reads_but_does_not_change(
         "ops@example.test",
         "operator password",
         roles=[Role.PLATFORM_OPERATOR],
-        actor=Actor.system("tests"),
+        actor=AuditActor.system("tests"),
     )
     operator = await login_as(client, "ops@example.test", "operator password")
     listed = await (await operator.get("/api/v1/tenants")).get_json()

@@ -17,7 +17,7 @@ from actors.domain.principal import RequestMeta
 from actors.domain.throttle import KeyState, ThrottlePolicy, account_key
 from actors.domain.tokens import AccessTokens
 from actors.errors import Throttled, Unauthenticated
-from actors.ports import PasswordCheck, PasswordHasher
+from actors.ports.accounts import PasswordCheck, PasswordHasher
 from actors.settings import Settings
 from actors.usecases.auth import Auth, AuthPolicy, Login
 from tests.auth.conftest import FAST_HASHING, PASSWORD, Caller, container_of

@@ -15,9 +15,9 @@ import msgspec
 import pytest
 
 from actors.domain.manifest_batch import DeviceScope
-from actors.sessions.manifest_feed import FeedConfig, ManifestFeed
-from actors.sessions.messages import Flush
-from actors.sessions.outbox import Outbox
+from actors.node.messages import Flush
+from actors.node.outbox import Outbox
+from actors.services.manifest_feed import FeedConfig, ManifestFeed
 
 pytestmark = pytest.mark.anyio
 

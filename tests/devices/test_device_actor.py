@@ -12,11 +12,8 @@ from uuid import UUID, uuid4
 import anyio
 import pytest
 
-from actors.protocol import CloseCode
-from actors.relay import LocalRelay
-from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
-from actors.sessions.device_actor import DeviceActor
-from actors.sessions.messages import (
+from actors.node.device_actor import DeviceActor
+from actors.node.messages import (
     Flush,
     SessionClosed,
     SessionOpened,
@@ -24,11 +21,14 @@ from actors.sessions.messages import (
     SessionsAnswer,
     SessionsQuery,
 )
-from actors.sessions.node import DEVICE_RESTART, NodeSessions
-from actors.sessions.outbox import URGENT_LIMIT, Outbox
-from actors.sessions.ports import Opening, SessionIdentity
-from actors.sessions.presence import LocalPresence
-from actors.sessions.reconciler import Reconciler
+from actors.node.outbox import URGENT_LIMIT, Outbox
+from actors.node.presence import LocalPresence
+from actors.node.wiring import DEVICE_RESTART, NodeSessions
+from actors.ports.sessions import Opening, SessionIdentity
+from actors.protocol import CloseCode
+from actors.relay import LocalRelay
+from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
+from actors.services.reconciler import Reconciler
 
 pytestmark = pytest.mark.anyio
 

@@ -13,10 +13,10 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from actors.fleet_writer import BatchedFleetReports
 from actors.metrics import MetricsRegistry
-from actors.ports import Tx, UnitOfWork
+from actors.ports.uow import Tx, UnitOfWork
 from actors.protocol import CommandResultFrame, Heartbeat
+from actors.services.fleet_writer import BatchedFleetReports
 from store.uow import Store
 
 pytestmark = pytest.mark.anyio

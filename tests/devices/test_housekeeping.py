@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from quart import Quart
 
-from actors.housekeeping import Housekeeping, Job
+from actors.services.housekeeping import Housekeeping, Job
 from tests.auth.conftest import container_of
 from tests.devices.conftest import Screen
 

@@ -11,7 +11,7 @@ import pytest
 from quart import Quart
 from websockets.asyncio.client import connect
 
-from actors.domain.principal import Actor
+from actors.domain.principal import AuditActor
 from actors.domain.rbac import Role
 from tests.auth.conftest import PASSWORD, Caller, container_of, login_as
 from tests.devices.conftest import Screen
@@ -22,7 +22,10 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def operator(app: Quart, admin: Caller) -> Caller:
     await container_of(app).users.provision(
-        "ops@example.test", PASSWORD, roles=(Role.PLATFORM_OPERATOR,), actor=Actor.system("tests")
+        "ops@example.test",
+        PASSWORD,
+        roles=(Role.PLATFORM_OPERATOR,),
+        actor=AuditActor.system("tests"),
     )
     return await login_as(admin.client, "ops@example.test")
 

@@ -11,8 +11,8 @@ from uuid import uuid4
 
 import pytest
 
-from actors.sessions.presence import LocalPresence
-from actors.sessions.presence_service import NodePresence, PresenceConfig, PresenceService
+from actors.node.presence import LocalPresence
+from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
 from store import redis_client
 from store.presence_redis import RedisPresence
 from store.uow import Store

@@ -20,15 +20,15 @@ from websockets.asyncio.client import connect
 from websockets.protocol import State
 
 from actors.events import DeviceUpdated
+from actors.node.messages import SessionsAnswer, SessionsQuery
+from actors.node.presence import LocalPresence
+from actors.node.tenant_actor import TenantActor
+from actors.node.wiring import NodeSessions
+from actors.ports.sessions import SessionIdentity
 from actors.protocol import CloseCode
 from actors.relay import LocalRelay, Resync
 from actors.runtime import Runtime
-from actors.sessions.messages import SessionsAnswer, SessionsQuery
-from actors.sessions.node import NodeSessions
-from actors.sessions.ports import SessionIdentity
-from actors.sessions.presence import LocalPresence
-from actors.sessions.reconciler import Reconciler
-from actors.sessions.tenant_actor import TenantActor
+from actors.services.reconciler import Reconciler
 from actors.settings import Settings
 from edge.container import EXTENSION_KEY, Container
 from tests.auth.conftest import FAST_HASHING

@@ -40,7 +40,7 @@ async def test_simulated_screens_are_claimed_and_receive_welcome_and_manifest(
 
 
 def test_the_reconnect_contract_backs_off_with_full_jitter_up_to_a_minute() -> None:
-    from edge.simulate import BACKOFF_CAP_S, reconnect_delay
+    from simulator.screen import BACKOFF_CAP_S, reconnect_delay
 
     top = [reconnect_delay(n, rng=lambda: 0.999) for n in range(10)]
     assert top[0] < 1.0 < top[1] < 2.0 < top[2] < 4.0
@@ -50,7 +50,7 @@ def test_the_reconnect_contract_backs_off_with_full_jitter_up_to_a_minute() -> N
 
 
 def test_the_reconnect_contract_honours_the_server() -> None:
-    from edge.simulate import reconnect_delay
+    from simulator.screen import reconnect_delay
 
     # Retry-After (429/503 before the upgrade) is a floor under the jittered delay.
     assert reconnect_delay(0, retry_after_s=5, rng=lambda: 0.5) == 5

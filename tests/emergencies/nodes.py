@@ -25,19 +25,19 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Role
 from actors.events import TENANT_EVENTS
 from actors.metrics import MetricsRegistry
+from actors.node.opening import IdleOpening
+from actors.node.presence import LocalPresence
+from actors.node.publisher import NodeEvents
+from actors.node.tenant_emergencies import NodeEmergencies
+from actors.node.wiring import NodeSessions
+from actors.ports.sessions import SessionIdentity
 from actors.relay import RELAY_MESSAGES, LocalHub, LocalRelay, RelayCodec
 from actors.runtime import ActorRef, Runtime, RuntimeConfig
-from actors.sessions.directory import StoreDirectory
-from actors.sessions.emergency_acks import BatchedAcks
-from actors.sessions.emergency_fanout import NodeEmergencies
-from actors.sessions.emergency_feed import StoreEmergencyFeed
-from actors.sessions.emergency_watch import EmergencyWatch
-from actors.sessions.node import NodeSessions
-from actors.sessions.node_events import NodeEvents
-from actors.sessions.opening import IdleOpening
-from actors.sessions.ports import SessionIdentity
-from actors.sessions.presence import LocalPresence
-from actors.sessions.reconciler import Reconciler
+from actors.services.emergency_acks import BatchedAcks
+from actors.services.emergency_feed import StoreEmergencyFeed
+from actors.services.emergency_watch import EmergencyWatch
+from actors.services.reconciler import Reconciler
+from actors.services.session_directory import StoreDirectory
 from actors.usecases.emergencies import Emergencies, Triggered
 from store.db import Database
 from store.uow import Store

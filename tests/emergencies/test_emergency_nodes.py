@@ -15,12 +15,12 @@ import psycopg
 import pytest
 
 from actors.domain.emergencies import EmergencyStarted, EmergencyTarget
+from actors.node.device_actor import DeviceActor
+from actors.node.messages import Flush
+from actors.node.opening import idle_manifest
+from actors.node.outbox import Outbox
 from actors.protocol import ManifestFrame, encode_text
 from actors.relay import LocalHub
-from actors.sessions.device_actor import DeviceActor
-from actors.sessions.messages import Flush
-from actors.sessions.opening import idle_manifest
-from actors.sessions.outbox import Outbox
 from tests.emergencies.nodes import (
     WAIT_S,
     Node,

@@ -22,7 +22,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from edge.simulate import reconnect_delay
+from simulator.screen import reconnect_delay
 from tests.emergencies.cluster import Cluster, cluster
 from tests.emergencies.test_emergency_cluster import PROMISE_S
 from tests.waiting import eventually

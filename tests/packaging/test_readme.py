@@ -8,7 +8,7 @@ from pathlib import Path
 from werkzeug.routing import Map
 
 from edge.app import create_app
-from edge.simulate import default_url
+from simulator.screen import default_url
 from tests.conftest import make_settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -29,7 +29,7 @@ from setuptools import find_packages
 from tests.packaging.databases import empty_database
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "actors", "edge", "store", "sql")
+SOURCES = ("pyproject.toml", "README.md", "actors", "edge", "store", "simulator", "sql")
 #: Building and installing a wheel and migrating takes ~10 s on 2 cores.
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,7 +41,7 @@ def _pyproject() -> dict[str, object]:
 def test_every_package_on_disk_is_listed_for_the_wheel() -> None:
     setuptools_cfg = _pyproject()["tool"]["setuptools"]  # type: ignore[index]
     listed = set(setuptools_cfg["packages"])
-    on_disk = set(find_packages(str(REPO), include=["actors*", "edge*", "store*"]))
+    on_disk = set(find_packages(str(REPO), include=["actors*", "edge*", "store*", "simulator*"]))
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages"
     assert listed - on_disk == {"signage_migrations"}
     assert setuptools_cfg["package-dir"]["signage_migrations"] == "sql"

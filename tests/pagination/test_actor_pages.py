@@ -9,7 +9,7 @@ from uuid import uuid4
 from actors.domain.principal import Principal
 from actors.domain.rbac import Role
 from actors.pagination import ByActor, PageRequest
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 from actors.runtime import ActorSnapshot, Runtime, SupervisorSnapshot
 from actors.usecases.ops import ActorsQuery, Ops
 

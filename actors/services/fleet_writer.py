@@ -27,7 +27,7 @@ import anyio.abc
 
 from actors.domain.fleet import CommandAnswer, DeviceHealth, StatusReport
 from actors.metrics import MetricsRegistry
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 from actors.protocol import CommandResultFrame, Heartbeat
 
 log = logging.getLogger("actors.fleet")

@@ -1,8 +1,4 @@
-"""What the second-factor use cases need from the store (implemented in store/repos/mfa.py).
-
-Kept beside ``actors/ports.py`` like ``content_ports.py``: one Protocol per aggregate, every
-method taking the owning tenant (``None``: a platform user) explicitly.
-"""
+"""Second factors (TOTP, recovery codes)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,20 @@ from uuid import UUID
 import anyio
 import msgspec
 
-from actors.fleet_ports import FleetSink, NoFleet
+from actors.node.messages import (
+    CloseSession,
+    Flush,
+    Notice,
+    Regroup,
+    Rejoin,
+    SessionClosed,
+    SessionOpened,
+    SessionRegistered,
+)
+from actors.node.outbox import Outbox
+from actors.node.presence import LocalPresence
+from actors.ports.fleet import FleetSink, NoFleet
+from actors.ports.sessions import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.protocol import (
     Ack,
     CloseCode,
@@ -40,19 +53,6 @@ from actors.runtime import (
     StopReason,
     handler,
 )
-from actors.sessions.messages import (
-    CloseSession,
-    Flush,
-    Notice,
-    Regroup,
-    Rejoin,
-    SessionClosed,
-    SessionOpened,
-    SessionRegistered,
-)
-from actors.sessions.outbox import Outbox
-from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
-from actors.sessions.presence import LocalPresence
 
 log = logging.getLogger("actors.device")
 

@@ -7,7 +7,7 @@ the ones ended since, in one batch each: other nodes see a screen come and go wi
 ``node_heartbeat_s`` it upserts this node's row (for ``/api/v1/ops/nodes``); every
 ``last_seen_every_s`` it writes ``last_seen_at`` of the sessions seen since, in one
 statement. (Reconciling sessions with PostgreSQL is the reconciler's:
-:mod:`actors.sessions.reconciler`.)
+:mod:`actors.services.reconciler`.)
 Each step's failure is logged and retried at the next tick: none may stop the others.
 """
 
@@ -24,9 +24,9 @@ import anyio.abc
 import msgspec
 
 from actors.domain.devices import Presence
-from actors.ports import UnitOfWork
-from actors.sessions.ports import SharedPresence
-from actors.sessions.presence import LocalPresence
+from actors.node.presence import LocalPresence
+from actors.ports.sessions import SharedPresence
+from actors.ports.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -8,18 +8,18 @@ import random
 from collections.abc import Sequence
 from uuid import UUID
 
-from actors.fleet_ports import FleetSink
+from actors.node import device_actor, tenant_actor
+from actors.node.device_actor import DeviceActor
+from actors.node.messages import Rejoin
+from actors.node.presence import LocalPresence
+from actors.node.tenant_actor import TenantActor
+from actors.node.tenant_emergencies import NodeEmergencies
+from actors.ports.fleet import FleetSink
+from actors.ports.sessions import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.relay import Relay
 from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime, StopReason
-from actors.sessions import device_actor, tenant_actor
-from actors.sessions.device_actor import DeviceActor
-from actors.sessions.emergency_fanout import NodeEmergencies
-from actors.sessions.manifest_feed import ManifestDelivery
-from actors.sessions.messages import Rejoin
-from actors.sessions.ports import AckSink, DeviceSocket, SessionIdentity, SessionOpening
-from actors.sessions.presence import LocalPresence
-from actors.sessions.reconciler import Reconciler
-from actors.sessions.tenant_actor import TenantActor
+from actors.services.manifest_feed import ManifestDelivery
+from actors.services.reconciler import Reconciler
 
 #: Device actors die with their session: the screen reconnecting is their restart.
 DEVICE_RESTART = RestartPolicy(restart="temporary", on_give_up="stop")

@@ -25,12 +25,12 @@ from uuid import UUID
 import anyio
 import anyio.abc
 
-from actors.runtime import ActorRef, ActorStopped
-from actors.sessions.emergency_fanout import (
+from actors.node.tenant_emergencies import (
     EmergencyHead,
     NodeEmergencies,
     serve_catch_up,
 )
+from actors.runtime import ActorRef, ActorStopped
 
 log = logging.getLogger("actors.emergencies")
 

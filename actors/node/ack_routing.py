@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from actors.sessions.ports import AckSink
+from actors.ports.sessions import AckSink
 
 
 class ManifestAckSink(Protocol):
@@ -17,7 +17,7 @@ class ManifestAckSink(Protocol):
 
 
 class WithManifestAcks:
-    """Implements :class:`~actors.sessions.ports.AckSink`: everything goes to ``acks``;
+    """Implements :class:`~actors.ports.sessions.AckSink`: everything goes to ``acks``;
     manifest versions also to ``manifests`` (which stores what each screen has)."""
 
     def __init__(self, acks: AckSink, manifests: ManifestAckSink) -> None:

@@ -28,9 +28,9 @@ import anyio
 import anyio.abc
 import msgspec
 
+from actors.ports.sessions import SessionIdentity
 from actors.relay import Resync
 from actors.runtime import ActorRef, ActorStopped
-from actors.sessions.ports import SessionIdentity
 
 log = logging.getLogger("actors.reconciler")
 

@@ -7,9 +7,9 @@ from uuid import UUID
 
 import msgspec
 
+from actors.node import tenant_actor
 from actors.relay import Relay
 from actors.runtime import ActorStopped, Runtime
-from actors.sessions import tenant_actor
 
 log = logging.getLogger(__name__)
 

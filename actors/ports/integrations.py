@@ -1,8 +1,4 @@
-"""What the integration-credential use cases need from the store (store/repos/integrations.py).
-
-Kept beside ``actors/ports.py`` like ``mfa_ports.py``: every method takes the owning tenant
-explicitly, except the bearer lookup, which runs before the tenant is known.
-"""
+"""Integration credentials (service accounts)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from typing import Protocol
 from uuid import UUID
 
 from actors.domain.manifest_plan import Manifest, ManifestSlice
+from actors.ports.sessions import Opening, SessionIdentity
 from actors.protocol import ManifestFrame, encode_text
-from actors.sessions.ports import Opening, SessionIdentity
 
 HORIZON = timedelta(hours=24)
 
@@ -23,7 +23,7 @@ def idle_manifest(now: datetime) -> Manifest:
 
 
 class IdleOpening:
-    """Implements :class:`~actors.sessions.ports.SessionOpening` with the idle manifest
+    """Implements :class:`~actors.ports.sessions.SessionOpening` with the idle manifest
     (version 0)."""
 
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:
@@ -31,16 +31,16 @@ class IdleOpening:
         return Opening(manifest=encode_text(frame))
 
 
-class ManifestSource(Protocol):
+class OpeningManifests(Protocol):
     async def fetch(self, tenant_id: UUID, device_id: UUID) -> tuple[int, str] | None: ...
 
 
 class ManifestOpening:
-    """Implements :class:`~actors.sessions.ports.SessionOpening` with the device's stored
+    """Implements :class:`~actors.ports.sessions.SessionOpening` with the device's stored
     manifest (computed first if it has none), read through the node's manifest feed so
     that a reconnect storm costs one query per tenant and batch, not one per screen."""
 
-    def __init__(self, source: ManifestSource) -> None:
+    def __init__(self, source: OpeningManifests) -> None:
         self._source = source
 
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:

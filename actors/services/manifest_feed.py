@@ -42,9 +42,9 @@ import msgspec
 
 from actors.domain.manifest_batch import DeviceScope
 from actors.metrics import MetricsRegistry
+from actors.node.messages import Flush
+from actors.node.outbox import Outbox
 from actors.runtime import ActorRef, ActorStopped
-from actors.sessions.messages import Flush
-from actors.sessions.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class _Job:
 
 
 class ManifestFeed:
-    """A runtime service; implements :class:`~actors.content_ports.ManifestRefresh` and
+    """A runtime service; implements :class:`~actors.ports.manifests.ManifestRefresh` and
     the tenant actors' :class:`ManifestDelivery` (see the module docstring)."""
 
     def __init__(

@@ -1,5 +1,4 @@
-"""What a device session needs from the edge (the socket) and from the store (its opening
-frames, its acknowledgements)."""
+"""Device sessions: what the live layer needs from the socket edge and shared presence."""
 
 from __future__ import annotations
 

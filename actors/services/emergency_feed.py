@@ -12,7 +12,7 @@ from typing import Protocol
 from uuid import UUID
 
 from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 
 #: Ended emergencies a snapshot includes (for screens reconnecting with an older last_seq).
 SNAPSHOT_RECENT_ENDED = 64

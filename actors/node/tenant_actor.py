@@ -37,12 +37,7 @@ from actors.events import (
     SessionTakenOver,
     TenantSuspended,
 )
-from actors.protocol import CloseCode, CommandFrame, Revoked, encode_text
-from actors.relay import Relay, Resync, Subscription
-from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
-from actors.sessions.emergency_fanout import CaughtUp, EmergencyHead, NodeEmergencies
-from actors.sessions.manifest_feed import ManifestDelivery
-from actors.sessions.messages import (
+from actors.node.messages import (
     CloseSession,
     Flush,
     Regroup,
@@ -52,8 +47,13 @@ from actors.sessions.messages import (
     SessionsAnswer,
     SessionsQuery,
 )
-from actors.sessions.outbox import Outbox
-from actors.sessions.reconciler import Reconciled, Reconciler
+from actors.node.outbox import Outbox
+from actors.node.tenant_emergencies import CaughtUp, EmergencyHead, NodeEmergencies
+from actors.protocol import CloseCode, CommandFrame, Revoked, encode_text
+from actors.relay import Relay, Resync, Subscription
+from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
+from actors.services.manifest_feed import ManifestDelivery
+from actors.services.reconciler import Reconciled, Reconciler
 
 log = logging.getLogger("actors.tenant")
 

@@ -25,7 +25,7 @@ import anyio.abc
 
 from actors.domain.emergencies import EmergencyAck
 from actors.metrics import MetricsRegistry
-from actors.ports import UnitOfWork
+from actors.ports.uow import UnitOfWork
 
 log = logging.getLogger("actors.emergencies")
 
@@ -38,7 +38,7 @@ ACK_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0
 
 
 class BatchedAcks:
-    """Implements :class:`~actors.sessions.ports.AckSink`; a runtime service."""
+    """Implements :class:`~actors.ports.sessions.AckSink`; a runtime service."""
 
     def __init__(
         self,

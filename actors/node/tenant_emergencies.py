@@ -8,7 +8,7 @@ screens.
 
 Catching up: when the board has a gap (an event number skipped), when the relay had a
 gap, or when PostgreSQL's head is ahead of it, the actor *requests* a catch-up; the
-node's :class:`~actors.sessions.emergency_watch.EmergencyWatch` reads the outbox from
+node's :class:`~actors.services.emergency_watch.EmergencyWatch` reads the outbox from
 PostgreSQL in its own task and tells the actor :class:`CaughtUp`. The actor never waits
 for PostgreSQL on that path, so a slow or unreachable database cannot hold up the fan-out
 of the next emergency, nor the sessions opening meanwhile. (Only a tenant actor's start
@@ -31,7 +31,7 @@ from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot
 from actors.domain.emergency_board import BoardSummary, EmergencyBoard, Fanout
 from actors.metrics import MetricsRegistry
 from actors.runtime import ActorRef
-from actors.sessions.emergency_feed import EmergencyFeed
+from actors.services.emergency_feed import EmergencyFeed
 
 log = logging.getLogger("actors.emergencies")
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from actors.sessions.ports import SessionIdentity
+from actors.ports.sessions import SessionIdentity
 
 
 class Flush(msgspec.Struct, frozen=True):
@@ -43,7 +43,7 @@ class SessionOpened(msgspec.Struct, frozen=True):
     """A device actor on this node took over a session (sent by the device actor).
 
     ``ref`` is the device actor's :class:`~actors.runtime.ActorRef` and ``outbox`` its
-    :class:`~actors.sessions.outbox.Outbox`: the tenant actor writes fan-out frames into
+    :class:`~actors.node.outbox.Outbox`: the tenant actor writes fan-out frames into
     the outbox directly and tells ``ref`` to flush (no per-device encoding, no await).
     """
 

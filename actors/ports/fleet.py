@@ -1,5 +1,4 @@
-"""Fleet health and remote commands: the repository, and the sink device actors hand
-their screens' status reports and command answers to."""
+"""Fleet health and remote commands."""
 
 from __future__ import annotations
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from actors.ports import UnitOfWork
-from actors.sessions.ports import SessionIdentity
+from actors.ports.sessions import SessionIdentity
+from actors.ports.uow import UnitOfWork
 
 
 class StoreDirectory:
-    """Implements :class:`~actors.sessions.reconciler.SessionDirectory`."""
+    """Implements :class:`~actors.services.reconciler.SessionDirectory`."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
