@@ -27,8 +27,9 @@ from actors.node.presence import LocalPresence
 from actors.node.publisher import NodeEvents
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.node.wiring import NodeSessions
+from actors.ports.relay import RELAY_MESSAGES, Relay
 from actors.ratelimit import KeyedBuckets
-from actors.relay import RELAY_MESSAGES, LocalRelay, Relay, RelayCodec
+from actors.relay import LocalRelay, RelayCodec
 from actors.runtime import Runtime, RuntimeConfig
 from actors.services.emergency_acks import BatchedAcks
 from actors.services.emergency_feed import StoreEmergencyFeed

@@ -46,15 +46,8 @@ from redis.backoff import EqualJitterBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
 from actors.metrics import MetricsRegistry
-from actors.relay import (
-    Deliver,
-    OnGap,
-    RelayCodec,
-    RelayMetrics,
-    RelayState,
-    Subscription,
-    SubscriptionTable,
-)
+from actors.ports.relay import Deliver, OnGap, RelayState, Subscription
+from actors.relay import RelayCodec, RelayMetrics, SubscriptionTable
 from store import redis_client
 
 log = logging.getLogger("store.redis_cluster_relay")

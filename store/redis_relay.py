@@ -35,15 +35,8 @@ from redis.backoff import EqualJitterBackoff
 from redis.exceptions import RedisError
 
 from actors.metrics import MetricsRegistry
-from actors.relay import (
-    Deliver,
-    OnGap,
-    RelayCodec,
-    RelayMetrics,
-    RelayState,
-    Subscription,
-    SubscriptionTable,
-)
+from actors.ports.relay import Deliver, OnGap, RelayState, Subscription
+from actors.relay import RelayCodec, RelayMetrics, SubscriptionTable
 from store import redis_client
 
 log = logging.getLogger("store.redis_relay")

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 
 from actors.node import tenant_actor
-from actors.relay import Relay
+from actors.ports.relay import Relay
 from actors.runtime import ActorStopped, Runtime
 
 log = logging.getLogger(__name__)

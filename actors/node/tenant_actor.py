@@ -49,8 +49,8 @@ from actors.node.messages import (
 )
 from actors.node.outbox import Outbox
 from actors.node.tenant_emergencies import CaughtUp, EmergencyHead, NodeEmergencies
+from actors.ports.relay import Relay, Resync, Subscription
 from actors.protocol import CloseCode, CommandFrame, Revoked, encode_text
-from actors.relay import Relay, Resync, Subscription
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
 from actors.services.manifest_feed import ManifestDelivery
 from actors.services.reconciler import Reconciled, Reconciler

@@ -15,8 +15,8 @@ from actors.node.presence import LocalPresence
 from actors.node.tenant_actor import TenantActor
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.ports.fleet import FleetSink
+from actors.ports.relay import Relay
 from actors.ports.sessions import AckSink, DeviceSocket, SessionIdentity, SessionOpening
-from actors.relay import Relay
 from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime, StopReason
 from actors.services.manifest_feed import ManifestDelivery
 from actors.services.reconciler import Reconciler

@@ -28,8 +28,8 @@ import anyio
 import anyio.abc
 import msgspec
 
+from actors.ports.relay import Resync
 from actors.ports.sessions import SessionIdentity
-from actors.relay import Resync
 from actors.runtime import ActorRef, ActorStopped
 
 log = logging.getLogger("actors.reconciler")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import msgspec
 from quart import Response, current_app
 
-from actors.relay import RelayState
+from actors.ports.relay import RelayState
 from edge.api import ApiRouter, encoded
 from edge.container import container
 from edge.openapi import build_openapi

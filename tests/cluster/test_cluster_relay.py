@@ -17,7 +17,8 @@ import pytest
 from redis.crc import key_slot
 
 from actors.metrics import MetricsRegistry
-from actors.relay import RELAY_MESSAGES, RelayCodec, RelayState
+from actors.ports.relay import RELAY_MESSAGES, RelayState
+from actors.relay import RelayCodec
 from store import redis_client
 from store.presence_redis import RedisPresence
 from store.redis_cluster_relay import RedisClusterRelay

@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from actors.domain.manifest_batch import DeviceScope
 from actors.domain.schedule_types import ScheduleEntry, TenantTarget
-from actors.relay import Resync
+from actors.ports.relay import Resync
 from actors.settings import Settings
 from actors.usecases.manifests import Manifests
 from edge.app import create_app

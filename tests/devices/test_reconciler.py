@@ -24,9 +24,10 @@ from actors.node.messages import SessionsAnswer, SessionsQuery
 from actors.node.presence import LocalPresence
 from actors.node.tenant_actor import TenantActor
 from actors.node.wiring import NodeSessions
+from actors.ports.relay import Resync
 from actors.ports.sessions import SessionIdentity
 from actors.protocol import CloseCode
-from actors.relay import LocalRelay, Resync
+from actors.relay import LocalRelay
 from actors.runtime import Runtime
 from actors.services.reconciler import Reconciler
 from actors.settings import Settings

@@ -30,8 +30,9 @@ from actors.node.presence import LocalPresence
 from actors.node.publisher import NodeEvents
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.node.wiring import NodeSessions
+from actors.ports.relay import RELAY_MESSAGES
 from actors.ports.sessions import SessionIdentity
-from actors.relay import RELAY_MESSAGES, LocalHub, LocalRelay, RelayCodec
+from actors.relay import LocalHub, LocalRelay, RelayCodec
 from actors.runtime import ActorRef, Runtime, RuntimeConfig
 from actors.services.emergency_acks import BatchedAcks
 from actors.services.emergency_feed import StoreEmergencyFeed

@@ -12,7 +12,8 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from actors.metrics import CONTENT_TYPE
-from actors.relay import LocalRelay, RelayState
+from actors.ports.relay import RelayState
+from actors.relay import LocalRelay
 from edge.app import create_app
 from edge.container import EXTENSION_KEY, Container
 from store.redis_relay import RedisRelay

@@ -16,7 +16,8 @@ import pytest
 import redis.asyncio as redis
 
 from actors.metrics import MetricsRegistry
-from actors.relay import RELAY_MESSAGES, RelayCodec, RelayState, Resync
+from actors.ports.relay import RELAY_MESSAGES, RelayState, Resync
+from actors.relay import RelayCodec
 from store.redis_relay import RedisRelay
 from tests.runtime.tcp_proxy import running_proxy
 from tests.waiting import eventually

@@ -11,15 +11,8 @@ import msgspec
 import pytest
 
 from actors.metrics import MetricsRegistry
-from actors.relay import (
-    RELAY_MESSAGES,
-    Envelope,
-    LocalHub,
-    LocalRelay,
-    RelayCodec,
-    RelayState,
-    Resync,
-)
+from actors.ports.relay import RELAY_MESSAGES, Envelope, RelayState, Resync
+from actors.relay import LocalHub, LocalRelay, RelayCodec
 
 pytestmark = pytest.mark.anyio
 
