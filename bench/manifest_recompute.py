@@ -48,8 +48,8 @@ from psycopg import sql
 from actors.domain.manifest_batch import DeviceScope
 from actors.domain.principal import Principal
 from actors.domain.rbac import Role
-from actors.domain.schedule_types import DeviceProfile, DeviceTarget, GroupTarget, ScheduleEntry
-from actors.domain.schedules import TargetSpec
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry
+from actors.domain.targets import DeviceTarget, GroupTarget, TargetSpec
 from actors.ports.sessions import SessionIdentity
 from actors.settings import Settings
 from actors.usecases.manifests import ManifestPolicy, Manifests, Recomputed

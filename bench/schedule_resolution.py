@@ -26,14 +26,8 @@ from uuid import UUID
 
 from actors.domain import wall_clock
 from actors.domain.schedule_resolution import ScheduleBook
-from actors.domain.schedule_types import (
-    DeviceProfile,
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Target,
-    TenantTarget,
-)
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 
 ZONES = ("Europe/Berlin", "Europe/London", "America/New_York", "Asia/Tokyo")
 GROUPS = tuple(f"group-{n}" for n in range(40))

@@ -13,15 +13,13 @@ The operator-facing rules are in ``docs/emergencies.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from actors.domain.devices import MAX_GROUPS, GroupName
-from actors.errors import Invalid
+from actors.domain.targets import Target, TargetSpec
 from actors.protocol import (
     EmergencyClearFrame,
     EmergencyFrame,
@@ -34,8 +32,6 @@ from actors.protocol import (
 MAX_MESSAGE_CHARS = 1000
 #: Longest ``expires_in_s``: an emergency that should outlast a week is a schedule.
 MAX_EXPIRES_IN_S = 7 * 24 * 3600
-#: Most device ids one target may list (beyond that, target a group).
-MAX_TARGET_DEVICES = 10_000
 
 EndReason = Literal["cleared", "expired"]
 
@@ -49,59 +45,6 @@ EmergencyMessage = Annotated[
     ),
 ]
 ExpiresIn = Annotated[int, msgspec.Meta(ge=1, le=MAX_EXPIRES_IN_S)]
-
-
-class EmergencyTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Whom an emergency is for: ``everyone``, or the screens in any of ``groups``, or
-    exactly ``device_ids`` (one kind only; :meth:`TargetSpec.resolve` guarantees it)."""
-
-    everyone: bool = False
-    groups: frozenset[str] = frozenset()
-    device_ids: frozenset[UUID] = frozenset()
-
-    def includes(self, device_id: UUID, groups: Iterable[str]) -> bool:
-        """Whether a screen with this id and these groups is targeted."""
-        if self.everyone or device_id in self.device_ids:
-            return True
-        return bool(self.groups) and not self.groups.isdisjoint(groups)
-
-
-class TargetSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """The API's target: ``{"all": true}`` | ``{"groups": [..]}`` | ``{"device_ids": [..]}``."""
-
-    all: bool | None = None
-    groups: Annotated[list[GroupName], msgspec.Meta(max_length=MAX_GROUPS)] | None = None
-    device_ids: Annotated[list[UUID], msgspec.Meta(max_length=MAX_TARGET_DEVICES)] | None = None
-
-    def resolve(self) -> EmergencyTarget:
-        """The target this names.
-
-        :raises Invalid: (field ``target``...) unless exactly one of ``all`` (true),
-            ``groups`` (non-empty) or ``device_ids`` (non-empty) is given.
-        """
-        given = [n for n in ("all", "groups", "device_ids") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise Invalid("give exactly one of all, groups or device_ids", field="target")
-        if self.all is not None:
-            if not self.all:
-                raise Invalid('"all" targets every screen: it must be true', field="target.all")
-            return EmergencyTarget(everyone=True)
-        if self.groups is not None:
-            if not self.groups:
-                raise Invalid("name at least one group", field="target.groups")
-            return EmergencyTarget(groups=frozenset(self.groups))
-        assert self.device_ids is not None
-        if not self.device_ids:
-            raise Invalid("name at least one device", field="target.device_ids")
-        return EmergencyTarget(device_ids=frozenset(self.device_ids))
-
-    @classmethod
-    def of(cls, target: EmergencyTarget) -> TargetSpec:
-        if target.everyone:
-            return cls(all=True)
-        if target.groups:
-            return cls(groups=sorted(target.groups))
-        return cls(device_ids=sorted(target.device_ids))
 
 
 class TriggerEmergency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -135,7 +78,7 @@ class EmergencyStarted(
     seq: int
     message: str
     severity: Severity
-    target: EmergencyTarget
+    target: Target
     started_at: datetime
     expires_at: datetime | None
     mode: EmergencyMode = "live"
@@ -187,7 +130,7 @@ class Emergency(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     message: str
     severity: Severity
-    target: EmergencyTarget
+    target: Target
     #: Approved devices the target matched when it started (PostgreSQL's count).
     targeted: int
     started_at: datetime

@@ -37,9 +37,9 @@ from actors.domain.emergencies import (
     EmergencyEvent,
     EmergencySnapshot,
     EmergencyStarted,
-    EmergencyTarget,
     clear_frame,
 )
+from actors.domain.targets import Target
 
 #: Ended emergencies remembered (for screens reconnecting with an older ``last_seq``,
 #: and to recognise late events). Emergencies are rare: this covers weeks of them.
@@ -55,7 +55,7 @@ class Fanout:
 
     emergency_id: UUID
     seq: int
-    target: EmergencyTarget
+    target: Target
     frame: str
     #: True for a start, False for an end.
     starts: bool
@@ -72,7 +72,7 @@ class _Ended:
     #: ``None`` when the board never saw the start (a tombstone).
     started_seq: int | None
     ended_seq: int
-    target: EmergencyTarget | None
+    target: Target | None
     frame: str
 
 

@@ -25,15 +25,8 @@ from actors.domain.manifest_plan import (
     plan_manifest,
 )
 from actors.domain.schedule_resolution import ScheduleBook
-from actors.domain.schedule_types import (
-    DeviceProfile,
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Slice,
-    Target,
-    TenantTarget,
-)
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Slice
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 from actors.domain.wall_clock import zone_named
 from actors.errors import Invalid
 

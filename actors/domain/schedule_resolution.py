@@ -25,14 +25,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from actors.domain.schedule_types import (
-    DeviceProfile,
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Slice,
-    TenantTarget,
-)
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Slice
+from actors.domain.targets import DeviceTarget, GroupTarget, TenantTarget
 from actors.domain.wall_clock import at_wall_time, local_date, to_utc, zone_named
 
 DAY = timedelta(hours=24)
@@ -51,12 +45,7 @@ def rank_key(entry: ScheduleEntry) -> tuple[int, int, int, int]:
 
 def applies_to(entry: ScheduleEntry, device: DeviceProfile) -> bool:
     """Whether ``entry``'s target names ``device`` (rule 1)."""
-    target = entry.target
-    if isinstance(target, TenantTarget):
-        return True
-    if isinstance(target, GroupTarget):
-        return not target.groups.isdisjoint(device.groups)
-    return device.id in target.device_ids
+    return entry.target.includes(device.id, device.groups)
 
 
 def entry_zone(entry: ScheduleEntry, device: DeviceProfile) -> ZoneInfo:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
-from enum import IntEnum
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
+from actors.domain.targets import DeviceTarget, GroupTarget, Target
 from actors.domain.wall_clock import zone_named
 from actors.errors import Invalid
 
@@ -34,52 +34,6 @@ PRIORITY_MIN = -(2**31)
 PRIORITY_MAX = 2**31 - 1
 
 _HH_MM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")  # not \d: it matches any Unicode digit
-
-
-class Specificity(IntEnum):
-    """How narrowly a target names its screens; the narrower wins a priority tie."""
-
-    TENANT = 0
-    GROUP = 1
-    DEVICE = 2
-
-
-class TenantTarget(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="tenant", tag_field="scope"
-):
-    """Every screen of the tenant (the API's ``{"all": true}``)."""
-
-    @property
-    def specificity(self) -> Specificity:
-        return Specificity.TENANT
-
-
-class GroupTarget(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="groups", tag_field="scope"
-):
-    """Screens that belong to at least one of ``groups``."""
-
-    groups: frozenset[str]
-
-    @property
-    def specificity(self) -> Specificity:
-        return Specificity.GROUP
-
-
-class DeviceTarget(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="devices", tag_field="scope"
-):
-    """Exactly the screens listed in ``device_ids``."""
-
-    device_ids: frozenset[UUID]
-
-    @property
-    def specificity(self) -> Specificity:
-        return Specificity.DEVICE
-
-
-Target = TenantTarget | GroupTarget | DeviceTarget
-"""Encodes as ``{"scope": "tenant" | "groups" | "devices", ...}`` (a tagged union)."""
 
 
 class DeviceProfile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -9,60 +9,12 @@ resolution's view of the same entry. :class:`TargetSpec` converts one way,
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
-from actors.domain.devices import GroupName
-from actors.domain.schedule_types import (
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Target,
-    TenantTarget,
-)
-from actors.errors import Invalid
-
-MAX_TARGET_GROUPS = 64
-MAX_TARGET_DEVICES = 1000
-
-
-class TargetSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Exactly one of: ``all`` (true), ``groups``, ``device_ids``."""
-
-    all: bool | None = None
-    groups: Annotated[list[GroupName], msgspec.Meta(max_length=MAX_TARGET_GROUPS)] | None = None
-    device_ids: Annotated[list[UUID], msgspec.Meta(max_length=MAX_TARGET_DEVICES)] | None = None
-
-    def to_target(self) -> Target:
-        """:raises Invalid: (field ``target``) unless exactly one form is given, non-empty."""
-        given = [self.all is not None, self.groups is not None, self.device_ids is not None]
-        if sum(given) != 1:
-            raise Invalid(
-                'target is one of {"all": true}, {"groups": [...]}, {"device_ids": [...]}',
-                field="target",
-            )
-        if self.all is not None:
-            if not self.all:
-                raise Invalid('a whole-tenant target is {"all": true}', field="target.all")
-            return TenantTarget()
-        if self.groups is not None:
-            if not self.groups:
-                raise Invalid("name at least one group", field="target.groups")
-            return GroupTarget(frozenset(self.groups))
-        assert self.device_ids is not None
-        if not self.device_ids:
-            raise Invalid("name at least one device", field="target.device_ids")
-        return DeviceTarget(frozenset(self.device_ids))
-
-    @classmethod
-    def of(cls, target: Target) -> TargetSpec:
-        if isinstance(target, TenantTarget):
-            return cls(all=True)
-        if isinstance(target, GroupTarget):
-            return cls(groups=sorted(target.groups))
-        return cls(device_ids=sorted(target.device_ids))
+from actors.domain.schedule_types import ScheduleEntry
+from actors.domain.targets import TargetSpec
 
 
 class ScheduleRecord(msgspec.Struct, frozen=True, kw_only=True):

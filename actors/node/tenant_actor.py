@@ -27,6 +27,7 @@ import msgspec
 
 from actors.domain.emergencies import EmergencyEnded, EmergencyStarted
 from actors.domain.emergency_board import BoardSummary, Fanout
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 from actors.events import (
     DeviceCommandSent,
     DeviceRevoked,
@@ -314,25 +315,23 @@ class TenantActor(Actor):
         """Queue each fan-out's one frame in every targeted local session's outbox."""
         for fanout in fanouts:
             started = time.perf_counter()
-            target = fanout.target
-            sessions = self.targets(
-                everyone=target.everyone, groups=target.groups, device_ids=target.device_ids
-            )
+            sessions = self.targets(fanout.target)
             self.emergencies.fanned_out(self.push_urgent(sessions, fanout.frame), started)
 
     # -- fan-out ---------------------------------------------------------------------------
 
-    def targets(
-        self, *, everyone: bool, groups: Iterable[str] = (), device_ids: Iterable[UUID] = ()
-    ) -> list[LocalSession]:
-        """The local sessions a target (all / groups / devices) selects, each once."""
-        if everyone:
-            return list(self.sessions.values())
-        chosen: set[UUID] = set()
-        for group in groups:
-            chosen |= self.by_group.get(group, set())
-        chosen.update(d for d in device_ids if d in self.sessions)
-        return [self.sessions[d] for d in chosen]
+    def targets(self, target: Target) -> list[LocalSession]:
+        """The local sessions ``target`` selects, each once (by index, never a scan)."""
+        match target:
+            case TenantTarget():
+                return list(self.sessions.values())
+            case GroupTarget(groups=groups):
+                chosen: set[UUID] = set()
+                for group in groups:
+                    chosen |= self.by_group.get(group, set())
+                return [self.sessions[d] for d in chosen]
+            case DeviceTarget(device_ids=device_ids):
+                return [self.sessions[d] for d in device_ids if d in self.sessions]
 
     @staticmethod
     def push_urgent(sessions: Iterable[LocalSession], frame: str) -> int:

@@ -13,8 +13,9 @@ from actors.domain.content_lifecycle import ContentLifecycle, ContentState
 from actors.domain.content_types import ContentRevision
 from actors.domain.manifest_plan import ContentSnapshot, Playlist, PlaylistItem
 from actors.domain.playlists import PlaylistRecord
-from actors.domain.schedule_types import ScheduleEntry, Target
+from actors.domain.schedule_types import ScheduleEntry
 from actors.domain.schedules import ScheduleRecord
+from actors.domain.targets import Target
 from actors.pagination import ByCreation, ByName, BySeq, PageRequest
 
 

@@ -12,9 +12,9 @@ from actors.domain.emergencies import (
     EmergencyAck,
     EmergencyEvent,
     EmergencySnapshot,
-    EmergencyTarget,
     EndReason,
 )
+from actors.domain.targets import Target
 from actors.pagination import BySeq, PageRequest
 from actors.protocol import EmergencyMode, Severity
 
@@ -29,7 +29,7 @@ class EmergencyRepository(Protocol):
         tenant_id: UUID,
         message: str,
         severity: Severity,
-        target: EmergencyTarget,
+        target: Target,
         expires_in_s: int | None,
         started_by: str,
         broadcast_id: UUID | None = None,

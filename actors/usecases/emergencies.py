@@ -22,13 +22,12 @@ from actors.domain.emergencies import (
     DeliveryReport,
     Emergency,
     EmergencyEvent,
-    EmergencyTarget,
     EndReason,
-    TargetSpec,
     TriggerEmergency,
 )
 from actors.domain.principal import AuditActor, Principal
 from actors.domain.rbac import Permission, authorize
+from actors.domain.targets import Target, TargetSpec
 from actors.errors import Conflict, Forbidden, NotFound
 from actors.pagination import BySeq, Page, PageRequest, Paging
 from actors.ports.devices import PresenceReader
@@ -395,7 +394,7 @@ class NewEmergency(msgspec.Struct, frozen=True):
 
     message: str
     severity: Severity
-    target: EmergencyTarget
+    target: Target
     expires_in_s: int | None
     mode: EmergencyMode = "live"
 

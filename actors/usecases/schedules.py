@@ -17,14 +17,9 @@ import msgspec
 from actors.domain.manifest_batch import DeviceScope
 from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
-from actors.domain.schedule_types import (
-    DeviceTarget,
-    Instant,
-    ScheduleEntry,
-    parse_wall_time,
-    validate_schedule,
-)
-from actors.domain.schedules import ScheduleView, TargetSpec
+from actors.domain.schedule_types import Instant, ScheduleEntry, parse_wall_time, validate_schedule
+from actors.domain.schedules import ScheduleView
+from actors.domain.targets import DeviceTarget, TargetSpec
 from actors.domain.wall_clock import to_utc
 from actors.errors import Invalid, NotFound
 from actors.pagination import ByCreation, Page, PageRequest, Paging
@@ -73,7 +68,7 @@ class Schedules:
         entry = ScheduleEntry(
             id=uuid4(),
             playlist_id=cmd.playlist_id,
-            target=cmd.target.to_target(),
+            target=cmd.target.resolve(),
             priority=cmd.priority,
             created_at=datetime.now(UTC),  # provisional: the stored entry has the database's
             starts_at=None if cmd.starts_at is None else to_utc(cmd.starts_at, "starts_at"),

@@ -24,9 +24,9 @@ from actors.domain.emergencies import (
     EmergencyEnded,
     EmergencyEvent,
     EmergencySnapshot,
-    EmergencyTarget,
     EndReason,
 )
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 from actors.pagination import BySeq, PageRequest
 from actors.protocol import EmergencyMode, Severity
 from store.db import Connection
@@ -223,12 +223,13 @@ SELECT (SELECT count(*) FROM latency) AS delivered,
 """).format(targeted=_TARGETED)
 
 
-def _target(row: dict[str, Any]) -> EmergencyTarget:
-    return EmergencyTarget(
-        everyone=row.pop("target_all"),
-        groups=frozenset(row.pop("target_groups")),
-        device_ids=frozenset(row.pop("target_devices")),
-    )
+def _target(row: dict[str, Any]) -> Target:
+    everyone = row.pop("target_all")
+    groups = frozenset(row.pop("target_groups"))
+    device_ids = frozenset(row.pop("target_devices"))
+    if everyone:
+        return TenantTarget()
+    return GroupTarget(groups) if groups else DeviceTarget(device_ids)
 
 
 def _emergency(row: dict[str, Any]) -> Emergency:
@@ -236,11 +237,12 @@ def _emergency(row: dict[str, Any]) -> Emergency:
     return Emergency(**row, target=target)
 
 
-def _target_params(target: EmergencyTarget) -> dict[str, Any]:
+def _target_params(target: Target) -> dict[str, Any]:
+    """The target as the emergency's three columns (one of them set)."""
     return {
-        "everyone": target.everyone,
-        "groups": sorted(target.groups),
-        "devices": sorted(target.device_ids),
+        "everyone": isinstance(target, TenantTarget),
+        "groups": sorted(target.groups) if isinstance(target, GroupTarget) else [],
+        "devices": sorted(target.device_ids) if isinstance(target, DeviceTarget) else [],
     }
 
 
@@ -255,7 +257,7 @@ class EmergencyRepository:
         tenant_id: UUID,
         message: str,
         severity: Severity,
-        target: EmergencyTarget,
+        target: Target,
         expires_in_s: int | None,
         started_by: str,
         broadcast_id: UUID | None = None,

@@ -10,14 +10,9 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from actors.domain.schedule_types import (
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Target,
-    TenantTarget,
-)
+from actors.domain.schedule_types import ScheduleEntry
 from actors.domain.schedules import ScheduleRecord
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 from actors.pagination import ByCreation, PageRequest
 from store.db import Connection
 from store.keyset import Keyset

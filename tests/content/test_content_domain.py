@@ -20,14 +20,8 @@ from actors.domain.manifest_plan import (
     plan_manifest,
 )
 from actors.domain.media_types import accepted_for, normalize_declared, sniff
-from actors.domain.schedule_types import (
-    DeviceProfile,
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Slice,
-    TenantTarget,
-)
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Slice
+from actors.domain.targets import DeviceTarget, GroupTarget, TenantTarget
 from actors.protocol import ManifestFrame, encode_text
 
 TENANT = UUID("00000000-0000-4000-8000-00000000000a")

@@ -18,7 +18,8 @@ from quart import Quart
 from websockets.asyncio.client import ClientConnection, connect
 
 from actors.domain.manifest_batch import DeviceScope
-from actors.domain.schedule_types import ScheduleEntry, TenantTarget
+from actors.domain.schedule_types import ScheduleEntry
+from actors.domain.targets import TenantTarget
 from actors.ports.relay import Resync
 from actors.settings import Settings
 from actors.usecases.manifests import Manifests

@@ -16,14 +16,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from actors.domain.schedule_types import (
-    DeviceProfile,
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Target,
-    TenantTarget,
-)
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 
 ZONES = (
     "UTC",

@@ -19,15 +19,8 @@ from actors.domain.schedule_resolution import (
     resolve,
     timeline,
 )
-from actors.domain.schedule_types import (
-    DeviceProfile,
-    DeviceTarget,
-    GroupTarget,
-    ScheduleEntry,
-    Slice,
-    Target,
-    TenantTarget,
-)
+from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Slice
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
 from actors.domain.wall_clock import zone_named
 from actors.errors import Invalid
 from tests.domain import schedule_oracle as oracle

@@ -11,13 +11,11 @@ import pytest
 
 from actors.domain.schedule_types import (
     PRIORITY_MAX,
-    DeviceTarget,
-    GroupTarget,
     ScheduleEntry,
-    TenantTarget,
     parse_wall_time,
     validate_schedule,
 )
+from actors.domain.targets import DeviceTarget, GroupTarget, TenantTarget
 from actors.errors import Invalid
 
 VALID = ScheduleEntry(

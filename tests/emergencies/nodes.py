@@ -20,9 +20,10 @@ from uuid import UUID, uuid4
 import anyio
 import psycopg
 
-from actors.domain.emergencies import TargetSpec, TriggerEmergency
+from actors.domain.emergencies import TriggerEmergency
 from actors.domain.principal import Principal
 from actors.domain.rbac import Role
+from actors.domain.targets import TargetSpec
 from actors.events import TENANT_EVENTS
 from actors.metrics import MetricsRegistry
 from actors.node.opening import IdleOpening

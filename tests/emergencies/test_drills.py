@@ -11,8 +11,9 @@ import msgspec
 import psycopg
 import pytest
 
-from actors.domain.emergencies import EmergencyStarted, EmergencyTarget
+from actors.domain.emergencies import EmergencyStarted
 from actors.domain.rbac import Role
+from actors.domain.targets import TenantTarget
 from tests.auth.conftest import Caller
 from tests.emergencies.conftest import Approve, Connect, emergencies_of, trigger
 
@@ -210,7 +211,7 @@ def test_a_live_start_crosses_the_relay_as_before_and_a_drill_says_drill() -> No
         "seq": 1,
         "message": "m",
         "severity": "info",
-        "target": EmergencyTarget(everyone=True),
+        "target": TenantTarget(),
         "started_at": "2026-03-01T12:00:00Z",
         "expires_at": None,
     }

@@ -17,19 +17,18 @@ from actors.domain.emergencies import (
     EmergencyEvent,
     EmergencySnapshot,
     EmergencyStarted,
-    EmergencyTarget,
-    TargetSpec,
 )
 from actors.domain.emergency_board import EmergencyBoard
+from actors.domain.targets import DeviceTarget, GroupTarget, Target, TargetSpec, TenantTarget
 from actors.errors import Invalid
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-EVERYONE = EmergencyTarget(everyone=True)
-LOBBY = EmergencyTarget(groups=frozenset({"lobby"}))
+EVERYONE = TenantTarget()
+LOBBY = GroupTarget(frozenset({"lobby"}))
 SCREEN = uuid4()
 
 
-def started(seq: int, target: EmergencyTarget = EVERYONE, **kw: object) -> EmergencyStarted:
+def started(seq: int, target: Target = EVERYONE, **kw: object) -> EmergencyStarted:
     values: dict[str, object] = {
         "id": uuid4(),
         "seq": seq,
@@ -82,9 +81,9 @@ def frame_of(text: str) -> dict[str, object]:
 
 def test_target_spec_resolves_exactly_one_kind() -> None:
     assert TargetSpec(all=True).resolve() == EVERYONE
-    assert TargetSpec(groups=["a", "b", "a"]).resolve().groups == {"a", "b"}
+    assert TargetSpec(groups=["a", "b", "a"]).resolve() == GroupTarget(frozenset({"a", "b"}))
     device = uuid4()
-    assert TargetSpec(device_ids=[device]).resolve().device_ids == {device}
+    assert TargetSpec(device_ids=[device]).resolve() == DeviceTarget(frozenset({device}))
 
 
 @pytest.mark.parametrize(
@@ -107,8 +106,8 @@ def test_target_includes() -> None:
     assert EVERYONE.includes(SCREEN, ())
     assert LOBBY.includes(SCREEN, ("lobby", "hall"))
     assert not LOBBY.includes(SCREEN, ("hall",))
-    assert EmergencyTarget(device_ids=frozenset({SCREEN})).includes(SCREEN, ())
-    assert not EmergencyTarget(device_ids=frozenset({uuid4()})).includes(SCREEN, ("lobby",))
+    assert DeviceTarget(frozenset({SCREEN})).includes(SCREEN, ())
+    assert not DeviceTarget(frozenset({uuid4()})).includes(SCREEN, ("lobby",))
 
 
 def test_target_spec_round_trips() -> None:
@@ -218,7 +217,7 @@ def test_opening_sends_unseen_active_emergencies_targeting_the_screen() -> None:
     everyone, lobby, hall = (
         started(1),
         started(2, LOBBY),
-        started(3, EmergencyTarget(groups=frozenset({"hall"}))),
+        started(3, GroupTarget(frozenset({"hall"}))),
     )
     board = loaded(3, everyone, lobby, hall)
     frames = [frame_of(f)["id"] for f in board.opening(SCREEN, ("lobby",), None, NOW)]

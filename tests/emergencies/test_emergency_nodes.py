@@ -14,7 +14,8 @@ import anyio
 import psycopg
 import pytest
 
-from actors.domain.emergencies import EmergencyStarted, EmergencyTarget
+from actors.domain.emergencies import EmergencyStarted
+from actors.domain.targets import TenantTarget
 from actors.node.device_actor import DeviceActor
 from actors.node.messages import Flush
 from actors.node.opening import idle_manifest
@@ -224,7 +225,7 @@ def _started(emergency_id: UUID, seq: int, message: str) -> EmergencyStarted:
         seq=seq,
         message=message,
         severity="critical",
-        target=EmergencyTarget(everyone=True),
+        target=TenantTarget(),
         started_at=_now(),
         expires_at=None,
     )
