@@ -4,7 +4,8 @@ The handler authenticates (``Authorization: Bearer <secret>`` on the upgrade, or
 ``hello`` frame within ``WS_HELLO_TIMEOUT_S``), hands the session to a device actor, and
 then only reads: every inbound frame is size-checked, rate-limited and validated before
 anything else sees it. It never writes to the socket itself once the actor owns it — the
-actor is the socket's only writer; the reader asks it to close when it must.
+actor decides who writes (itself, or a fan-out through the direct lane it grants while
+idle); the reader asks it to close when it must.
 
 Close codes: 4401 bad/pending/revoked secret or suspended tenant; 1008 repeated protocol
 errors or inbound flood; 1009 frame over 4 KiB; 4408 no frame within the idle timeout;
@@ -169,7 +170,7 @@ async def device_session() -> Response | None:
         with socket.reading:  # cancelled when the actor closes the socket
             ending = await _read(app, ws, socket, ref)
         if ending is not None:
-            # The actor is the socket's only writer: it sends the close and stops itself.
+            # The actor owns the socket's writing: it sends the close and stops itself.
             ref.tell(ending)
             await _wait_stopped(ref)
         await _discard_until_disconnect(ws)

@@ -2,8 +2,11 @@
 
 It sends ``welcome``, then the session's opening frames (manifest, active emergencies),
 then whatever its tenant actor queues in its :class:`Outbox`; it records heartbeats in
-presence and hands acknowledgements to the ack sink. It is the only writer of its socket,
-and every send is bounded: a screen that stops reading is disconnected, never waited for.
+presence and hands acknowledgements to the ack sink. It owns its socket's writing: while
+it is idle it grants its outbox's :class:`~actors.node.outbox.DirectLane` (the tenant
+actor's fan-out may then write an urgent frame straight to the screen) and revokes it
+before it writes itself, so there is one writer at a time and frames stay in order. Every
+send is bounded: a screen that stops reading is disconnected, never waited for.
 
 Its life is the session's: it is never restarted (``temporary``). Whatever ends it —
 revocation, a newer session (``replace``), the screen leaving, a crash, shutdown — its
@@ -103,6 +106,8 @@ class DeviceActor(Actor):
         self.identity = identity
         self.socket = socket
         self.outbox = Outbox()
+        #: Bound once: granting the direct lane after every drain allocates nothing.
+        self._write_direct = self._direct
         self._tenant = tenant
         self._opening = opening
         self._acks = acks
@@ -155,7 +160,7 @@ class DeviceActor(Actor):
         return True
 
     async def on_stop(self, reason: StopReason) -> None:
-        self.outbox.express = None
+        self.outbox.direct.revoke()
         me = self.identity
         self._presence.disconnected(me.device_id, self)
         # ActorStopped: the node is shutting down, nothing left to deregister from.
@@ -208,7 +213,7 @@ class DeviceActor(Actor):
 
     @handler(Overflow.NEVER_DROP)
     async def close_session(self, msg: CloseSession) -> None:
-        self.outbox.express = None
+        self.outbox.direct.revoke()
         if msg.frame is not None:
             with anyio.move_on_after(1.0):
                 await self._try_send(msg.frame)
@@ -249,7 +254,7 @@ class DeviceActor(Actor):
 
     async def _drain(self) -> None:
         outbox = self.outbox
-        outbox.express = None  # this actor is the writer now
+        outbox.direct.revoke()  # this actor is the writer now
         if outbox.overflowed:
             await self.on_overflow()
             return
@@ -257,9 +262,9 @@ class DeviceActor(Actor):
             await self._send(frame)
         if not self._closed:
             # Idle, nothing queued: fan-outs may hand frames straight to the screen.
-            outbox.express = self._express
+            outbox.direct.grant(self._write_direct)
 
-    def _express(self, frame: str) -> bool:
+    def _direct(self, frame: str) -> bool:
         if self.socket.send_nowait(frame):
             self.frames_sent += 1
             return True
@@ -290,7 +295,7 @@ class DeviceActor(Actor):
         return True
 
     async def _close(self, code: int, reason: str) -> None:
-        self.outbox.express = None
+        self.outbox.direct.revoke()
         if not self._closed:
             self._closed = True
             await self.socket.close(code, reason)

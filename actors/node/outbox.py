@@ -15,6 +15,11 @@ holds more than its limit the outbox marks itself :attr:`Outbox.overflowed` and 
 frame: its owner must then close the session (the screen reconnects and gets every active
 emergency from PostgreSQL), never drop an emergency and never wait for the screen.
 
+Beside the lanes, a :class:`DirectLane`: while its owner is idle (nothing queued, nothing in
+flight) the owner *grants* it, and a fan-out may hand an urgent frame straight to the
+screen through it — no queue, no wake-up; the owner *revokes* it before it writes itself,
+so the screen still sees every frame in order and only one writer at a time.
+
 Frames are pre-encoded text shared between recipients: the outbox never copies them.
 Not thread-safe: one event loop.
 """
@@ -26,6 +31,35 @@ from collections.abc import Callable
 URGENT_LIMIT = 64
 NORMAL_LIMIT = 32
 
+#: Writes one frame to the screen without waiting; False if the connection would block.
+DirectWrite = Callable[[str], bool]
+
+
+class DirectLane:
+    """Lets others write to a session's screen while its owner is idle (see the module
+    docstring). Closed until :meth:`grant`; :meth:`revoke` is idempotent."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self) -> None:
+        self._write: DirectWrite | None = None
+
+    def grant(self, write: DirectWrite) -> None:
+        self._write = write
+
+    def revoke(self) -> None:
+        self._write = None
+
+    @property
+    def open(self) -> bool:
+        return self._write is not None
+
+    def write(self, frame: str) -> bool:
+        """Hand ``frame`` to the screen now if the lane is open and the connection takes
+        it without waiting; ``False``: nothing was written."""
+        write = self._write
+        return write is not None and write(frame)
+
 
 class Outbox:
     __slots__ = (
@@ -34,8 +68,8 @@ class Outbox:
         "_normal_limit",
         "_urgent",
         "_urgent_limit",
+        "direct",
         "dropped",
-        "express",
         "manifest_version",
         "overflowed",
     )
@@ -54,18 +88,15 @@ class Outbox:
         self.overflowed = False
         #: The newest manifest version queued (0: none yet); older ones are refused.
         self.manifest_version = 0
-        #: Opened by the owning actor while it is idle (nothing in flight, nothing to
-        #: drain): hands one frame to the screen at once, or answers False. See
-        #: :meth:`send_now`.
-        self.express: Callable[[str], bool] | None = None
+        #: Granted by the owning actor while it is idle; see :meth:`send_now`.
+        self.direct = DirectLane()
 
     def send_now(self, frame: str) -> bool:
-        """The fan-out's fast lane for a never-drop frame: handed straight to the screen
+        """The fan-out's direct lane for a never-drop frame: handed straight to the screen
         when the owner is idle, no urgent frame is queued before it, and the connection
         takes it without waiting — no queue, no wake-up. ``False``: nothing was sent;
         queue it with :meth:`put_urgent` (and wake the owner)."""
-        express = self.express
-        return express is not None and not self._urgent and express(frame)
+        return not self._urgent and self.direct.write(frame)
 
     def put_urgent(self, frame: str) -> bool:
         """Queue a never-drop frame; returns False if the outbox just overflowed."""

@@ -336,7 +336,7 @@ class TenantActor(Actor):
     @staticmethod
     def push_urgent(sessions: Iterable[LocalSession], frame: str) -> int:
         """Hand one pre-encoded never-drop frame to each session: straight to the screen
-        when its actor is idle and the connection takes it at once (the outbox's express
+        when its actor is idle and the connection takes it at once (the outbox's direct
         lane: no queue, no wake-up), else queued in its outbox with its actor woken.
         Returns how many sessions were handed the frame. Never awaits a screen."""
         flush = _FLUSH

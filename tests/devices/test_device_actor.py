@@ -185,6 +185,65 @@ def test_normal_lane_drops_oldest_when_full() -> None:
     assert [outbox.pop(), outbox.pop(), outbox.pop()] == ["2", "3", None]
 
 
+def test_the_direct_lane_writes_only_while_granted_and_never_past_a_queued_urgent_frame() -> None:
+    outbox, written = Outbox(), []
+
+    def write(frame: str) -> bool:
+        written.append(frame)
+        return True
+
+    assert not outbox.send_now("closed")
+    assert not outbox.direct.open
+    outbox.direct.grant(write)
+    assert outbox.send_now("first")
+    assert written == ["first"]
+    outbox.put_urgent("queued")  # the owner has work: a direct frame would overtake it
+    assert not outbox.send_now("second")
+    assert written == ["first"]
+    assert outbox.pop() == "queued"
+    outbox.direct.revoke()
+    outbox.direct.revoke()  # idempotent
+    assert not outbox.send_now("third")
+    assert written == ["first"]
+
+
+def test_the_direct_lane_reports_a_connection_that_would_block() -> None:
+    outbox = Outbox()
+    outbox.direct.grant(lambda frame: False)
+    assert not outbox.send_now("frame")  # the caller queues it and wakes the owner
+
+
+class DirectSocket(FakeSocket):
+    """Takes frames without waiting unless ``stalled``."""
+
+    def send_nowait(self, frame: str) -> bool:
+        if self.stalled:
+            return False
+        self.frames.append(json.loads(frame))
+        self.changed.set()
+        return True
+
+
+async def test_an_idle_device_actor_grants_the_direct_lane_and_revokes_it_when_it_closes(
+    runtime: Runtime,
+) -> None:
+    socket = DirectSocket()
+    ref = _device(runtime, socket, uuid4())
+    await socket.wait_for(lambda s: s.frames)  # welcome sent: idle now
+    outbox = await _outbox(ref)
+    with anyio.fail_after(WAIT_S):
+        while not outbox.direct.open:
+            await anyio.sleep(0.005)
+    frame = '{"type":"emergency_clear","id":"00000000-0000-0000-0000-000000000000","seq":1}'
+    assert outbox.send_now(frame)
+    assert socket.frames[-1]["type"] == "emergency_clear"
+    ref.stop()
+    with anyio.fail_after(WAIT_S):
+        await ref.join()
+    assert not outbox.direct.open
+    assert not outbox.send_now(frame)
+
+
 class NoDirectory:
     async def allowed(self, tenant_id: UUID, device_ids: Any) -> dict[UUID, SessionIdentity]:
         return {}
