@@ -3,11 +3,16 @@ or cut every connection."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 
 
 class Proxy:
@@ -72,3 +77,52 @@ async def running_proxy(target_host: str, target_port: int) -> AsyncIterator[Pro
             yield proxy
         finally:
             tg.cancel_scope.cancel()
+
+
+class ThreadedProxy:
+    """A :class:`Proxy` running on its own event loop in a thread, for faults under real
+    server processes that a blocking fixture starts (the test's own loop is not running
+    while it waits for them). Set ``refuse`` from any thread; :meth:`cut` is thread-safe."""
+
+    def __init__(self, proxy: Proxy, token: anyio.lowlevel.EventLoopToken) -> None:
+        self.proxy = proxy
+        self._token = token
+
+    @property
+    def port(self) -> int:
+        return self.proxy.port
+
+    def down(self) -> None:
+        """PostgreSQL (or whatever is behind) unreachable: refuse new connections, cut
+        every open one."""
+        self.proxy.refuse = True
+        anyio.from_thread.run(self.proxy.cut, token=self._token)
+
+    def up(self) -> None:
+        self.proxy.refuse = False
+
+
+@contextmanager
+def threaded_proxy(target_host: str, target_port: int) -> Iterator[ThreadedProxy]:
+    ready: queue.Queue[ThreadedProxy | BaseException] = queue.Queue()
+    stop = threading.Event()
+
+    async def main() -> None:
+        try:
+            async with running_proxy(target_host, target_port) as proxy:
+                ready.put(ThreadedProxy(proxy, anyio.lowlevel.current_token()))
+                await anyio.to_thread.run_sync(stop.wait)
+        except BaseException as exc:  # reported to the waiting test, not lost in the thread
+            ready.put(exc)
+            raise
+
+    thread = threading.Thread(target=anyio.run, args=(main,), name="tcp-proxy", daemon=True)
+    thread.start()
+    started = ready.get(timeout=10)
+    if isinstance(started, BaseException):
+        raise started
+    try:
+        yield started
+    finally:
+        stop.set()
+        thread.join(10)
