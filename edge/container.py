@@ -49,6 +49,7 @@ from actors.usecases.content import Content
 from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
+from actors.usecases.emergency_deliveries import EmergencyDeliveries
 from actors.usecases.fleet import Fleet
 from actors.usecases.integrations import Integrations
 from actors.usecases.manifests import ManifestPolicy, Manifests
@@ -106,6 +107,7 @@ class Container:
     schedules: Schedules
     manifests: Manifests
     manifest_feed: ManifestFeed
+    emergency_deliveries: EmergencyDeliveries
     started_at: float = field(default_factory=time.time)
     #: Set when the node starts shutting down: new screen sessions are refused (503) and
     #: ``/ready`` says unavailable, so load balancers and screens go elsewhere.
@@ -256,6 +258,7 @@ class Container:
             schedules=Schedules(store, manifest_feed, settings),
             manifests=manifests,
             manifest_feed=manifest_feed,
+            emergency_deliveries=EmergencyDeliveries(store, presence_reader),
         )
 
     async def start(self) -> None:

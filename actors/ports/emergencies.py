@@ -14,8 +14,9 @@ from actors.domain.emergencies import (
     EmergencySnapshot,
     EndReason,
 )
+from actors.domain.emergency_delivery import TargetedScreen
 from actors.domain.targets import Target
-from actors.pagination import BySeq, PageRequest
+from actors.pagination import ByName, BySeq, PageRequest
 from actors.protocol import EmergencyMode, Severity
 
 
@@ -100,6 +101,19 @@ class EmergencyRepository(Protocol):
     async def delivery(self, emergency: Emergency) -> tuple[AckStats, list[UUID]]:
         """Acknowledgements of the devices the emergency targets, and which of those
         devices have not acknowledged yet."""
+        ...
+
+    async def screens(
+        self,
+        emergency: Emergency,
+        *,
+        after: ByName | None,
+        acked: bool | None,
+        limit: int,
+    ) -> list[TargetedScreen]:
+        """Up to ``limit`` of the screens :meth:`delivery` counts (the same set), by name
+        then id after ``after``; ``acked`` true only those with a stored ack, false only
+        those without, ``None`` both."""
         ...
 
     async def page(

@@ -8,7 +8,7 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.emergencies import TriggerEmergency
-from actors.pagination import BySeq
+from actors.pagination import ByName, BySeq
 from actors.usecases.emergencies import (
     BroadcastCleared,
     BroadcastTriggered,
@@ -18,6 +18,7 @@ from actors.usecases.emergencies import (
     EmergencyView,
     Triggered,
 )
+from actors.usecases.emergency_deliveries import DeliveryList, DeliveryQuery
 from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated
 from edge.container import container
@@ -82,6 +83,26 @@ async def list_emergencies(tenant_id: UUID) -> Response:
 async def get_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
     who = await authenticated()
     return encoded(await container().emergencies.get(who, tenant_id, emergency_id))
+
+
+@router.get(
+    _ONE + "/deliveries",
+    summary=(
+        "Each screen the emergency targets, with its delivery state (delivered, pending, "
+        "offline), node, ack time and latency (viewer+; by name; paged)"
+    ),
+    query=DeliveryQuery,
+    response=DeliveryList,
+    errors=(404,),
+)
+async def list_deliveries(tenant_id: UUID, emergency_id: UUID) -> Response:
+    who = await authenticated()
+    q = query(DeliveryQuery)
+    pager = Pager(q, ByName, "emergency-deliveries", tenant_id, emergency_id, q.state)
+    found = await container().emergency_deliveries.list(
+        who, tenant_id, emergency_id, q, pager.request
+    )
+    return encoded(DeliveryList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.post(

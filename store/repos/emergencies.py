@@ -26,8 +26,9 @@ from actors.domain.emergencies import (
     EmergencySnapshot,
     EndReason,
 )
+from actors.domain.emergency_delivery import TargetedScreen
 from actors.domain.targets import DeviceTarget, GroupTarget, Target, TenantTarget
-from actors.pagination import BySeq, PageRequest
+from actors.pagination import ByName, BySeq, PageRequest
 from actors.protocol import EmergencyMode, Severity
 from store.db import Connection
 from store.keyset import Keyset
@@ -203,24 +204,42 @@ SELECT greatest(0, extract(epoch FROM s.acked_at - e.started_at))::float8
 FROM stored s JOIN emergencies e ON e.id = s.emergency_id AND e.tenant_id = s.tenant_id
 """
 
-# The devices the target selects now (approved), plus any that acknowledged it since
-# (revoked or regrouped after acknowledging still counts as delivered).
-_DELIVERY = sql.SQL("""
-WITH targeted AS (
-    SELECT d.id, a.acked_at
+# The screens an emergency's delivery is about, for the report's counters and the
+# per-screen list alike (actors/domain/emergency_delivery.py): the devices the target
+# selects now (approved), plus any that acknowledged it since (revoked or regrouped after
+# acknowledging still counts as delivered); with each one's ack and its latency.
+_TARGETED_SCREENS = sql.SQL("""
+targeted AS (
+    SELECT d.id, coalesce(d.name, '') AS name, a.acked_at,
+           CASE WHEN a.acked_at IS NOT NULL THEN
+               greatest(0, extract(epoch FROM a.acked_at - %(started_at)s) * 1000)::float8
+           END AS latency_ms
     FROM devices d
     LEFT JOIN emergency_acks a ON a.emergency_id = %(id)s AND a.device_id = d.id
     WHERE d.tenant_id = %(tenant_id)s AND (d.status = 'approved' OR a.acked_at IS NOT NULL)
       AND {targeted}
-), latency AS (
-    SELECT greatest(0, extract(epoch FROM acked_at - %(started_at)s) * 1000)::float8 AS ms
-    FROM targeted WHERE acked_at IS NOT NULL
+)""").format(targeted=_TARGETED)
+
+_DELIVERY = sql.SQL("""
+WITH {targeted_screens}, latency AS (
+    SELECT latency_ms AS ms FROM targeted WHERE acked_at IS NOT NULL
 )
 SELECT (SELECT count(*) FROM latency) AS delivered,
        (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) FROM latency) AS p50_ms,
        (SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY ms) FROM latency) AS p99_ms,
        coalesce((SELECT array_agg(id) FROM targeted WHERE acked_at IS NULL), '{{}}') AS unacked
-""").format(targeted=_TARGETED)
+""").format(targeted_screens=_TARGETED_SCREENS)
+
+_BY_SCREEN = Keyset("name", "id")
+# ``acked``: NULL every targeted screen, true the delivered ones, false the others (whether
+# those are pending or offline is presence's to say).
+_SCREENS = sql.SQL("""
+WITH {targeted_screens}
+SELECT id AS device_id, name, acked_at, latency_ms FROM targeted
+WHERE (%(acked)s::boolean IS NULL OR (acked_at IS NOT NULL) = %(acked)s){after}
+ORDER BY {order_by}
+LIMIT %(limit)s
+""")
 
 
 def _target(row: dict[str, Any]) -> Target:
@@ -398,6 +417,30 @@ class EmergencyRepository:
         assert row is not None
         unacked: list[UUID] = list(row.pop("unacked"))
         return msgspec.convert(row, AckStats), unacked
+
+    async def screens(
+        self,
+        emergency: Emergency,
+        *,
+        after: ByName | None,
+        acked: bool | None,
+        limit: int,
+    ) -> list[TargetedScreen]:
+        query, params = _BY_SCREEN.page(_SCREENS, after, targeted_screens=_TARGETED_SCREENS)
+        cur = self._conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            query,
+            {
+                "id": emergency.id,
+                "tenant_id": emergency.tenant_id,
+                "started_at": emergency.started_at,
+                "acked": acked,
+                "limit": limit,
+                **_target_params(emergency.target),
+                **params,
+            },
+        )
+        return [msgspec.convert(row, TargetedScreen) for row in await cur.fetchall()]
 
     async def page(
         self,
