@@ -172,6 +172,21 @@ class SignageNode:
             self._log.close()
             self._log = None
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the node (a shutdown benchmark's SIGTERM)."""
+        if self._process is None:
+            raise RuntimeError("not running")
+        self._process.send_signal(signum)
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the node to exit; its exit code.
+
+        :raises subprocess.TimeoutExpired: if it is still running after ``timeout_s``.
+        """
+        if self._process is None:
+            raise RuntimeError("not running")
+        return self._process.wait(timeout_s)
+
     def log_tail(self, size: int = 4000) -> str:
         if self._log is None:
             return ""

@@ -58,6 +58,10 @@ bp = Blueprint("device_socket", __name__)
 
 #: How long a close may take before the connection is abandoned to the server.
 CLOSE_TIMEOUT_S = 2.0
+#: The same wait while the node drains: a screen that does not answer the close within it
+#: is left to the exit (its player reconnects on the dropped connection), so that quiet
+#: players cannot hold a shutdown past its few seconds.
+DRAIN_CLOSE_TIMEOUT_S = 0.5
 _REVOKED = encode_text(Revoked())
 
 
@@ -173,7 +177,9 @@ async def device_session() -> Response | None:
             # The actor owns the socket's writing: it sends the close and stops itself.
             ref.tell(ending)
             await _wait_stopped(ref)
-        await _discard_until_disconnect(ws)
+        await _discard_until_disconnect(
+            ws, DRAIN_CLOSE_TIMEOUT_S if app.draining else CLOSE_TIMEOUT_S
+        )
     except ActorStopped:
         await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
     except anyio.get_cancelled_exc_class():
@@ -226,14 +232,14 @@ class _Once:
             action()
 
 
-async def _discard_until_disconnect(ws: Websocket) -> None:
+async def _discard_until_disconnect(ws: Websocket, timeout_s: float) -> None:
     """After the close frame, keep reading (and dropping) what the screen still sends
-    until its close reply ends the connection, for at most ``CLOSE_TIMEOUT_S``.
+    until its close reply ends the connection, for at most ``timeout_s``.
 
     Returning earlier would leave frames in flight with nobody reading them: Hypercorn
     then blocks on its bounded per-connection queue and never sees the close reply.
     """
-    with anyio.move_on_after(CLOSE_TIMEOUT_S):
+    with anyio.move_on_after(timeout_s):
         while True:
             await ws.receive()
 
