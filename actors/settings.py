@@ -96,6 +96,25 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: with Retry-After past it (docs/security.md, "Integration credentials").
     integration_burst: int = 100
     integration_per_s: float = 20.0
+    # -- Single sign-on, OpenID Connect (docs/operations.md, "SSO") --
+    #: Key material sealing the providers' client secrets at rest (empty: derived from
+    #: JWT_SECRET). Changing it makes the stored secrets unreadable.
+    sso_secret_key: str = ""
+    #: How long a started sign-in waits for its callback (its state is single use).
+    sso_state_ttl_s: int = 600
+    #: Time and size bounds of every call to an identity provider.
+    sso_http_timeout_s: float = 5.0
+    sso_max_response_bytes: int = 256 * 1024
+    #: Discovery documents and JWKS are cached this long (an unknown key id refetches).
+    sso_metadata_ttl_s: int = 3600
+    #: Clock skew tolerated on ID tokens' exp/iat/nbf.
+    sso_leeway_s: int = 60
+    #: Comma-separated URL prefixes an issuer must start with (empty: any). The server
+    #: fetches what tenant admins configure: list your identity providers here.
+    sso_allowed_issuers: str = ""
+    #: Sign-in starts and callbacks per source address (IPv6: /64), per node.
+    sso_burst: int = 100
+    sso_per_s: float = 2.0
     # -- Actor runtime (docs/actors.md) --
     #: Messages an actor's mailbox holds before its overflow policies apply, and the extra
     #: room never-drop messages get past that (the actor is killed when that is full too).
@@ -244,6 +263,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         if self.gc_freeze_settle_s < 0:
             raise ConfigError("GC_FREEZE_SETTLE_S: must not be negative")
         _check_content_settings(self)
+        if min(self.sso_state_ttl_s, self.sso_metadata_ttl_s, self.sso_max_response_bytes) < 1:
+            raise ConfigError("SSO_STATE_TTL_S, SSO_METADATA_TTL_S, SSO_MAX_RESPONSE_BYTES: >= 1")
+        if self.sso_http_timeout_s <= 0 or self.sso_leeway_s < 0:
+            raise ConfigError("SSO_HTTP_TIMEOUT_S > 0 and SSO_LEEWAY_S >= 0 required")
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
                 raise ConfigError(
@@ -257,7 +280,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks: never print a secret or a password.
         shown = {
-            f: ("***" if f == "jwt_secret" else _redact_url(getattr(self, f)))
+            f: ("***" if f in _SECRET_FIELDS else _redact_url(getattr(self, f)))
             for f in self.__struct_fields__
         }
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
@@ -267,11 +290,18 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         return self.env == "prod"
 
     @property
+    def sso_issuer_prefixes(self) -> tuple[str, ...]:
+        """SSO_ALLOWED_ISSUERS as a tuple of URL prefixes."""
+        return tuple(p for p in (p.strip() for p in self.sso_allowed_issuers.split(",")) if p)
+
+    @property
     def mfa_roles(self) -> tuple[str, ...]:
         """MFA_REQUIRED_ROLES as a tuple of role names."""
         return tuple(r for r in (p.strip() for p in self.mfa_required_roles.split(",")) if r)
 
 
+#: Settings never printed (``repr``).
+_SECRET_FIELDS = frozenset({"jwt_secret", "sso_secret_key"})
 _CHANNEL_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 

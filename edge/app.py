@@ -29,6 +29,7 @@ from edge.routes import (
     ops,
     playlists,
     schedules,
+    sso,
     tenants,
     users,
 )
@@ -44,6 +45,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     tenants.router,
     users.router,
     integrations.router,
+    sso.router,
     audit.router,
     devices.router,
     ops.router,

@@ -56,6 +56,7 @@ from actors.usecases.manifests import ManifestPolicy, Manifests
 from actors.usecases.ops import Ops
 from actors.usecases.playlists import Playlists
 from actors.usecases.schedules import Schedules
+from actors.usecases.sso import SingleSignOn
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
 from edge.admission import Admission
@@ -63,10 +64,12 @@ from edge.edge_metrics import EdgeMetrics
 from store import redis_client
 from store.db import Database
 from store.media import FileMediaStore
+from store.oidc import HttpIdentityProviders
 from store.passwords import Argon2Passwords
 from store.presence_redis import RedisPresence
 from store.redis_cluster_relay import RedisClusterRelay
 from store.redis_relay import RedisRelay
+from store.secret_box import SecretBox
 from store.uow import Store
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ class Container:
     tenants: Tenants
     users: Users
     integrations: Integrations
+    identity_providers: HttpIdentityProviders
+    sso: SingleSignOn
     audit: AuditTrail
     metrics: MetricsRegistry
     relay: Relay
@@ -211,6 +216,7 @@ class Container:
         events = NodeEvents(runtime, relay)
         manifest_events.target = events
         presence_reader = NodePresence(presence, shared)
+        identity_providers = HttpIdentityProviders.from_settings(settings)
         emergencies = Emergencies(store, events, presence_reader)
         devices = Devices(store, events, presence_reader, settings, manifests=manifest_feed)
         return cls(
@@ -229,6 +235,10 @@ class Container:
                 store, passwords, temporary_password_ttl_s=settings.temporary_password_ttl_s
             ),
             integrations=Integrations.from_settings(store, settings),
+            identity_providers=identity_providers,
+            sso=SingleSignOn.from_settings(
+                store, identity_providers, SecretBox.from_settings(settings), tokens, settings
+            ),
             audit=AuditTrail(store),
             metrics=metrics,
             relay=relay,
@@ -264,6 +274,7 @@ class Container:
     async def start(self) -> None:
         await self.db.open(wait=False)
         self._stack.push_async_callback(self.db.close)
+        self._stack.push_async_callback(self.identity_providers.aclose)
         if self.redis is not None:
             self._stack.push_async_callback(self.redis.aclose)
         await self._start_runtime()

@@ -15,6 +15,7 @@ from actors.ports import accounts, audit, content, devices, emergencies, manifes
 from actors.ports.fleet import FleetRepository as FleetRepositoryPort
 from actors.ports.integrations import IntegrationRepository as IntegrationRepositoryPort
 from actors.ports.mfa import MfaRepository as MfaRepositoryPort
+from actors.ports.sso import SsoRepository as SsoRepositoryPort
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
 from store.repos.claims import ClaimRepository
@@ -29,6 +30,7 @@ from store.repos.nodes import NodeRepository
 from store.repos.playlists import PlaylistRepository
 from store.repos.schedules import ScheduleRepository
 from store.repos.sessions import SessionRepository
+from store.repos.sso import SsoRepository
 from store.repos.tenants import TenantRepository
 from store.repos.throttle import ThrottleRepository
 from store.repos.users import UserRepository
@@ -55,6 +57,7 @@ class StoreTx:
         self.manifests: manifests.ManifestRepository = ManifestRepository(conn)
         self.integrations: IntegrationRepositoryPort = IntegrationRepository(conn)
         self.fleet: FleetRepositoryPort = FleetRepository(conn)
+        self.sso: SsoRepositoryPort = SsoRepository(conn)
 
 
 class Store:

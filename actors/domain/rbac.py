@@ -50,6 +50,7 @@ class Permission(StrEnum):
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"  # create, change roles, disable
     INTEGRATION_MANAGE = "integration.manage"  # create, list, revoke integration credentials
+    SSO_MANAGE = "sso.manage"  # configure the tenant's (or, platform: the platform's) SSO
     AUDIT_READ = "audit.read"  # with tenant None: the platform chain
     AUDIT_VERIFY = "audit.verify"
     AUDIT_EXPORT = "audit.export"

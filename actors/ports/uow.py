@@ -16,6 +16,7 @@ from actors.ports.integrations import IntegrationRepository
 from actors.ports.manifests import ManifestRepository
 from actors.ports.mfa import MfaRepository
 from actors.ports.nodes import NodeRepository
+from actors.ports.sso import SsoRepository
 from actors.ports.tenants import TenantRepository
 
 
@@ -39,6 +40,7 @@ class Tx(Protocol):
     manifests: ManifestRepository
     integrations: IntegrationRepository
     fleet: FleetRepository
+    sso: SsoRepository
 
 
 class UnitOfWork(Protocol):

@@ -36,7 +36,7 @@ from actors.domain.rbac import Role
 from actors.domain.throttle import ThrottlePolicy
 from actors.domain.tokens import AccessTokens, new_refresh_token, refresh_token_digest
 from actors.domain.users import Email, GivenPassword, User, normalize_email
-from actors.errors import Unauthenticated
+from actors.errors import Forbidden, Unauthenticated
 from actors.ports.accounts import PasswordHasher
 from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
@@ -57,6 +57,9 @@ ChallengeText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 BAD_CREDENTIALS = "invalid email or password"
 BAD_REFRESH = "the refresh token is not valid"
 BAD_SECOND_FACTOR = "the challenge or the code is not valid"
+#: Told only to someone who knew the password (and counted as a failed attempt, so the
+#: answer is no password oracle beyond the throttle's budget).
+SSO_ONLY = "password login is disabled for your organisation: sign in with single sign-on"
 
 
 class Login(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -162,7 +165,7 @@ class Auth:
         try:
             stored = None if candidate is None else candidate.password_hash
             check = await self._passwords.verify(cmd.password, stored)
-            answer: TokenPair | LoginChallenge | None = None
+            answer: TokenPair | LoginChallenge | FailureReason | None = None
             if candidate is None or not check.ok:
                 reason: FailureReason = "unknown_email" if candidate is None else "bad_password"
                 async with self._uow.scoped(
@@ -187,7 +190,9 @@ class Auth:
             if not settled:
                 async with self._uow.anonymous() as tx:
                     await self._throttle.release(tx, keys)
-        if answer is None:
+        if answer == "password_login_disabled":
+            raise Forbidden(SSO_ONLY)
+        if answer is None or isinstance(answer, str):
             raise Unauthenticated(BAD_CREDENTIALS)
         return answer
 
@@ -199,10 +204,11 @@ class Auth:
         email: str,
         keys: AttemptKeys,
         meta: RequestMeta,
-    ) -> TokenPair | LoginChallenge | None:
+    ) -> TokenPair | LoginChallenge | FailureReason | None:
         """The password was right: open a session or issue a challenge, unless the account
         changed while the hash was checked or its password is an expired one-time one
-        (then count a failure and answer ``None``)."""
+        (then count a failure and answer ``None``), or its tenant allows SSO only (count
+        a failure and answer ``"password_login_disabled"``)."""
         tid = candidate.tenant_id
         # Re-read under lock: the account may have changed while the hash was checked.
         user = await tx.users.get(tid, candidate.user_id, for_update=True)
@@ -211,11 +217,13 @@ class Auth:
             state = await tx.users.password_state(tid, user.id)
             if state is not None and state.expired:
                 refusal = "password_expired"
+        if refusal is None and tid is not None and not await tx.sso.password_login_allowed(tid):
+            refusal = "password_login_disabled"
         if user is None or refusal is not None:
             await self._outcomes.failed(
                 tx, email, candidate.user_id, tid, refusal or "unknown_email", keys, meta
             )
-            return None
+            return "password_login_disabled" if refusal == "password_login_disabled" else None
         if new_hash is not None:
             await tx.users.set_password_hash(tid, user.id, new_hash)
         totp = await tx.mfa.totp(tid, user.id)

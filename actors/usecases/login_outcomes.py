@@ -29,6 +29,8 @@ FailureReason = Literal[
     "tenant_suspended",
     "password_expired",
     "bad_mfa_code",
+    # The password was right, but the tenant signs in with SSO only (docs/operations.md).
+    "password_login_disabled",
 ]
 
 

@@ -33,7 +33,7 @@ ANY_RESTRICTION: tuple[Restriction, ...] = ("change_password", "enrol_mfa")
     request=Login,
     response=LoginAnswer,
     auth=None,
-    errors=(401, 429),
+    errors=(401, 403, 429),
 )
 async def login() -> Response:
     cmd = await body(Login)
