@@ -482,10 +482,10 @@ class SingleSignOn:
             await tx.audit.append(
                 tid,
                 actor,
-                "user.update",
+                "user.roles_change",
                 target=user.ref,
-                before=before,
-                after=user,
+                before={"roles": before.roles},
+                after={"roles": user.roles},
                 details={"via": "sso", "role_claim": provider.role_claim},
             )
         await tx.audit.append(

@@ -118,7 +118,7 @@ async def start_tenant_sso(tenant_id: UUID) -> Response:
     query=SsoCallback,
     response=TokenPair,
     auth=None,
-    errors=(401, 403, 404, 429, 503),
+    errors=(401, 403, 404, 409, 429, 503),
 )
 async def tenant_sso_callback(tenant_id: UUID) -> Response:
     return await _callback(tenant_id)
@@ -141,7 +141,7 @@ async def start_platform_sso() -> Response:
     query=SsoCallback,
     response=TokenPair,
     auth=None,
-    errors=(401, 403, 404, 429, 503),
+    errors=(401, 403, 404, 409, 429, 503),
 )
 async def platform_sso_callback() -> Response:
     return await _callback(None)

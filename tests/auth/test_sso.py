@@ -208,7 +208,7 @@ async def test_a_returning_person_is_the_same_user_with_roles_synced_from_the_pr
     assert me["user_id"] == first_me["user_id"]
     assert me["roles"] == ["viewer"]  # tenant_admin withdrawn at the provider
     assert user_count(settings, "bob@corp.example") == 1
-    updates = sso_audit(settings, "user.update")
+    updates = sso_audit(settings, "user.roles_change")
     assert updates[-1]["via"] == "sso"
 
 
