@@ -13,7 +13,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
 
@@ -426,7 +426,33 @@ def normalize_database_url(raw: str) -> str:
         )
     if not parts.path.strip("/") and "dbname=" not in parts.query:
         raise ConfigError("DATABASE_URL: no database name in the URL")
-    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+    _check_multi_host(parts.netloc, parts.query)
+    # Not urlunsplit: it drops the empty authority of ``postgresql:///db?host=...`` (a
+    # scheme it does not know), which libpq would no longer read as a URL.
+    query = f"?{parts.query}" if parts.query else ""
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"postgresql://{parts.netloc}{parts.path}{query}{fragment}"
+
+
+#: The libpq ``target_session_attrs`` values that only ever connect to a writable server.
+_WRITABLE_SESSION_ATTRS = frozenset({"read-write", "primary"})
+
+
+def _check_multi_host(netloc: str, query: str) -> None:
+    """A URL naming several servers (``h1:5432,h2:5432`` or ``?host=h1,h2``) must say
+    ``target_session_attrs=read-write`` (or ``primary``): libpq's default, ``any``, would
+    hand the pool a connection to a standby, on which every write fails."""
+    hosts = netloc.rpartition("@")[2]
+    params = parse_qs(query)
+    named = [hosts, *params.get("host", []), *params.get("hostaddr", [])]
+    if not any("," in h for h in named):
+        return
+    attrs = params.get("target_session_attrs", ["any"])[-1]
+    if attrs not in _WRITABLE_SESSION_ATTRS:
+        raise ConfigError(
+            "DATABASE_URL: several hosts need target_session_attrs=read-write"
+            f" (got {attrs!r}): another value may connect to a standby"
+        )
 
 
 def _check_redis_url(raw: str) -> str:

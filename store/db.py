@@ -7,12 +7,23 @@ data it may touch: :meth:`Database.tenant` sets ``app.tenant_id``, :meth:`Databa
 sets ``app.scope = 'platform'``, :meth:`Database.anonymous` neither — all with
 ``set_config(..., is_local => true)``, so a connection returned to the pool never carries a
 tenant over to its next borrower.
+
+Failover: ``DATABASE_URL`` may name a primary and its standbys (libpq multi-host, with
+``target_session_attrs=read-write``). Every borrowed connection is checked first, and every
+connection attempt walks the hosts within the connect timeout, so when the primary goes
+and a standby is promoted the pool's connections move to it by themselves; meanwhile a
+borrower gets :class:`~actors.errors.Unavailable` (503) within ``timeout_s``, never a hang.
+A transaction cut by the failover fails the same way; if it was cut during its COMMIT its
+outcome is unknown to this node (the write may be there). docs/operations.md, "PostgreSQL
+failover".
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -22,6 +33,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from actors.errors import Invalid, NotFound, Unavailable
+from store.pg_conninfo import bounded_connection_params
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +42,12 @@ APP_ROLE = "signage_app"
 #: Aborts statements and idle transactions that would otherwise pin a pooled connection.
 STATEMENT_TIMEOUT_MS = 15_000
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000
+
+#: How long the pool keeps retrying to replace a lost connection before it gives that
+#: slot up (the next borrower then starts a fresh attempt). psycopg_pool doubles the delay
+#: between attempts from 1 s up to this window, so the window also bounds how late the
+#: pool notices that a promoted standby accepts connections again.
+RECONNECT_WINDOW_S = 15.0
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -41,6 +59,36 @@ async def _configure(conn: Connection) -> None:
         f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
     )
     await conn.commit()
+
+
+def _checked_within(timeout_s: float) -> Callable[[Connection], Awaitable[None]]:
+    """The pool's ``check``: every borrowed connection answers an empty query first, so a
+    connection to a server that has gone (a primary stopped for a failover) is discarded
+    and replaced instead of failing its borrower's transaction.
+
+    Bounded: a server that stopped answering without closing the socket would otherwise
+    hold the borrower until TCP gives up. Not by cancelling the query — psycopg would then
+    spend up to 10 s asking that same silent server to cancel it — but by shutting the
+    socket down under it, so that the check fails at once with the driver's own error."""
+
+    async def check(conn: Connection) -> None:
+        watchdog = asyncio.get_running_loop().call_later(timeout_s, _sever, conn, timeout_s)
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        finally:
+            watchdog.cancel()
+
+    return check
+
+
+def _sever(conn: Connection, after_s: float) -> None:
+    """Shut down (not close: the descriptor stays libpq's) the connection's socket."""
+    try:
+        with socket.fromfd(conn.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM) as dup:
+            dup.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):
+        pass  # already closed: the check fails by itself
+    log.warning("a pooled database connection did not answer within %.1f s: dropped", after_s)
 
 
 class Database:
@@ -66,8 +114,13 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout_s,
-            kwargs={"application_name": application_name[:63]},
+            kwargs={
+                **bounded_connection_params(conninfo, timeout_s),
+                "application_name": application_name[:63],
+            },
             configure=_configure,
+            check=_checked_within(timeout_s),
+            reconnect_timeout=max(RECONNECT_WINDOW_S, timeout_s),
             open=False,
             name="signage",
         )
@@ -122,7 +175,9 @@ class Database:
                 yield conn
         except PoolTimeout:
             raise Unavailable("the database is unavailable; retry shortly") from None
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            # ReadOnlySqlTransaction: a write reached a server that is (still, or again) a
+            # standby — the writable primary is not reachable, which the caller may retry.
             log.warning("database operation failed: %s", exc)
             raise Unavailable("the database is unavailable; retry shortly") from None
         except psycopg.DataError as exc:

@@ -16,6 +16,18 @@ def test_sqlalchemy_style_asyncpg_url_is_accepted_and_normalised() -> None:
     assert s.database_url == "postgresql://u:pw@db/signage"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:pw@pg1:5432,pg2:5433/signage?target_session_attrs=read-write",
+        "postgresql://pg1,pg2/signage?connect_timeout=3&target_session_attrs=primary",
+        "postgresql:///signage?host=pg1,pg2&target_session_attrs=read-write",
+    ],
+)
+def test_multi_host_url_that_only_connects_to_a_writable_server_is_accepted(url: str) -> None:
+    assert load_settings({"DATABASE_URL": url}, dotenv=None).database_url == url
+
+
 def test_postgres_scheme_alias_is_accepted() -> None:
     s = load_settings({"DATABASE_URL": "postgres://u@db/signage"}, dotenv=None)
     assert s.database_url == "postgresql://u@db/signage"
@@ -26,6 +38,12 @@ def test_postgres_scheme_alias_is_accepted() -> None:
     [
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgresql://db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://a:5432,b:5432/signage"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql:///signage?host=a,b"}, "DATABASE_URL"),
+        (
+            {"DATABASE_URL": "postgresql://a,b/signage?target_session_attrs=prefer-standby"},
+            "DATABASE_URL",
+        ),
         ({"REDIS_URL": "http://cache"}, "REDIS_URL"),
         ({"REDIS_CLUSTER": "true"}, "REDIS_CLUSTER"),
         ({"REDIS_CLUSTER": "true", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_CLUSTER"),

@@ -60,6 +60,11 @@ class Proxy:
         finally:
             self._connections -= {client, server}
 
+    @property
+    def connections(self) -> int:
+        """Client connections being proxied now."""
+        return len(self._connections) // 2
+
     async def cut(self) -> None:
         """Close every proxied connection (new ones are still accepted)."""
         for stream in list(self._connections):
