@@ -7,6 +7,7 @@ is a single line naming the variable, so the CLI can print it and exit.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -248,6 +249,40 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Freeze the heap (gc.freeze) once the session count has been steady this long, so
     #: that a full garbage collection cannot stall a fan-out; 0 turns it off.
     gc_freeze_settle_s: float = 10.0
+    #: Screens' last-seen times are written to PostgreSQL in one statement this often.
+    last_seen_flush_s: float = 30.0
+
+    # -- Webhooks (docs/operations.md, "Webhooks") --
+    #: Where deliveries may go: globally routable addresses (WEBHOOK_ALLOW_PUBLIC), plus
+    #: the networks listed in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs, e.g.
+    #: "10.20.0.0/16,192.168.5.7/32"); everything else (loopback, private, link-local,
+    #: metadata services) is refused. http:// URLs only with WEBHOOK_ALLOW_HTTP.
+    webhook_allow_public: bool = True
+    webhook_allowed_networks: str = ""
+    webhook_allow_http: bool = False
+    #: A PEM bundle of the CAs receivers' certificates are checked against (default:
+    #: the system's), for receivers behind an internal CA.
+    webhook_ca_file: str | None = None
+    #: One attempt's deadline (resolve, connect, TLS, send, status line).
+    webhook_timeout_s: float = 10.0
+    #: Attempts per delivery, and the backoff between them: BASE doubling up to MAX,
+    #: half of each step random.
+    webhook_max_attempts: int = 12
+    webhook_backoff_base_s: float = 5.0
+    webhook_backoff_max_s: float = 3600.0
+    #: Deliveries in flight at once per node, and how often an idle worker looks again.
+    webhook_concurrency: int = 8
+    webhook_poll_s: float = 1.0
+    webhook_max_per_tenant: int = 20
+    #: A screen with no session this long is reported offline (device.offline).
+    webhook_offline_after_s: float = 120.0
+    #: An emergency still not acknowledged by every targeted screen this long after its
+    #: start is reported (emergency.delivery_incomplete).
+    webhook_delivery_check_s: float = 30.0
+    #: How often each node looks for offline screens and incomplete deliveries.
+    webhook_sweep_every_s: float = 5.0
+    #: Finished deliveries stay in the delivery log this long.
+    webhook_log_retention_s: float = 7 * 24 * 3600.0
 
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
@@ -267,6 +302,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
             raise ConfigError("SSO_STATE_TTL_S, SSO_METADATA_TTL_S, SSO_MAX_RESPONSE_BYTES: >= 1")
         if self.sso_http_timeout_s <= 0 or self.sso_leeway_s < 0:
             raise ConfigError("SSO_HTTP_TIMEOUT_S > 0 and SSO_LEEWAY_S >= 0 required")
+        _check_webhook_settings(self)
         if self.env == "prod":
             if len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES:
                 raise ConfigError(
@@ -362,6 +398,35 @@ def _check_content_settings(s: Settings) -> None:
         or min(s.registration_reserved_per_source, s.registration_reserve_total) < 0
     ):
         raise ConfigError("CLAIM_* and REGISTRATION_RESERVE*: must be positive (or zero)")
+
+
+def _check_webhook_settings(s: Settings) -> None:
+    if s.last_seen_flush_s <= 0:
+        raise ConfigError("LAST_SEEN_FLUSH_S: must be positive")
+    if (
+        min(
+            s.webhook_timeout_s,
+            s.webhook_backoff_base_s,
+            s.webhook_poll_s,
+            s.webhook_offline_after_s,
+            s.webhook_delivery_check_s,
+            s.webhook_sweep_every_s,
+            s.webhook_log_retention_s,
+        )
+        <= 0
+        or s.webhook_backoff_max_s < s.webhook_backoff_base_s
+    ):
+        raise ConfigError("WEBHOOK_*_S: must be positive (BACKOFF_MAX_S >= BACKOFF_BASE_S)")
+    if min(s.webhook_max_attempts, s.webhook_concurrency, s.webhook_max_per_tenant) < 1:
+        raise ConfigError("WEBHOOK_MAX_ATTEMPTS, _CONCURRENCY and _MAX_PER_TENANT: at least 1")
+    for entry in s.webhook_allowed_networks.split(","):
+        if entry.strip():
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"WEBHOOK_ALLOWED_NETWORKS: not an IP network: {entry.strip()!r}"
+                ) from None
 
 
 _ROLE_NAMES = {

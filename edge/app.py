@@ -32,6 +32,7 @@ from edge.routes import (
     sso,
     tenants,
     users,
+    webhooks,
 )
 
 API_VERSION = "1.0.0"
@@ -53,6 +54,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     content.router,
     playlists.router,
     schedules.router,
+    webhooks.router,
 )
 
 

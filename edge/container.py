@@ -38,7 +38,7 @@ from actors.services.fleet_writer import BatchedFleetReports
 from actors.services.gc_policy import GcPolicy
 from actors.services.housekeeping import Housekeeping, Job
 from actors.services.manifest_feed import FeedConfig, ManifestFeed
-from actors.services.presence_service import NodePresence, PresenceService
+from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
 from actors.services.reconciler import Reconciler
 from actors.services.session_directory import StoreDirectory
 from actors.settings import Settings
@@ -59,8 +59,10 @@ from actors.usecases.schedules import Schedules
 from actors.usecases.sso import SingleSignOn
 from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
+from actors.usecases.webhooks import Webhooks
 from edge.admission import Admission
 from edge.edge_metrics import EdgeMetrics
+from edge.webhook_wiring import build_webhooks
 from store import redis_client
 from store.db import Database
 from store.media import FileMediaStore
@@ -92,6 +94,7 @@ class Container:
     integrations: Integrations
     identity_providers: HttpIdentityProviders
     sso: SingleSignOn
+    webhooks: Webhooks
     audit: AuditTrail
     metrics: MetricsRegistry
     relay: Relay
@@ -155,7 +158,10 @@ class Container:
             shared,
             store,
             started_at=datetime.fromtimestamp(time.time(), UTC),
+            config=PresenceConfig(last_seen_every_s=settings.last_seen_flush_s),
         )
+        presence_reader = NodePresence(presence, shared)
+        hooks = build_webhooks(settings, store, presence, presence_reader, metrics)
         node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
         acks = BatchedAcks(
             store, metrics, node_id=settings.node_id, flush_every_s=settings.emergency_ack_flush_s
@@ -197,9 +203,11 @@ class Container:
                             "expired registrations",
                             settings.housekeeping_every_s,
                             lambda: devices.purge_expired_registrations(),
-                        )
+                        ),
+                        *hooks.jobs,
                     ]
                 ),
+                hooks.dispatcher,
             ),
         )
         sessions = NodeSessions(
@@ -215,7 +223,6 @@ class Container:
         )
         events = NodeEvents(runtime, relay)
         manifest_events.target = events
-        presence_reader = NodePresence(presence, shared)
         identity_providers = HttpIdentityProviders.from_settings(settings)
         emergencies = Emergencies(store, events, presence_reader)
         devices = Devices(store, events, presence_reader, settings, manifests=manifest_feed)
@@ -239,6 +246,7 @@ class Container:
             sso=SingleSignOn.from_settings(
                 store, identity_providers, SecretBox.from_settings(settings), tokens, settings
             ),
+            webhooks=hooks.webhooks,
             audit=AuditTrail(store),
             metrics=metrics,
             relay=relay,

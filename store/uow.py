@@ -16,6 +16,7 @@ from actors.ports.fleet import FleetRepository as FleetRepositoryPort
 from actors.ports.integrations import IntegrationRepository as IntegrationRepositoryPort
 from actors.ports.mfa import MfaRepository as MfaRepositoryPort
 from actors.ports.sso import SsoRepository as SsoRepositoryPort
+from actors.ports.webhooks import WebhookRepository as WebhookRepositoryPort
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
 from store.repos.claims import ClaimRepository
@@ -34,6 +35,7 @@ from store.repos.sso import SsoRepository
 from store.repos.tenants import TenantRepository
 from store.repos.throttle import ThrottleRepository
 from store.repos.users import UserRepository
+from store.repos.webhooks import WebhookRepository
 
 
 class StoreTx:
@@ -58,6 +60,7 @@ class StoreTx:
         self.integrations: IntegrationRepositoryPort = IntegrationRepository(conn)
         self.fleet: FleetRepositoryPort = FleetRepository(conn)
         self.sso: SsoRepositoryPort = SsoRepository(conn)
+        self.webhooks: WebhookRepositoryPort = WebhookRepository(conn)
 
 
 class Store:

@@ -51,6 +51,7 @@ class Permission(StrEnum):
     USER_MANAGE = "user.manage"  # create, change roles, disable
     INTEGRATION_MANAGE = "integration.manage"  # create, list, revoke integration credentials
     SSO_MANAGE = "sso.manage"  # configure the tenant's (or, platform: the platform's) SSO
+    WEBHOOK_MANAGE = "webhook.manage"  # create, list, delete webhook endpoints; their logs
     AUDIT_READ = "audit.read"  # with tenant None: the platform chain
     AUDIT_VERIFY = "audit.verify"
     AUDIT_EXPORT = "audit.export"

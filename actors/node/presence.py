@@ -40,6 +40,9 @@ class LocalPresence:
         self._unwritten: dict[UUID, datetime] = {}
         #: Sessions opened since the last :meth:`take_fresh` (announced at once, batched).
         self._fresh: set[UUID] = set()
+        #: Sessions opened since the last :meth:`take_arrived` (a "back online" webhook may
+        #: be owed). A set of device ids: bounded by the fleet, whatever the churn.
+        self._arrived: set[UUID] = set()
 
     def connected(self, tenant_id: UUID, device_id: UUID, owner: object) -> None:
         """``owner`` (the session's actor) now holds the device's session."""
@@ -47,6 +50,7 @@ class LocalPresence:
         self._departed.pop(device_id, None)
         self._unwritten.pop(device_id, None)  # the new session's time is later
         self._fresh.add(device_id)
+        self._arrived.add(device_id)
 
     def seen(self, device_id: UUID) -> None:
         entry = self._live.get(device_id)
@@ -96,6 +100,16 @@ class LocalPresence:
         ]
         self._fresh.clear()
         return fresh
+
+    def take_arrived(self) -> list[UUID]:
+        """Devices whose session opened since the last call (live or not by now)."""
+        arrived = list(self._arrived)
+        self._arrived.clear()
+        return arrived
+
+    def put_back_arrived(self, device_ids: Sequence[UUID]) -> None:
+        """Return what :meth:`take_arrived` gave, when it could not be handled (retried)."""
+        self._arrived.update(device_ids)
 
     def take_departed(self) -> list[tuple[UUID, UUID]]:
         """Sessions that ended since the last call, ``(tenant_id, device_id)``."""

@@ -18,6 +18,7 @@ from actors.ports.mfa import MfaRepository
 from actors.ports.nodes import NodeRepository
 from actors.ports.sso import SsoRepository
 from actors.ports.tenants import TenantRepository
+from actors.ports.webhooks import WebhookRepository
 
 
 class Tx(Protocol):
@@ -41,6 +42,7 @@ class Tx(Protocol):
     integrations: IntegrationRepository
     fleet: FleetRepository
     sso: SsoRepository
+    webhooks: WebhookRepository
 
 
 class UnitOfWork(Protocol):

@@ -49,6 +49,8 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
 from actors.domain.schedule_types import Instant
 from actors.domain.wall_clock import to_utc
+from actors.domain.webhook_events import ContentPendingData
+from actors.domain.webhooks import EventType
 from actors.errors import Conflict, Invalid, NotFound, TooLarge, UnsupportedMedia
 from actors.pagination import ByCreation, BySeq, Page, PageRequest, Paging
 from actors.ports.content import MediaStore, MediaUpload
@@ -57,6 +59,7 @@ from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
 from actors.usecases.content_limits import ContentLimits, check_playlist_bodies
 from actors.usecases.manifests import ManifestSizeGuard
+from actors.usecases.webhooks import notify_in
 
 #: Declared types that claim nothing: the bytes alone decide.
 _UNSPECIFIC_TYPES = frozenset({"application/octet-stream"})
@@ -456,6 +459,19 @@ class Content:
             number = item.lifecycle.revision
             if event.action == ContentAction.SUBMIT:
                 await tx.content.record_submission(tenant_id, content_id, number, who.user_id)
+                await notify_in(
+                    tx,
+                    tenant_id,
+                    EventType.CONTENT_PENDING_APPROVAL,
+                    ContentPendingData(
+                        content_id=content_id,
+                        name=item.working.name,
+                        kind=item.working.kind,
+                        revision=number,
+                        submitted_by=who.actor.ref,
+                    ),
+                    datetime.now(UTC),
+                )
             elif event.action == ContentAction.WITHDRAW:
                 await tx.content.record_submission(tenant_id, content_id, number, None)
             elif event.action in (ContentAction.APPROVE, ContentAction.REJECT):

@@ -28,12 +28,15 @@ from actors.domain.emergencies import (
 from actors.domain.principal import AuditActor, Principal
 from actors.domain.rbac import Permission, authorize
 from actors.domain.targets import Target, TargetSpec
+from actors.domain.webhook_events import EmergencyData
+from actors.domain.webhooks import EventType
 from actors.errors import Conflict, Forbidden, NotFound
 from actors.pagination import BySeq, Page, PageRequest, Paging
 from actors.ports.devices import PresenceReader
 from actors.ports.events import TenantEvents
 from actors.ports.uow import Tx, UnitOfWork
 from actors.protocol import EmergencyMode, Severity
+from actors.usecases.webhooks import notify_in
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +206,7 @@ class Emergencies:
                 )
                 if ended is not None:
                     after = ended
+                    await notify_ended(tx, after)
                     await tx.audit.append(
                         tenant_id,
                         who,
@@ -312,6 +316,7 @@ class Emergencies:
                 if after is not None:
                     before[after.id] = part
                     ended.append(after)
+                    await notify_ended(tx, after)
             # Audit entries strictly after every other write (chain locks come last).
             for after in ended:
                 await tx.audit.append(
@@ -355,6 +360,7 @@ class Emergencies:
                 )
                 if ended is None:
                     continue
+                await notify_ended(tx, ended)
                 await tx.audit.append(
                     tenant_id,
                     EXPIRY,
@@ -431,7 +437,8 @@ async def start_in(
     A drill takes the tenant's counter lock *before* it looks for live emergencies, so a
     live start cannot commit between the look and the drill's start. A live start ends
     every active drill of the tenant in the same transaction (after its own start: it
-    holds the counter then, so no drill can start behind its back).
+    holds the counter then, so no drill can start behind its back). The start and each
+    drill's end are queued for the tenant's webhooks in ``tx`` (:func:`notify_ended`).
     """
     if new.mode == "drill":
         await tx.emergencies.lock_counter(tenant_id)
@@ -451,6 +458,15 @@ async def start_in(
     drills: list[Emergency] = []
     if new.mode == "live":
         drills = await tx.emergencies.end_drills(tenant_id, ended_by=who.actor.ref)
+    await notify_in(
+        tx,
+        tenant_id,
+        EventType.EMERGENCY_TRIGGERED,
+        EmergencyData.of(emergency),
+        emergency.started_at,
+    )
+    for drill in drills:
+        await notify_ended(tx, drill)
     log.info(
         "emergency %s (%s, seq %d) started for tenant %s: %d targeted, %d drills ended",
         emergency.id,
@@ -489,3 +505,15 @@ async def audit_start(tx: Tx, who: Principal, started: Started) -> None:
 async def publish_start(events: TenantEvents, started: Started) -> None:
     for event in started.events():
         await events.publish(started.emergency.tenant_id, event)
+
+
+async def notify_ended(tx: Tx, emergency: Emergency) -> None:
+    """Queue ``emergency.cleared`` (cleared or expired) for the tenant's webhooks, in
+    ``tx``: every path that ends an emergency calls it, before its audit entry."""
+    await notify_in(
+        tx,
+        emergency.tenant_id,
+        EventType.EMERGENCY_CLEARED,
+        EmergencyData.of(emergency),
+        emergency.ended_at or emergency.started_at,
+    )

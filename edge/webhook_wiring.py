@@ -1,0 +1,88 @@
+"""Builds the webhook parts of a node from its settings: the endpoints' use case, the
+delivery worker, and the housekeeping jobs that produce system-made events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actors.domain.webhooks import DestinationPolicy, RetryPolicy
+from actors.metrics import MetricsRegistry
+from actors.node.presence import LocalPresence
+from actors.ports.devices import PresenceReader
+from actors.ports.uow import UnitOfWork
+from actors.services.housekeeping import Job
+from actors.services.webhook_dispatcher import DispatchConfig, WebhookDispatcher
+from actors.settings import Settings
+from actors.usecases.webhook_watch import ArrivalFeed, WatchConfig, WebhookWatch
+from actors.usecases.webhooks import Webhooks
+from store.webhook_http import HttpWebhookSender
+
+#: How often a node hands the sessions it opened to the "back online" check.
+ARRIVALS_EVERY_S = 1.0
+#: How often a node deletes delivery-log rows past their retention.
+PURGE_EVERY_S = 3600.0
+#: A lease outlives the attempt's deadline by this much.
+LEASE_MARGIN_S = 20.0
+
+
+@dataclass(frozen=True)
+class WebhookParts:
+    webhooks: Webhooks
+    dispatcher: WebhookDispatcher
+    watch: WebhookWatch
+    jobs: tuple[Job, ...]
+
+
+def policy_of(settings: Settings) -> DestinationPolicy:
+    return DestinationPolicy.parse(
+        allow_public=settings.webhook_allow_public,
+        allowed_networks=settings.webhook_allowed_networks,
+        allow_http=settings.webhook_allow_http,
+    )
+
+
+def build_webhooks(
+    settings: Settings,
+    uow: UnitOfWork,
+    local: LocalPresence,
+    presence: PresenceReader,
+    metrics: MetricsRegistry,
+) -> WebhookParts:
+    policy = policy_of(settings)
+    sender = HttpWebhookSender(
+        policy, timeout_s=settings.webhook_timeout_s, ca_file=settings.webhook_ca_file
+    )
+    dispatcher = WebhookDispatcher(
+        uow,
+        sender,
+        DispatchConfig(
+            concurrency=settings.webhook_concurrency,
+            poll_s=settings.webhook_poll_s,
+            lease_s=settings.webhook_timeout_s + LEASE_MARGIN_S,
+            retry=RetryPolicy(
+                max_attempts=settings.webhook_max_attempts,
+                base_s=settings.webhook_backoff_base_s,
+                max_s=settings.webhook_backoff_max_s,
+            ),
+        ),
+        metrics,
+    )
+    watch = WebhookWatch(
+        uow,
+        presence,
+        WatchConfig(
+            offline_after_s=settings.webhook_offline_after_s,
+            delivery_check_s=settings.webhook_delivery_check_s,
+            log_retention_s=settings.webhook_log_retention_s,
+        ),
+    )
+    arrivals = ArrivalFeed(local.take_arrived, local.put_back_arrived, watch)
+    every = settings.webhook_sweep_every_s
+    jobs = (
+        Job("webhooks: screens back online", ARRIVALS_EVERY_S, arrivals.run_once),
+        Job("webhooks: screens offline", every, watch.report_offline),
+        Job("webhooks: emergency deliveries", every, watch.check_deliveries),
+        Job("webhooks: delivery log retention", PURGE_EVERY_S, watch.purge),
+    )
+    webhooks = Webhooks(uow, policy, max_per_tenant=settings.webhook_max_per_tenant)
+    return WebhookParts(webhooks=webhooks, dispatcher=dispatcher, watch=watch, jobs=jobs)
