@@ -50,6 +50,7 @@ from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
 from actors.usecases.emergency_deliveries import EmergencyDeliveries
+from actors.usecases.explanations import Explanations
 from actors.usecases.fleet import Fleet
 from actors.usecases.integrations import Integrations
 from actors.usecases.manifests import ManifestPolicy, Manifests
@@ -116,6 +117,7 @@ class Container:
     manifests: Manifests
     manifest_feed: ManifestFeed
     emergency_deliveries: EmergencyDeliveries
+    explanations: Explanations
     started_at: float = field(default_factory=time.time)
     #: Set when the node starts shutting down: new screen sessions are refused (503) and
     #: ``/ready`` says unavailable, so load balancers and screens go elsewhere.
@@ -277,6 +279,7 @@ class Container:
             manifests=manifests,
             manifest_feed=manifest_feed,
             emergency_deliveries=EmergencyDeliveries(store, presence_reader),
+            explanations=Explanations(store, manifests.policy),
         )
 
     async def start(self) -> None:

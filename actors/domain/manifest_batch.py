@@ -145,7 +145,7 @@ def plan_batch(
 
     :raises Invalid: if a schedule entry names an unknown time zone.
     """
-    devices, substituted = _usable_zones(devices)
+    devices, substituted = usable_zones(devices)
     book = ScheduleBook(entries)
     timelines = book.timelines(devices, horizon.start(now), horizon.span)
     # Devices of one configuration share the very same tuple of slices (keyed by identity
@@ -196,9 +196,11 @@ def _plan(
     )
 
 
-def _usable_zones(
+def usable_zones(
     devices: Sequence[DeviceProfile],
 ) -> tuple[list[DeviceProfile], tuple[str, ...]]:
+    """``devices`` with each unusable time zone replaced by :data:`FALLBACK_ZONE`, and the
+    sorted names replaced (how :func:`plan_batch` and the explanation see devices)."""
     bad: set[str] = set()
     for zone in {device.timezone for device in devices}:
         try:

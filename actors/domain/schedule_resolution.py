@@ -16,6 +16,15 @@ Rules (operators' version in ``docs/scheduling.md``):
 a timeline batch groups devices that see the same entries in the same zone and computes
 each entry's active intervals once per zone, so 5,000 screens cost a few distinct
 timelines, not 5,000 (``bench/schedule_resolution.py`` measures it).
+
+There is one decision procedure, the painter behind :meth:`ScheduleBook.timelines` (each
+entry, best-ranked first, claims the still-unclaimed parts of its active intervals), and
+one activity rule, ``_active_intervals``. :meth:`ScheduleBook.explain` answers for one
+instant by painting the one-microsecond timeline ``[at, at + 1 µs)`` with them and says
+of every other applicable entry why it does not play (a :class:`~actors.domain.
+schedule_types.Verdict`); :meth:`ScheduleBook.resolve` and :func:`is_active` are that
+same painting seen from one side. So "why is this playing" and the manifest can never
+disagree about the winner.
 """
 
 from __future__ import annotations
@@ -25,7 +34,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from actors.domain.schedule_types import DeviceProfile, ScheduleEntry, Slice
+import msgspec
+
+from actors.domain.schedule_types import (
+    Candidate,
+    DeviceProfile,
+    Resolution,
+    ScheduleEntry,
+    Slice,
+    Verdict,
+)
 from actors.domain.targets import DeviceTarget, GroupTarget, TenantTarget
 from actors.domain.wall_clock import at_wall_time, local_date, to_utc, zone_named
 
@@ -33,6 +51,17 @@ DAY = timedelta(hours=24)
 _MIDNIGHT = time(0, 0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# A window opens on a day within two days before the instant's local date (see
+# ``_active_intervals``); instants this close to the ends of ``datetime`` are refused.
+_EARLIEST = datetime(1, 1, 8, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 24, tzinfo=UTC)
+# Rank-key positions, in rule order: which rule tells a loser from the winner.
+_OUTRANKED_BY = (
+    Verdict.LOWER_PRIORITY,
+    Verdict.LESS_SPECIFIC_TARGET,
+    Verdict.OLDER,
+    Verdict.LOWER_ID,
+)
 
 _Interval = tuple[datetime, datetime]
 
@@ -48,27 +77,19 @@ def applies_to(entry: ScheduleEntry, device: DeviceProfile) -> bool:
     return entry.target.includes(device.id, device.groups)
 
 
-def entry_zone(entry: ScheduleEntry, device: DeviceProfile) -> ZoneInfo:
-    """The zone in which ``entry``'s weekdays and window are read for ``device``.
-
-    :raises Invalid: if the zone name (the entry's, else the device's) is unknown.
-    """
-    return zone_named(entry.timezone if entry.timezone is not None else device.timezone)
+def zone_name_of(entry: ScheduleEntry, device: DeviceProfile) -> str:
+    """The name of the zone in which ``entry``'s weekdays and window are read for
+    ``device``: the entry's own, else the device's."""
+    return entry.timezone if entry.timezone is not None else device.timezone
 
 
 def is_active(entry: ScheduleEntry, zone: ZoneInfo, at: datetime) -> bool:
     """Whether ``entry`` is active at the aware instant ``at``, its windows read in ``zone``
-    (rule 2). Window starts are inclusive, ends exclusive."""
-    at = to_utc(at)
-    if not _in_date_range(entry, at):
-        return False
-    if _every_moment(entry):
-        return True
-    today = local_date(at, zone)
-    # A window spans at most 24 wall-clock hours from its opening day; a fall-back across
-    # midnight can make the clock show the previous date inside the next day's window.
-    first, last = today - timedelta(days=2), today + timedelta(days=1)
-    return any(start <= at < end for start, end in _windows(entry, zone, first, last))
+    (rule 2). Window starts are inclusive, ends exclusive.
+
+    :raises ValueError: if ``at`` is naive or within a week of the ends of ``datetime``.
+    """
+    return bool(_active_intervals(entry, zone, _instant(at)))
 
 
 class ScheduleBook:
@@ -110,12 +131,42 @@ class ScheduleBook:
         return self._entries
 
     def resolve(self, device: DeviceProfile, at: datetime) -> ScheduleEntry | None:
-        """The entry playing on ``device`` at the aware instant ``at``, or ``None``."""
-        for index in self._candidates(device):
+        """The entry playing on ``device`` at the aware instant ``at``, or ``None``
+        (:meth:`explain`'s winner)."""
+        return self.explain(device, at).winner
+
+    def explain(self, device: DeviceProfile, at: datetime) -> Resolution:
+        """Who plays on ``device`` at the aware instant ``at``, and why each other entry
+        that applies to it does not.
+
+        The winner is the entry :meth:`timelines` names at ``at`` (the same painter paints
+        ``[at, at + 1 µs)``); each other candidate's :class:`Verdict` comes from the same
+        activity rule and from the rank key that orders the painting.
+
+        :raises ValueError: if ``at`` is naive or within a week of the ends of ``datetime``.
+        :raises Invalid: if the device's or an applicable entry's time zone is unknown.
+        """
+        span = _instant(at)
+        candidates = self._candidates(device)
+        memo: dict[tuple[int, str], list[_Interval]] = {}
+        (piece,) = self._paint(device, candidates, span, memo)
+        winner: ScheduleEntry | None = None
+        explained: list[Candidate] = []
+        for index in candidates:
             entry = self._entries[index]
-            if is_active(entry, entry_zone(entry, device), at):
-                return entry
-        return None
+            zone_name = zone_name_of(entry, device)
+            if entry.id == piece.schedule_id:
+                winner = entry
+                verdict = Verdict.WINS
+            else:
+                # The painter stopped at the winner: entries after it are looked at here.
+                zone = zone_named(zone_name)
+                active = memo.get((index, zone_name))
+                if active is None:
+                    active = memo[(index, zone_name)] = _active_intervals(entry, zone, span)
+                verdict = _outranked(entry, winner) if active else _idle(entry, zone, span)
+            explained.append(Candidate(entry, zone_name, verdict))
+        return Resolution(device, piece, tuple(explained))
 
     def timeline(
         self, device: DeviceProfile, start: datetime, horizon: timedelta = DAY
@@ -175,6 +226,7 @@ class ScheduleBook:
         claimed: list[tuple[datetime, datetime, int | None]] = []
         for index in candidates:
             entry = self._entries[index]
+            # Inline: this loop is the hot path of a tenant-wide recomputation.
             zone_name = entry.timezone if entry.timezone is not None else device.timezone
             active = memo.get((index, zone_name))
             if active is None:
@@ -291,10 +343,39 @@ def _windows(entry: ScheduleEntry, zone: ZoneInfo, first: date, last: date) -> l
     return windows
 
 
-def _in_date_range(entry: ScheduleEntry, at: datetime) -> bool:
-    if entry.starts_at is not None and at < entry.starts_at:
-        return False
-    return entry.ends_at is None or at < entry.ends_at
+def _instant(at: datetime) -> _Interval:
+    """The one-microsecond span ``[at, at + 1 µs)`` that stands for the instant ``at``."""
+    at = to_utc(at)
+    if not _EARLIEST <= at < _LATEST:
+        raise ValueError("instants within a week of the ends of datetime have no windows")
+    return (at, at + _MICROSECOND)
+
+
+def _outranked(entry: ScheduleEntry, winner: ScheduleEntry | None) -> Verdict:
+    """The rank rule by which the active ``entry`` loses to ``winner``."""
+    # The painter gives the span to the best-ranked active entry, so an active entry
+    # that is not the winner ranks below it: some key component differs.
+    assert winner is not None, "an active entry, yet the painting names no winner"
+    keys = zip(rank_key(entry), rank_key(winner), strict=True)
+    for rule, (mine, theirs) in zip(_OUTRANKED_BY, keys, strict=True):
+        if mine != theirs:
+            assert mine > theirs, "an active entry outranks the painted winner"
+            return rule
+    raise AssertionError("two entries with one rank key")
+
+
+def _idle(entry: ScheduleEntry, zone: ZoneInfo, span: _Interval) -> Verdict:
+    """Why ``entry``, inactive over ``span``, is: its dates, weekdays or daily window."""
+    at = span[0]
+    if entry.starts_at is not None and at < to_utc(entry.starts_at):
+        return Verdict.NOT_STARTED
+    if entry.ends_at is not None and at >= to_utc(entry.ends_at):
+        return Verdict.ENDED
+    if entry.days_of_week is not None:
+        every_day = msgspec.structs.replace(entry, days_of_week=None)
+        if _active_intervals(every_day, zone, span):
+            return Verdict.OUTSIDE_DAYS
+    return Verdict.OUTSIDE_HOURS
 
 
 def _every_moment(entry: ScheduleEntry) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -86,6 +87,61 @@ class Slice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     end: Instant
     schedule_id: UUID | None
     playlist_id: UUID | None
+
+
+class Verdict(StrEnum):
+    """Why an entry that applies to a screen plays at an instant, or does not.
+
+    The first one that holds, in this order: the entry is outside its dates
+    (``not_started``, ``ended``), its weekdays (``outside_days``: a window would be open
+    now had it opened on an excluded day) or its daily window (``outside_hours``); else it
+    is active and either ``wins`` or is outranked by the winner on the first rank rule
+    that tells them apart (``lower_priority``, ``less_specific_target``, ``older``,
+    ``lower_id``).
+    """
+
+    WINS = "wins"
+    LOWER_PRIORITY = "lower_priority"
+    LESS_SPECIFIC_TARGET = "less_specific_target"
+    OLDER = "older"
+    LOWER_ID = "lower_id"
+    NOT_STARTED = "not_started"
+    ENDED = "ended"
+    OUTSIDE_DAYS = "outside_days"
+    OUTSIDE_HOURS = "outside_hours"
+
+
+class Candidate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An entry that applies to a screen, the zone its weekdays and window were read in,
+    and its :class:`Verdict` at the instant asked about."""
+
+    entry: ScheduleEntry
+    zone: str
+    verdict: Verdict
+
+
+class Resolution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What plays on ``device`` at the instant ``slice.start`` and why.
+
+    ``slice`` is the one-microsecond timeline ``[at, at + 1 µs)`` painted by the very code
+    that paints manifests' timelines; ``candidates`` are every entry that applies to the
+    device, best-ranked first, exactly one of them ``wins`` when ``slice`` names an entry.
+    """
+
+    device: DeviceProfile
+    slice: Slice
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def at(self) -> datetime:
+        return self.slice.start
+
+    @property
+    def winner(self) -> ScheduleEntry | None:
+        for candidate in self.candidates:
+            if candidate.verdict is Verdict.WINS:
+                return candidate.entry
+        return None
 
 
 def parse_wall_time(text: str, field: str) -> time:

@@ -34,9 +34,16 @@ import msgspec
 
 from actors.domain.device_manifests import frame_text
 from actors.domain.manifest_batch import BatchPlan, DeviceScope, Horizon, plan_batch
-from actors.domain.manifest_plan import Manifest, ManifestContent, ManifestSlice
+from actors.domain.manifest_plan import (
+    ContentSnapshot,
+    Manifest,
+    ManifestContent,
+    ManifestSlice,
+    Playlist,
+)
 from actors.domain.principal import Principal
 from actors.domain.rbac import Permission, authorize
+from actors.domain.schedule_types import ScheduleEntry
 from actors.errors import Conflict, NotFound
 from actors.events import ManifestsChanged
 from actors.ports.events import TenantEvents
@@ -271,12 +278,7 @@ async def plan_scope(
     devices = await tx.manifests.planning_devices(tenant_id, scope)
     if not devices:
         return None
-    entries = await tx.schedules.entries(tenant_id)
-    playlists = await tx.playlists.for_planning(tenant_id, {entry.playlist_id for entry in entries})
-    contents = await tx.content.snapshots(
-        tenant_id,
-        {item.content_id for playlist in playlists.values() for item in playlist.items},
-    )
+    entries, playlists, contents = await planning_inputs(tx, tenant_id)
     stored: Mapping[UUID, str] = {}
     if stored_hashes:
         stored = await tx.manifests.hashes(tenant_id, [device.id for device in devices])
@@ -294,6 +296,20 @@ async def plan_scope(
             media_base_url=policy.media_base_url,
         )
     )
+
+
+async def planning_inputs(
+    tx: Tx, tenant_id: UUID
+) -> tuple[list[ScheduleEntry], dict[UUID, Playlist], dict[UUID, ContentSnapshot]]:
+    """What every plan of the tenant's devices reads (the explanation reads the same):
+    its schedule entries, the playlists they play and those playlists' content."""
+    entries = await tx.schedules.entries(tenant_id)
+    playlists = await tx.playlists.for_planning(tenant_id, {entry.playlist_id for entry in entries})
+    contents = await tx.content.snapshots(
+        tenant_id,
+        {item.content_id for playlist in playlists.values() for item in playlist.items},
+    )
+    return entries, playlists, contents
 
 
 def oversized(plan: BatchPlan, max_bytes: int) -> dict[str, int]:

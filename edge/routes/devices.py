@@ -8,6 +8,7 @@ from uuid import UUID
 from quart import Response, request
 
 from actors.domain.devices import DeviceView
+from actors.domain.explanations import Explanation
 from actors.domain.fleet import DeviceCommand
 from actors.errors import Unauthenticated
 from actors.pagination import ByName
@@ -21,6 +22,7 @@ from actors.usecases.devices import (
     RotatedSecret,
     UpdateDevice,
 )
+from actors.usecases.explanations import ExplainQuery
 from actors.usecases.fleet import BulkRevoke, BulkRevoked, CommandList, SendCommand
 from actors.usecases.manifests import DeviceManifestView
 from edge.api import ApiRouter, body, encoded, no_content, query
@@ -202,3 +204,17 @@ async def rotate_device_secret(tenant_id: UUID, device_id: UUID) -> Response:
 async def device_manifest(tenant_id: UUID, device_id: UUID) -> Response:
     who = await authenticated()
     return encoded(await container().manifests.of_device(who, tenant_id, device_id))
+
+
+@router.get(
+    _ONE + "/explain",
+    summary="Why is this playing: the winning schedule entry at ?at= (default now) and why "
+    "each other entry that targets the device does not play",
+    query=ExplainQuery,
+    response=Explanation,
+    errors=(404, 409, 422),
+)
+async def explain_device(tenant_id: UUID, device_id: UUID) -> Response:
+    who = await authenticated()
+    asked = query(ExplainQuery)
+    return encoded(await container().explanations.explain(who, tenant_id, device_id, asked.at))
