@@ -27,6 +27,7 @@ from edge.routes import (
     integrations,
     metrics,
     ops,
+    pages,
     playlists,
     schedules,
     sso,
@@ -132,6 +133,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
         app.register_blueprint(router.blueprint)
     app.register_blueprint(device_socket.bp)
     app.register_blueprint(docs.bp)
+    pages.preload()
+    app.register_blueprint(pages.bp)
     return app
 
 

@@ -96,6 +96,10 @@ def test_wheel_ships_every_module_and_migration(wheel: Path) -> None:
     for folder in ("actors", "edge", "store"):
         for path in (REPO / folder).rglob("*.py"):
             assert path.relative_to(REPO).as_posix() in names
+    pages = [p for p in (REPO / "edge" / "web").rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    assert {p.suffix for p in pages} >= {".html", ".js", ".css"}
+    for path in pages:  # the player's and the console's files (edge/routes/pages.py)
+        assert path.relative_to(REPO).as_posix() in names
     migrations = sorted(p.name for p in (REPO / "sql").glob("*.sql"))
     assert migrations
     for name in migrations:
