@@ -19,6 +19,7 @@ from edge.problems import register_error_handlers
 from edge.routes import (
     audit,
     auth,
+    cap,
     content,
     devices,
     docs,
@@ -52,6 +53,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     devices.router,
     ops.router,
     emergencies.router,
+    cap.router,
     content.router,
     playlists.router,
     schedules.router,

@@ -45,6 +45,7 @@ from actors.settings import Settings
 from actors.usecases.account import Account
 from actors.usecases.audit import AuditTrail
 from actors.usecases.auth import Auth, AuthPolicy
+from actors.usecases.cap import CapIngest
 from actors.usecases.content import Content
 from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
@@ -111,6 +112,7 @@ class Container:
     ops: Ops
     edge_metrics: EdgeMetrics
     emergencies: Emergencies
+    cap: CapIngest
     content: Content
     playlists: Playlists
     schedules: Schedules
@@ -273,6 +275,7 @@ class Container:
                 clock=time.monotonic,
             ),
             emergencies=emergencies,
+            cap=CapIngest(store, events),
             content=Content(store, FileMediaStore(settings.media_root), manifest_feed, settings),
             playlists=Playlists(store, manifest_feed, settings),
             schedules=Schedules(store, manifest_feed, settings),

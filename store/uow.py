@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from uuid import UUID
 
 from actors.ports import accounts, audit, content, devices, emergencies, manifests, nodes, tenants
+from actors.ports.cap import CapRepository as CapRepositoryPort
 from actors.ports.fleet import FleetRepository as FleetRepositoryPort
 from actors.ports.integrations import IntegrationRepository as IntegrationRepositoryPort
 from actors.ports.mfa import MfaRepository as MfaRepositoryPort
@@ -19,6 +20,7 @@ from actors.ports.sso import SsoRepository as SsoRepositoryPort
 from actors.ports.webhooks import WebhookRepository as WebhookRepositoryPort
 from store.db import Connection, Database
 from store.repos.audit import AuditRepository
+from store.repos.cap import CapRepository
 from store.repos.claims import ClaimRepository
 from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
@@ -61,6 +63,7 @@ class StoreTx:
         self.fleet: FleetRepositoryPort = FleetRepository(conn)
         self.sso: SsoRepositoryPort = SsoRepository(conn)
         self.webhooks: WebhookRepositoryPort = WebhookRepository(conn)
+        self.cap: CapRepositoryPort = CapRepository(conn)
 
 
 class Store:

@@ -65,6 +65,7 @@ class Permission(StrEnum):
     SCHEDULE_EDIT = "schedule.edit"
     EMERGENCY_READ = "emergency.read"
     EMERGENCY_TRIGGER = "emergency.trigger"  # trigger and clear, within one tenant
+    CAP_CONFIGURE = "cap.configure"  # the tenant's CAP area mapping
 
 
 P = Permission

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from actors.ports.accounts import SessionRepository, ThrottleRepository, UserRepository
 from actors.ports.audit import AuditRepository
+from actors.ports.cap import CapRepository
 from actors.ports.content import ContentRepository, PlaylistRepository, ScheduleRepository
 from actors.ports.devices import ClaimRepository, DeviceRepository
 from actors.ports.emergencies import EmergencyRepository
@@ -43,6 +44,7 @@ class Tx(Protocol):
     fleet: FleetRepository
     sso: SsoRepository
     webhooks: WebhookRepository
+    cap: CapRepository
 
 
 class UnitOfWork(Protocol):

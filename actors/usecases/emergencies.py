@@ -11,7 +11,7 @@ node reads the outbox it missed within ``EMERGENCY_CHECK_EVERY_S``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -479,9 +479,13 @@ async def start_in(
     return Started(emergency, tuple(drills))
 
 
-async def audit_start(tx: Tx, who: Principal, started: Started) -> None:
+async def audit_start(
+    tx: Tx, who: Principal, started: Started, *, details: Mapping[str, object] | None = None
+) -> None:
     """The start's audit entries: ``emergency.trigger`` (its view names the mode), and an
-    ``emergency.clear`` per drill it ended, naming the live emergency that ended it."""
+    ``emergency.clear`` per drill it ended, naming the live emergency that ended it;
+    ``details`` (how it was asked for: the CAP message) are added to each."""
+    extra = dict(details or {})
     emergency = started.emergency
     await tx.audit.append(
         emergency.tenant_id,
@@ -489,7 +493,7 @@ async def audit_start(tx: Tx, who: Principal, started: Started) -> None:
         "emergency.trigger",
         target=emergency.ref,
         after=EmergencyView.of(emergency),
-        details={"mode": emergency.mode},
+        details={"mode": emergency.mode, **extra},
     )
     for drill in started.ended_drills:
         await tx.audit.append(
@@ -498,7 +502,7 @@ async def audit_start(tx: Tx, who: Principal, started: Started) -> None:
             "emergency.clear",
             target=drill.ref,
             after=EmergencyView.of(drill),
-            details={"mode": drill.mode, "ended_by_live": emergency.ref},
+            details={"mode": drill.mode, "ended_by_live": emergency.ref, **extra},
         )
 
 

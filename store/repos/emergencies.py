@@ -256,6 +256,12 @@ def _emergency(row: dict[str, Any]) -> Emergency:
     return Emergency(**row, target=target)
 
 
+#: For repositories that read emergencies in a join (store/repos/cap.py): the columns,
+#: qualified by ``e.``, and a row of them as an :class:`Emergency`.
+E_COLUMNS = _E_COLUMNS
+emergency_of = _emergency
+
+
 def _target_params(target: Target) -> dict[str, Any]:
     """The target as the emergency's three columns (one of them set)."""
     return {
