@@ -5,8 +5,9 @@ docs/operations.md is built from these figures).
 
 Per round, for N screens of one tenant:
 
-- ``last_seen``: one ``record_last_seen`` of N sessions (a node writes it every 30 s for
-  the sessions seen since: with heartbeats every 30 s, all of them);
+- ``last_seen``: one ``record_last_seen`` of N sessions (a node writes it every
+  ``LAST_SEEN_FLUSH_S``, 30 s, for the sessions seen since: with heartbeats every 30 s,
+  all of them);
 - ``health``: one ``record_health`` of N statuses (every ``FLEET_STATUS_FLUSH_S``, 10 s,
   for the screens that reported since: with a status in every heartbeat, N per 30 s);
 - ``acks``: ``record_acks`` of N acknowledgements of one emergency, in batches of
