@@ -10,12 +10,15 @@ device actor's WebSocket send. Twice per N: with the server's garbage collector 
 Python ships it, and with ``GC_FREEZE_SETTLE_S`` (the heap frozen once the sessions
 settled). Then the same N against :mod:`bench.fanout_baseline`'s bare server, with the
 same generator. Last, N sessions spread over three nodes sharing PostgreSQL and a private
-Redis, the POST going to the first node.
+Redis, the POST going to the first node. With ``--cap``, each one-node configuration is
+measured once more with the emergency sent as a CAP 1.2 Alert to
+``/api/v1/tenants/{tid}/cap`` instead (the XML parse, the duplicate check and the CAP
+mapping on the path too): from the CAP POST to the last screen.
 
 ::
 
     python -m bench.emergency_fanout [--sizes 1000,5000,10000] [--rounds 5]
-        [--cluster 10000] [--nodes 3] [--provision api|sql] [--no-baseline]
+        [--cluster 10000] [--nodes 3] [--provision api|sql] [--no-baseline] [--cap]
 
 Screens are registered and claimed through the HTTP API by default (``--provision sql``
 inserts them directly, for quick iterations; the report says which). Every phase is
@@ -39,7 +42,14 @@ from importlib.metadata import version
 
 from bench import fanout_baseline
 from bench.emergency_setup import BenchDatabase, Fleet, PrivateRedis, SignageNode, provision
-from bench.loadgen import LoadGenerator, RoundSummary, SessionPlan, fmt_ms, http_post_trigger
+from bench.loadgen import (
+    LoadGenerator,
+    RoundSummary,
+    SessionPlan,
+    Trigger,
+    fmt_ms,
+    http_post_trigger,
+)
 
 SIZES = (1_000, 5_000, 10_000)
 ROUNDS = 5
@@ -82,8 +92,11 @@ def measure(
     rounds: int,
     workers: int,
     nodes: int = 1,
+    *,
+    cap: bool = False,
 ) -> Row:
-    """One configuration: fresh server node(s), ``sessions`` sessions, ``rounds`` rounds."""
+    """One configuration: fresh server node(s), ``sessions`` sessions, ``rounds`` rounds
+    (each POSTing a JSON trigger, or with ``cap`` a CAP 1.2 Alert)."""
     env = {"GC_FREEZE_SETTLE_S": "0" if gc_mode == "on" else str(FREEZE_SETTLE_S)}
     with ExitStack() as stack:
         if nodes > 1:
@@ -110,18 +123,64 @@ def measure(
             for server in servers:
                 _wait_frozen(server, sessions // nodes)
         rss_per_session = (sum(s.rss_kib() for s in servers) - rss_before) / sessions
-        url = f"{servers[0].base_url}/api/v1/tenants/{fleet.tenant_id}/emergencies"
-        measured = [_round(generator, servers, url, fleet.operator_token) for _ in range(rounds)]
+        tenant = f"{servers[0].base_url}/api/v1/tenants/{fleet.tenant_id}"
+        make = _cap_trigger if cap else _json_trigger
+        measured = [
+            _round(generator, servers, make(tenant, fleet.operator_token)) for _ in range(rounds)
+        ]
         setup = "1 node" if nodes == 1 else f"{nodes} nodes + Redis"
+        if cap:
+            setup += ", CAP POST"
         return Row(setup, sessions, gc_mode, opened.elapsed_s, rss_per_session, measured)
 
 
-def _round(generator: LoadGenerator, servers: Sequence[SignageNode], url: str, token: str) -> Round:
+def _json_trigger(tenant_url: str, token: str) -> tuple[Trigger, str]:
+    """A trigger POSTing a JSON emergency, and the marker its frame carries."""
     marker = f"emergency-{secrets.token_hex(8)}"
     body = json.dumps(
         {"message": f"Evacuate now ({marker})", "severity": "critical", "target": {"all": True}}
     ).encode()
-    trigger = http_post_trigger(url, body, {"Authorization": f"Bearer {token}"})
+    headers = {"Authorization": f"Bearer {token}"}
+    return http_post_trigger(f"{tenant_url}/emergencies", body, headers), marker
+
+
+#: A CAP 1.2 Alert (the shape of the specification's A.1); ``{marker}`` is the identifier
+#: and is in the headline, so every round is a new alert, not a duplicate.
+CAP_ALERT = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{marker}</identifier>
+  <sender>bench@example.test</sender>
+  <sent>2026-01-01T00:00:00+00:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <category>Fire</category>
+    <event>Fire</event>
+    <urgency>Immediate</urgency>
+    <severity>Extreme</severity>
+    <certainty>Observed</certainty>
+    <headline>Evacuate now ({marker})</headline>
+    <description>Fire on floor 2.</description>
+    <instruction>Use the north stairs.</instruction>
+    <area><areaDesc>Head office</areaDesc></area>
+  </info>
+</alert>
+"""
+
+
+def _cap_trigger(tenant_url: str, token: str) -> tuple[Trigger, str]:
+    """A trigger POSTing a CAP 1.2 Alert, and the marker its frame carries."""
+    marker = f"cap-{secrets.token_hex(8)}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cap+xml"}
+    body = CAP_ALERT.format(marker=marker).encode()
+    return http_post_trigger(f"{tenant_url}/cap", body, headers), marker
+
+
+def _round(
+    generator: LoadGenerator, servers: Sequence[SignageNode], made: tuple[Trigger, str]
+) -> Round:
+    trigger, marker = made
     before = [_collections(s) for s in servers]
     summary = generator.run_round(trigger, marker.encode(), ROUND_TIMEOUT_S)
     after = [_collections(s) for s in servers]
@@ -234,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gc", default=",".join(GC_MODES), help="modes: on,frozen")
     parser.add_argument("--provision", choices=("api", "sql"), default="api")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--cap", action="store_true", help="also time a CAP 1.2 POST per one-node size"
+    )
     parser.add_argument("--workers", type=int, default=fanout_baseline.default_workers())
     args = parser.parse_args(argv)
     modes = tuple(m for m in args.gc.split(",") if m)
@@ -257,6 +319,19 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 rows.append(measure(database_url, fleet, sessions, mode, args.rounds, args.workers))
                 print(f"  measured {sessions:,} sessions, GC {mode}", file=sys.stderr, flush=True)
+            if args.cap:
+                rows.append(
+                    measure(
+                        database_url,
+                        fleet,
+                        sessions,
+                        modes[-1],
+                        args.rounds,
+                        args.workers,
+                        cap=True,
+                    )
+                )
+                print(f"  measured {sessions:,} sessions, CAP POST", file=sys.stderr, flush=True)
             if not args.no_baseline:
                 floor.extend(fanout_baseline.measure(sessions, args.rounds, args.workers))
                 print(f"  measured the floor at {sessions:,}", file=sys.stderr, flush=True)

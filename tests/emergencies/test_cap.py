@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 from quart.typing import TestClientProtocol as Client
 
 from actors.domain.cap import CAP_MAX_BODY_BYTES
 from actors.domain.rbac import Role
+from actors.settings import Settings
 from tests.auth.conftest import Caller, peer
 from tests.emergencies.conftest import Approve, Connect, emergencies_of, trigger
 
@@ -336,6 +338,33 @@ async def test_audit_entries_name_the_cap_sender_and_identifier(
         "status": "Actual",
         "msg_type": "Alert",
     }
+
+
+async def test_cap_starts_and_ends_reach_the_tenants_webhooks(
+    operator: Caller, tenant: dict[str, Any], settings: Settings
+) -> None:
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_by)"
+            " VALUES (gen_random_uuid(), %s, 'https://hooks.example.test/cap',"
+            " '{emergency.triggered,emergency.cleared}', %s, 'test')",
+            (tenant["id"], "whsec_" + "s" * 40),
+        )
+    await post_cap(operator, tenant, example("earthquake_alert.xml"))
+    await post_cap(operator, tenant, example("a3_earthquake_update.xml"))
+    body, _ = thunderstorm()
+    await post_cap(operator, tenant, body)
+    await post_cap(operator, tenant, example("cancel_thunderstorm.xml"))
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT event_type, count(*) FROM webhook_deliveries WHERE tenant_id = %s"
+            " GROUP BY event_type",
+            (tenant["id"],),
+        ).fetchall()
+    # Triggered: the alert, the update's replacement, the storm; cleared: the replaced
+    # alert, the cancelled storm.
+    assert dict(rows) == {"emergency.triggered": 3, "emergency.cleared": 2}
 
 
 # --- the area mapping --------------------------------------------------------------------
