@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import pytest
@@ -30,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.emergencies.cluster import Cluster, cluster
+from tests.pgurl import first_server, through
 from tests.runtime.tcp_proxy import running_proxy
 from tests.servers import REPO, free_port
 from tests.waiting import eventually
@@ -153,9 +153,7 @@ def test_a_port_in_use_is_one_line_and_a_non_zero_exit(tmp_path: Path, db_clean:
 
 
 def _proxied(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+    return through(url, port)
 
 
 def test_a_database_down_for_good_is_one_line_per_attempt_then_a_non_zero_exit(
@@ -177,8 +175,7 @@ def test_a_database_down_for_good_is_one_line_per_attempt_then_a_non_zero_exit(
 
 
 async def test_a_database_that_comes_up_late_is_waited_for(tmp_path: Path, db_clean: str) -> None:
-    target = urlsplit(db_clean)
-    async with running_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+    async with running_proxy(*first_server(db_clean)) as proxy:
         proxy.refuse = True
         port = free_port()
         env = {"DATABASE_URL": _proxied(db_clean, proxy.port), "DB_START_BACKOFF_MAX_S": "0.5"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
 import anyio
@@ -37,6 +36,7 @@ from tests.conftest import make_settings
 from tests.devices.conftest import DEVICE_TIMERS, Screen
 from tests.devices.test_device_actor import FakeSocket, NoAcks, NoOpening
 from tests.devices.test_device_socket import closed_with, opened
+from tests.pgurl import first_server, through
 from tests.runtime.tcp_proxy import Proxy, running_proxy
 from tests.waiting import eventually
 
@@ -48,16 +48,13 @@ WAIT_S = 20.0
 
 @pytest.fixture
 async def pg_proxy(db_clean: str) -> AsyncIterator[Proxy]:
-    target = urlsplit(db_clean)
-    async with running_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+    async with running_proxy(*first_server(db_clean)) as proxy:
         yield proxy
 
 
 @pytest.fixture
 def settings(db_clean: str, pg_proxy: Proxy) -> Settings:
-    parts = urlsplit(db_clean)
-    host = f"{parts.username}@127.0.0.1:{pg_proxy.port}" if parts.username else None
-    proxied = urlunsplit(parts._replace(netloc=host or f"127.0.0.1:{pg_proxy.port}"))
+    proxied = through(db_clean, pg_proxy.port)
     # A silent screen is not closed for idling while the test holds it through the outage.
     timers = {**DEVICE_TIMERS, "ws_idle_timeout_s": 120.0}
     return make_settings(proxied, db_connect_timeout_s=1.0, **FAST_HASHING, **timers)

@@ -24,7 +24,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import psycopg
@@ -32,6 +31,7 @@ import pytest
 
 from tests.emergencies.cluster import Api, Cluster, cluster
 from tests.emergencies.test_emergency_cluster import PROMISE_S, Screen, screens_on
+from tests.pgurl import first_server, through
 from tests.runtime.tcp_proxy import ThreadedProxy, threaded_proxy
 from tests.waiting import eventually
 
@@ -45,16 +45,12 @@ OUTAGE_S = 4.0
 
 
 def _proxied(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0] + "@" if len(netloc) == 2 else ""
-    return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{port}"))
+    return through(url, port)
 
 
 @pytest.fixture
 def proxy(db_clean: str) -> Iterator[ThreadedProxy]:
-    target = urlsplit(db_clean)
-    with threaded_proxy(target.hostname or "127.0.0.1", target.port or 5432) as running:
+    with threaded_proxy(*first_server(db_clean)) as running:
         yield running
 
 

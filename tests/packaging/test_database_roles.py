@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import psycopg
@@ -20,6 +19,7 @@ from psycopg import errors
 from store.db import Database
 from store.migrations import DEFAULT_MIGRATIONS_DIR, MigrationError, migrate
 from tests.packaging.databases import empty_database
+from tests.pgurl import as_user
 
 pytestmark = pytest.mark.anyio
 
@@ -29,9 +29,7 @@ ROLE_SQL = DEFAULT_MIGRATIONS_DIR.joinpath("0060_node_login_role.sql").read_text
 
 def as_role(url: str, role: str) -> str:
     """``url`` with ``role`` as the user (the test server trusts local connections)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    return as_user(url, role)
 
 
 @pytest.fixture

@@ -11,16 +11,17 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from store.db import Database
 from store.migrations import discover, migrate
 from tests.conftest import ADMIN_URL, _with_database
 from tests.packaging.test_database_roles import NODE_ROLE, as_role
+from tests.pgurl import first_server
 from tests.servers import REPO
 
 pytestmark = pytest.mark.anyio
@@ -31,10 +32,11 @@ def _psql(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     psql = shutil.which("psql")
     if psql is None:
         pytest.skip("psql not installed")
-    parts = urlsplit(ADMIN_URL)
-    server = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    host, port = first_server(ADMIN_URL)
+    server = ["-h", host, "-p", str(port)]
+    user = str(conninfo_to_dict(ADMIN_URL).get("user") or "postgres")
     return subprocess.run(
-        [psql, "--no-psqlrc", "-X", "-q", *server, "-U", parts.username or "postgres", *args],
+        [psql, "--no-psqlrc", "-X", "-q", *server, "-U", user, *args],
         input=stdin,
         capture_output=True,
         text=True,
