@@ -188,6 +188,10 @@ class Container:
         manifest_events = _LateEvents()
         manifests = Manifests(store, manifest_events, ManifestPolicy.from_settings(settings))
         manifest_feed = ManifestFeed(manifests, config=_feed_config(settings), metrics=metrics)
+        identity_providers = HttpIdentityProviders.from_settings(settings)
+        sso = SingleSignOn.from_settings(
+            store, identity_providers, SecretBox.from_settings(settings), tokens, settings
+        )
         reconciler = Reconciler(StoreDirectory(store), tenants=lambda: sessions.tenants())
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
@@ -209,6 +213,11 @@ class Container:
                             lambda: devices.purge_expired_registrations(),
                         ),
                         *hooks.jobs,
+                        Job(
+                            "expired sign-ins",
+                            settings.housekeeping_every_s,
+                            lambda: sso.purge_expired_sign_ins(),
+                        ),
                     ]
                 ),
                 hooks.dispatcher,
@@ -227,7 +236,6 @@ class Container:
         )
         events = NodeEvents(runtime, relay)
         manifest_events.target = events
-        identity_providers = HttpIdentityProviders.from_settings(settings)
         emergencies = Emergencies(store, events, presence_reader)
         devices = Devices(store, events, presence_reader, settings, manifests=manifest_feed)
         return cls(
@@ -247,9 +255,7 @@ class Container:
             ),
             integrations=Integrations.from_settings(store, settings),
             identity_providers=identity_providers,
-            sso=SingleSignOn.from_settings(
-                store, identity_providers, SecretBox.from_settings(settings), tokens, settings
-            ),
+            sso=sso,
             webhooks=hooks.webhooks,
             audit=AuditTrail(store),
             metrics=metrics,

@@ -185,6 +185,38 @@ class IdentityClaims(msgspec.Struct, frozen=True, kw_only=True):
     email: str
     #: The values of the provider's role claim (a string claim is one value).
     role_values: tuple[str, ...]
+    #: The provider says the person proved more than one factor (:func:`multi_factor`).
+    multi_factor: bool = False
+
+
+#: RFC 8176 authentication method references that are factors of their own.
+_FACTORS = frozenset(
+    {
+        "face",
+        "fpt",
+        "hwk",
+        "iris",
+        "kba",
+        "otp",
+        "pin",
+        "pwd",
+        "retina",
+        "sc",
+        "sms",
+        "swk",
+        "tel",
+        "vbm",
+    }
+)
+
+
+def multi_factor(amr: object) -> bool:
+    """Whether an ID token's ``amr`` shows a second factor: ``mfa``, or two distinct
+    factors (e.g. ``pwd`` and ``otp``). A missing or malformed claim shows none."""
+    if not isinstance(amr, list):
+        return False
+    methods = {m for m in amr if isinstance(m, str)}
+    return "mfa" in methods or len(methods & _FACTORS) >= 2
 
 
 # -- configuration -------------------------------------------------------------------
@@ -390,7 +422,12 @@ def check_id_token_claims(
         raise SsoRejected(
             "email_unverified", "the identity provider did not assert a verified email"
         )
-    return IdentityClaims(subject=sub, email=email, role_values=_claim_values(claims, role_claim))
+    return IdentityClaims(
+        subject=sub,
+        email=email,
+        role_values=_claim_values(claims, role_claim),
+        multi_factor=multi_factor(claims.get("amr")),
+    )
 
 
 def _is_time(value: object) -> bool:

@@ -96,8 +96,11 @@ class SessionRepository(Protocol):
         token_ttl_s: int,
         family_ttl_s: int,
         source_ip: str | None,
+        mfa_at_provider: bool = False,
     ) -> UUID:
-        """Start a family with its first token; returns the family (session) id."""
+        """Start a family with its first token; returns the family (session) id.
+        ``mfa_at_provider``: an SSO sign-in whose provider asserted a second factor (the
+        session then meets second-factor policies without a TOTP here)."""
         ...
 
     async def find_token(self, token_hash: bytes) -> RefreshTokenOwner | None:

@@ -49,6 +49,10 @@ class SsoRepository(Protocol):
         """Record a started sign-in (and purge the scope's expired ones)."""
         ...
 
+    async def purge_expired_sign_ins(self, *, limit: int) -> int:
+        """Delete up to ``limit`` expired sign-ins of every scope (platform scope only)."""
+        ...
+
     async def spend_sign_in(
         self, tenant_id: UUID | None, state_hash: bytes
     ) -> PendingSignIn | None:

@@ -78,6 +78,8 @@ from actors.usecases.login_outcomes import TokenPair, user_actor
 #: The answer to a state that is unknown, expired or spent, whatever the case.
 BAD_STATE = "this sign-in is unknown, expired or already used; start again"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Expired sign-ins deleted per housekeeping round.
+PURGE_BATCH = 10_000
 #: Failures whose detail the person may see as is; the others are told only this.
 REFUSED = "single sign-on refused this sign-in"
 
@@ -328,6 +330,12 @@ class SingleSignOn:
         )
         return SsoStart(location=location)
 
+    async def purge_expired_sign_ins(self) -> int:
+        """Delete sign-ins that were started and never finished (housekeeping job; the
+        start also purges its own scope's)."""
+        async with self._uow.platform() as tx:
+            return await tx.sso.purge_expired_sign_ins(limit=PURGE_BATCH)
+
     async def callback(
         self, tenant_id: UUID | None, cmd: SsoCallback, meta: RequestMeta
     ) -> TokenPair:
@@ -472,7 +480,7 @@ class SingleSignOn:
         before = user
         if not created and user.roles != roles:
             user = await tx.users.update(tid, user.id, roles=roles)
-        pair, session_id = await self._open_session(tx, user, meta)
+        pair, session_id = await self._open_session(tx, user, meta, claims.multi_factor)
         actor = user_actor(user.id, user.email, meta)
         if created:
             await tx.audit.append(
@@ -499,12 +507,15 @@ class SingleSignOn:
                 "provider": provider.ref,
                 "issuer": provider.issuer,
                 "jit": created,
+                "mfa_at_provider": claims.multi_factor,
                 "roles": list(user.roles),
             },
         )
         return pair
 
-    async def _open_session(self, tx: Tx, user: User, meta: RequestMeta) -> tuple[TokenPair, UUID]:
+    async def _open_session(
+        self, tx: Tx, user: User, meta: RequestMeta, mfa_at_provider: bool
+    ) -> tuple[TokenPair, UUID]:
         refresh, digest = new_refresh_token()
         session_id = await tx.sessions.open(
             tenant_id=user.tenant_id,
@@ -513,6 +524,7 @@ class SingleSignOn:
             token_ttl_s=self._policy.refresh_ttl_s,
             family_ttl_s=self._policy.session_max_age_s,
             source_ip=meta.source_ip,
+            mfa_at_provider=mfa_at_provider,
         )
         await tx.sessions.purge_expired(user.tenant_id, user.id)
         access = self._tokens.issue(

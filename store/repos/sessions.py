@@ -18,9 +18,9 @@ from store.db import Connection
 
 _OPEN = """
 WITH family AS (
-    INSERT INTO refresh_families (user_id, tenant_id, expires_at, source_ip)
+    INSERT INTO refresh_families (user_id, tenant_id, expires_at, source_ip, mfa_at_provider)
     VALUES (%(user_id)s, %(tenant_id)s, now() + make_interval(secs => %(family_ttl)s),
-            %(source_ip)s)
+            %(source_ip)s, %(mfa_at_provider)s)
     RETURNING id, tenant_id, expires_at
 )
 INSERT INTO refresh_tokens (family_id, tenant_id, token_hash, expires_at)
@@ -85,7 +85,7 @@ SELECT u.email, u.roles,
            AND (u.tenant_id IS NULL OR t.status = 'active') AS live,
        u.password_must_change AS password_change_required,
        u.roles && (%(mfa_roles)s::text[] || coalesce(p.required_roles, '{}'))
-           AND m.confirmed_at IS NULL AS mfa_enrolment_required
+           AND m.confirmed_at IS NULL AND NOT f.mfa_at_provider AS mfa_enrolment_required
 FROM users u
 JOIN refresh_families f ON f.id = %(family_id)s AND f.user_id = u.id
 LEFT JOIN tenants t ON t.id = u.tenant_id
@@ -113,6 +113,7 @@ class SessionRepository:
         token_ttl_s: int,
         family_ttl_s: int,
         source_ip: str | None,
+        mfa_at_provider: bool = False,
     ) -> UUID:
         cur = await self._conn.execute(
             _OPEN,
@@ -123,6 +124,7 @@ class SessionRepository:
                 "token_ttl": token_ttl_s,
                 "family_ttl": family_ttl_s,
                 "source_ip": source_ip,
+                "mfa_at_provider": mfa_at_provider,
             },
         )
         row = await cur.fetchone()

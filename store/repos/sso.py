@@ -66,6 +66,12 @@ _PURGE_STATES = """
 DELETE FROM sso_login_states
 WHERE tenant_id IS NOT DISTINCT FROM %(tenant_id)s AND expires_at < now()
 """
+_PURGE_EXPIRED = """
+DELETE FROM sso_login_states WHERE state_hash IN (
+    SELECT state_hash FROM sso_login_states WHERE expires_at < now()
+    ORDER BY expires_at LIMIT %(limit)s
+)
+"""
 _OPEN_STATE = """
 INSERT INTO sso_login_states (state_hash, tenant_id, provider_id, nonce, code_verifier,
     expires_at)
@@ -158,6 +164,10 @@ class SsoRepository:
                 "ttl_s": ttl_s,
             },
         )
+
+    async def purge_expired_sign_ins(self, *, limit: int) -> int:
+        cur = await self._conn.execute(_PURGE_EXPIRED, {"limit": limit})
+        return cur.rowcount
 
     async def spend_sign_in(
         self, tenant_id: UUID | None, state_hash: bytes

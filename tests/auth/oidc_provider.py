@@ -55,9 +55,17 @@ class OidcProvider:
     person: dict[str, Any] = field(default_factory=dict)
     claim_overrides: dict[str, Any] = field(default_factory=dict)
     sign_with: RSAKey | None = None
+    #: The published key's id; :meth:`rotate_key` changes both.
+    kid: str = KID
     grants: dict[str, _Grant] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    #: Which endpoint answered, in order ("discovery", "jwks", "authorize", "token").
+    served: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def jwks_fetches(self) -> int:
+        return self.served.count("jwks")
 
     def register(self, client_id: str, secret: str | None, *redirect_uris: str) -> None:
         """A client; ``secret`` ``None`` makes it public (PKCE only)."""
@@ -87,7 +95,12 @@ class OidcProvider:
         }
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.key.as_dict(private=False, kid=KID, use="sig", alg="RS256")]}
+        return {"keys": [self.key.as_dict(private=False, kid=self.kid, use="sig", alg="RS256")]}
+
+    def rotate_key(self, kid: str) -> None:
+        """A new signing key under a new id; the JWKS publishes only that one from now on."""
+        self.key = RSAKey.generate_key(2048, parameters={"kid": kid})
+        self.kid = kid
 
     def authorize(self, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         client = self.clients.get(params.get("client_id", ""))
@@ -151,7 +164,7 @@ class OidcProvider:
             claims["nonce"] = grant.nonce
         claims.update(self.claim_overrides)
         key = self.sign_with or self.key
-        id_token = jwt.encode({"alg": "RS256", "kid": KID}, claims, key)
+        id_token = jwt.encode({"alg": "RS256", "kid": self.kid}, claims, key)
         return 200, {
             "access_token": secrets.token_urlsafe(24),
             "token_type": "Bearer",
@@ -190,10 +203,13 @@ def _handler(provider: OidcProvider) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             params = {k: v[0] for k, v in parse_qs(url.query).items()}
             if url.path == BASE_PATH + "/.well-known/openid-configuration":
+                provider.served.append("discovery")
                 self._answer(200, provider.discovery())
             elif url.path == BASE_PATH + "/jwks":
+                provider.served.append("jwks")
                 self._answer(200, provider.jwks())
             elif url.path == BASE_PATH + "/authorize":
+                provider.served.append("authorize")
                 status, headers, body = provider.authorize(params)
                 self._answer(status, body, headers)
             else:
@@ -206,6 +222,7 @@ def _handler(provider: OidcProvider) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
             form = {k: v[0] for k, v in parse_qs(raw).items()}
+            provider.served.append("token")
             status, body = provider.token(form, self.headers.get("Authorization"))
             self._answer(status, body)
 

@@ -4,20 +4,24 @@ the redirects, the server's part by the API exactly as deployed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import msgspec
 import psycopg
 import pytest
 from joserfc.jwk import RSAKey
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from actors.domain.rbac import Role
 from actors.settings import Settings
-from tests.auth.conftest import PASSWORD, Caller, login, peer
+from edge.app import create_app
+from tests.auth.conftest import PASSWORD, Caller, container_of, login, peer
 from tests.auth.oidc_provider import OidcProvider, running_provider
 
 pytestmark = pytest.mark.anyio
@@ -559,3 +563,105 @@ async def test_an_unreachable_provider_answers_503_and_no_provider_404(
     removed = await tenant_admin.client.delete(sso_path(tenant["id"]), headers=tenant_admin.headers)
     assert removed.status_code == 204
     assert (await client.get(sso_path(tenant["id"]) + "/start")).status_code == 404
+
+
+# -- keys, public clients, several nodes ------------------------------------------------
+
+
+async def test_a_rotated_provider_key_is_fetched_once_and_then_cached(
+    client: Client, idp: OidcProvider, tenant: dict[str, Any], tenant_admin: Caller
+) -> None:
+    await configure(tenant_admin, idp, tenant["id"])
+    idp.log_in("olga-sub", "olga@corp.example", groups=["signage-editors"])
+    assert (await sign_in(client, tenant["id"])).status_code == 200
+    assert (await sign_in(client, tenant["id"])).status_code == 200
+    assert idp.jwks_fetches == 1  # cached
+    idp.rotate_key("test-key-2")
+    assert (await sign_in(client, tenant["id"])).status_code == 200
+    assert idp.jwks_fetches == 2  # the unknown kid refetched the set, once
+    assert (await sign_in(client, tenant["id"])).status_code == 200
+    assert idp.jwks_fetches == 2
+
+
+async def test_a_public_client_signs_in_with_pkce_alone(
+    client: Client, idp: OidcProvider, tenant: dict[str, Any], tenant_admin: Caller
+) -> None:
+    body = config(idp, tenant["id"], client_id="public-client")
+    del body["client_secret"]
+    idp.register("public-client", None, callback_uri(tenant["id"]))
+    response = await tenant_admin.client.put(
+        sso_path(tenant["id"]), json=body, headers=tenant_admin.headers
+    )
+    assert (await response.get_json())["has_client_secret"] is False
+    idp.log_in("pia-sub", "pia@corp.example", groups=["signage-editors"])
+    assert (await sign_in(client, tenant["id"])).status_code == 200
+    assert idp.token_requests[-1]["client_id"] == "public-client"
+
+
+async def test_a_sign_in_started_on_one_node_finishes_on_another(
+    client: Client,
+    idp: OidcProvider,
+    tenant: dict[str, Any],
+    tenant_admin: Caller,
+    settings: Settings,
+) -> None:
+    """The state lives in PostgreSQL: a load balancer may send the callback anywhere."""
+    await configure(tenant_admin, idp, tenant["id"])
+    idp.log_in("quinn-sub", "quinn@corp.example", groups=["signage-editors"])
+    flow = await (await Flow(client, tenant["id"]).start()).authorize()
+    other = create_app(msgspec.structs.replace(settings, node_id="test-node-2"))
+    async with other.test_app():
+        response = await Flow(other.test_client(), tenant["id"]).callback(flow.callback_query)
+        assert response.status_code == 200, await response.get_json()
+    assert (await flow.callback()).status_code == 401  # and it was spent there
+
+
+async def test_a_second_factor_asserted_by_the_provider_meets_the_tenants_mfa_policy(
+    client: Client, idp: OidcProvider, tenant: dict[str, Any], tenant_admin: Caller
+) -> None:
+    """Without ``amr`` proof the session is held to enrolment (fails closed); with
+    ``mfa`` (or two factors, e.g. pwd + otp) it is a full session."""
+    await configure(tenant_admin, idp, tenant["id"])
+    policy = await tenant_admin.client.put(
+        f"/api/v1/tenants/{tenant['id']}/mfa-policy",
+        json={"required_roles": ["editor"]},
+        headers=tenant_admin.headers,
+    )
+    assert policy.status_code == 200, await policy.get_json()
+
+    async def me_after_sign_in(amr: list[str] | None) -> dict[str, Any]:
+        extra = {} if amr is None else {"amr": amr}
+        idp.log_in("rita-sub", "rita@corp.example", groups=["signage-editors"], **extra)
+        pair = await (await sign_in(client, tenant["id"])).get_json()
+        bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+        return dict(await (await client.get("/api/v1/me", headers=bearer)).get_json())
+
+    assert (await me_after_sign_in(None))["required_actions"] == ["enrol_mfa"]
+    assert (await me_after_sign_in(["pwd"]))["required_actions"] == ["enrol_mfa"]
+    assert (await me_after_sign_in(["mfa"]))["required_actions"] == []
+    assert (await me_after_sign_in(["pwd", "otp"]))["required_actions"] == []
+
+
+async def test_housekeeping_deletes_sign_ins_never_finished(
+    app: Quart,
+    client: Client,
+    idp: OidcProvider,
+    tenant: dict[str, Any],
+    tenant_admin: Caller,
+    settings: Settings,
+) -> None:
+    await configure(tenant_admin, idp, tenant["id"])
+    await Flow(client, tenant["id"]).start()
+    live = await Flow(client, tenant["id"]).start()
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "UPDATE sso_login_states SET expires_at = now() - interval '1 second'"
+            " WHERE state_hash <> %s",
+            (hashlib.sha256(live.state.encode()).digest(),),
+        )
+    assert await container_of(app).sso.purge_expired_sign_ins() == 1
+    with psycopg.connect(settings.database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM sso_login_states").fetchone()
+    assert left is not None
+    assert left[0] == 1

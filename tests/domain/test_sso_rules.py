@@ -175,3 +175,20 @@ def test_the_authorization_url_keeps_the_endpoints_own_query_but_not_our_paramet
     assert url.count("state=") == 1
     assert "state=s" in url
     assert "code_challenge_method=S256" in url
+
+
+@pytest.mark.parametrize(
+    ("amr", "multi"),
+    [
+        (None, False),
+        ("mfa", False),  # not a list
+        (["pwd"], False),
+        (["pwd", "pwd"], False),
+        (["mfa"], True),
+        (["pwd", "otp"], True),
+        (["hwk", "pin"], True),
+        (["pwd", "rba"], False),  # risk-based is no factor
+    ],
+)
+def test_a_second_factor_is_read_from_amr(amr: Any, multi: bool) -> None:
+    assert check(claims(amr=amr)).multi_factor is multi
