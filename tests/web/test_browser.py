@@ -11,14 +11,19 @@ Screenshots go to ``test-artifacts/web/`` (or ``$SIGNAGE_TEST_ARTIFACTS/web/``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +84,11 @@ class Node:
     root: dict[str, str]
     tenant_id: str
     operator: dict[str, str]
+    media_root: Path
 
     def as_operator(self, method: str, path: str, **kw: Any) -> Any:
-        response = self.http.request(method, path, headers=self.operator, **kw)
+        headers = {**self.operator, **kw.pop("headers", {})}
+        response = self.http.request(method, path, headers=headers, **kw)
         assert response.status_code < 300, f"{method} {path}: {response.text}"
         return response.json() if response.content else None
 
@@ -92,14 +99,48 @@ def _login(http: httpx.Client, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+class _MediaHandler(SimpleHTTPRequestHandler):
+    """The media web server an operator puts beside the nodes (docs/content.md §2), on
+    another origin than the player's: it must allow the player's cross-origin fetch."""
+
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture
-def node(database_url: str, tmp_path: Path) -> Iterator[Node]:
+def media_site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """``MEDIA_ROOT`` and the ``MEDIA_BASE_URL`` that serves it (a thread of the test)."""
+    site = tmp_path / "site"
+    (site / "media").mkdir(parents=True)
+    handler = functools.partial(_MediaHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site / "media", f"http://127.0.0.1:{server.server_address[1]}/media"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def node(database_url: str, tmp_path: Path, media_site: tuple[Path, str]) -> Iterator[Node]:
+    media_root, media_url = media_site
     env = {
         "DATABASE_URL": database_url,
         "PASSWORD_MEMORY_KIB": "1024",
         "PASSWORD_TIME_COST": "1",
         "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
-        "MEDIA_ROOT": str(tmp_path / "media"),
+        "MEDIA_ROOT": str(media_root),
+        "MEDIA_BASE_URL": media_url,
+        # Reported status reaches the device list within a second (default 10 s).
+        "FLEET_STATUS_FLUSH_S": "0.5",
     }
     created = subprocess.run(
         [sys.executable, "-m", "edge.cli", "create-admin", "--email", ROOT],
@@ -129,7 +170,7 @@ def node(database_url: str, tmp_path: Path) -> Iterator[Node]:
                 headers=root,
             )
             assert user.status_code == 201, user.text
-            yield Node(server, http, root, tenant_id, _login(http, OPERATOR))
+            yield Node(server, http, root, tenant_id, _login(http, OPERATOR), media_root)
     finally:
         truncate_all(database_url)
 
@@ -142,7 +183,8 @@ class Watched:
     errors: list[str] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # The player logs what it reports as last_error ("player: ...") as a warning.
+        if message.type == "error" or message.text.startswith("player:"):
             self.errors.append(f"{message.text} ({message.location.get('url')})")
 
 
@@ -160,27 +202,79 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _schedule_text(node: Node, text: str) -> None:
-    """Content → approved (by another user: four eyes) → playlist → schedule for all."""
+def _approved(node: Node, content: dict[str, Any], media: bytes | None = None) -> str:
+    """Content created (and its file uploaded) by the operator, approved by another user
+    (four eyes); its id."""
     tenant = f"/api/v1/tenants/{node.tenant_id}"
-    content = node.as_operator(
-        "POST",
-        f"{tenant}/content",
-        json={"name": "Welcome", "kind": "text", "body": text, "duration_s": 30},
-    )
-    node.as_operator("POST", f"{tenant}/content/{content['id']}/submit")
-    approved = node.http.post(f"{tenant}/content/{content['id']}/approve", headers=node.root)
+    created = node.as_operator("POST", f"{tenant}/content", json=content)
+    if media is not None:
+        node.as_operator(
+            "PUT",
+            f"{tenant}/content/{created['id']}/media",
+            content=media,
+            headers={"Content-Type": "image/png"},
+        )
+    node.as_operator("POST", f"{tenant}/content/{created['id']}/submit")
+    approved = node.http.post(f"{tenant}/content/{created['id']}/approve", headers=node.root)
     assert approved.status_code == 200, approved.text
+    content_id: str = created["id"]
+    return content_id
+
+
+def _schedule(node: Node, content_ids: list[str]) -> None:
+    """A playlist of ``content_ids``, scheduled on every screen."""
+    tenant = f"/api/v1/tenants/{node.tenant_id}"
     playlist = node.as_operator(
         "POST",
         f"{tenant}/playlists",
-        json={"name": "Lobby", "items": [{"content_id": content["id"]}]},
+        json={"name": "Lobby", "items": [{"content_id": c} for c in content_ids]},
     )
     node.as_operator(
         "POST",
         f"{tenant}/schedules",
         json={"playlist_id": playlist["id"], "target": {"all": True}, "priority": 10},
     )
+
+
+def _schedule_text(node: Node, text: str) -> str:
+    content_id = _approved(
+        node, {"name": "Welcome", "kind": "text", "body": text, "duration_s": 30}
+    )
+    _schedule(node, [content_id])
+    return content_id
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid PNG of one colour (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _paired(browser: Browser, node: Node, name: str) -> tuple[Watched, str]:
+    """A player page claimed through the API (the console's own claim is tested above);
+    the device id."""
+    player = _open(browser, f"{node.server.base_url}/player")
+    code = player.page.wait_for_selector("#pairing:not([hidden]) #pairing-code", timeout=WAIT_MS)
+    assert code is not None
+    device = node.as_operator(
+        "POST",
+        f"/api/v1/tenants/{node.tenant_id}/devices/claim",
+        json={"pairing_code": code.inner_text(), "name": name},
+    )
+    player.page.wait_for_selector("body[data-phase=online]", timeout=WAIT_MS)
+    device_id: str = device["id"]
+    return player, device_id
 
 
 def _log_in(console: Page, email: str) -> None:
@@ -221,9 +315,11 @@ def test_a_player_claimed_in_the_console_plays_content_and_takes_an_emergency_wi
     screen.wait_for_selector("body[data-phase=online]", timeout=WAIT_MS)
     assert screen.is_hidden("#pairing")
 
-    _schedule_text(node, "Welcome to the lobby")
+    content_id = _schedule_text(node, "Welcome to the lobby")
     screen.wait_for_selector("#stage .text:has-text('Welcome to the lobby')", timeout=WAIT_MS)
     _shot(screen, "2-player-content")
+    # Its status heartbeat (validated by the node, written in a batch) is in the list.
+    console.wait_for_selector(f"#screens td:text-is('content:{content_id}')", timeout=WAIT_MS)
     _shot(console, "3-console-screens")
 
     started = time.monotonic()
@@ -242,6 +338,9 @@ def test_a_player_claimed_in_the_console_plays_content_and_takes_an_emergency_wi
     console.wait_for_selector(
         "#delivery-counts[data-delivered='1'][data-targeted='1']", timeout=WAIT_MS
     )
+    row = console.wait_for_selector("#delivery-screens tr[data-state=delivered]", timeout=WAIT_MS)
+    assert row is not None
+    assert "Lobby screen" in row.inner_text()
     _shot(console, "5-console-delivery")
 
     console.click("#emergencies li .clear")
@@ -261,6 +360,93 @@ def test_a_player_claimed_in_the_console_plays_content_and_takes_an_emergency_wi
     # Nothing the policy refused, no script error, no failed load, on either page.
     assert player.errors == []
     assert operator.errors == []
+
+
+def test_the_player_shows_only_media_whose_sha256_matches_and_reports_the_other(
+    browser: Browser, node: Node
+) -> None:
+    """Media come from another origin (the media server, as in production); a file whose
+    bytes no longer match the manifest's SHA-256 is never shown and is reported."""
+    good = _approved(
+        node, {"name": "Green", "kind": "image", "duration_s": 1}, _png(64, 36, (0, 160, 80))
+    )
+    red = _png(64, 36, (200, 0, 0))
+    bad = _approved(node, {"name": "Red", "kind": "image", "duration_s": 1}, red)
+    tenant = f"/api/v1/tenants/{node.tenant_id}"
+    bad_sha = hashlib.sha256(red).hexdigest()  # uploads are stored by their SHA-256
+    # Tampered on the media server after approval: same name, other bytes.
+    (node.media_root / node.tenant_id / bad_sha).write_bytes(_png(64, 36, (255, 255, 0)))
+    _schedule(node, [good, bad])
+
+    player, device_id = _paired(browser, node, "Media wall")
+    screen = player.page
+    # Everything the stage ever shows, recorded in the page as it happens.
+    screen.evaluate(
+        """() => {
+          window.shown = [];
+          new MutationObserver(() => {
+            const item = document.querySelector("#stage > [data-content-id]");
+            if (item) window.shown.push([item.dataset.contentId, item.tagName, item.src || ""]);
+          }).observe(document.getElementById("stage"), {childList: true});
+        }"""
+    )
+    image = screen.wait_for_selector(f"#stage img[data-content-id='{good}']", timeout=WAIT_MS)
+    assert image is not None
+    assert str(image.get_attribute("src")).startswith("blob:")
+    assert screen.evaluate("() => document.querySelector('#stage img').naturalWidth") == 64
+    _shot(screen, "8-player-verified-image")
+
+    def reported_error() -> str | None:
+        found = node.as_operator("GET", f"{tenant}/devices/{device_id}")
+        health = found.get("health") or {}
+        error: str | None = health.get("last_error")
+        return error
+
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while (error := reported_error()) is None and time.monotonic() < deadline:
+        screen.wait_for_timeout(200)  # polling the API, not synchronising with the page
+    assert error is not None, "the mismatch was not reported in the screen's status"
+    assert bad in error
+    assert "SHA-256 mismatch" in error
+    # Two full loops of the 1 s items later, the tampered one has still never been shown.
+    screen.wait_for_timeout(2500)
+    shown = screen.evaluate("() => window.shown")
+    assert shown, "nothing was recorded"
+    assert {content for content, _, _ in shown} == {good}, shown
+    assert all(src.startswith("blob:") for _, _, src in shown), shown
+    assert [e for e in player.errors if "SHA-256 mismatch" not in e] == []
+
+
+def test_the_player_answers_remote_commands(browser: Browser, node: Node) -> None:
+    player, device_id = _paired(browser, node, "Hall")
+    screen = player.page
+    commands = f"/api/v1/tenants/{node.tenant_id}/devices/{device_id}/commands"
+
+    def answered(command_id: str) -> str:
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while time.monotonic() < deadline:
+            for command in node.as_operator("GET", commands)["items"]:
+                if command["id"] == command_id and command["state"] != "sent":
+                    state: str = command["state"]
+                    return state
+            screen.wait_for_timeout(200)  # polling the API for the batched answer
+        raise AssertionError(f"command {command_id} not answered")
+
+    identify = node.as_operator("POST", commands, json={"name": "identify"})
+    screen.wait_for_selector("#identify:not([hidden])", timeout=WAIT_MS)
+    assert device_id in screen.inner_text("#identify")
+    _shot(screen, "9-player-identify")
+    assert answered(identify["id"]) == "ok"
+
+    cleared = node.as_operator("POST", commands, json={"name": "clear_cache"})
+    assert answered(cleared["id"]) == "ok"
+
+    reload = node.as_operator("POST", commands, json={"name": "reload"})
+    assert answered(reload["id"]) == "ok"
+    # The page reloaded and came back by itself with the identity it keeps.
+    screen.wait_for_selector("body[data-phase=online]", timeout=WAIT_MS)
+    assert screen.is_hidden("#pairing")
+    assert player.errors == []
 
 
 def test_the_player_modules_compute_what_the_contract_says_in_the_browser(

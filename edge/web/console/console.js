@@ -10,6 +10,8 @@ const TOKENS_KEY = "signage.console.tokens.v1";
 const TENANT_KEY = "signage.console.tenant.v1";
 const SCREENS_POLL_MS = 2000;
 const DELIVERY_POLL_MS = 500;
+/** Screens listed under a watched emergency (its first page, by name). */
+const DELIVERY_ROWS = 50;
 
 const $ = (id) => document.getElementById(id);
 
@@ -355,8 +357,13 @@ function watch(id) {
   const tick = async () => {
     if (consoleState.watching !== id || !consoleState.tokens) return;
     try {
-      const detail = await api("GET", tenantPath(`/emergencies/${id}`));
+      const [detail, screens] = await Promise.all([
+        api("GET", tenantPath(`/emergencies/${id}`)),
+        api("GET", tenantPath(`/emergencies/${id}/deliveries?limit=${DELIVERY_ROWS}`)),
+      ]);
+      if (consoleState.watching !== id) return;
       showDelivery(detail);
+      showScreens(screens);
       if (!detail.active) return; // ended: the last counts stay on screen
     } catch (error) {
       if (error.status !== 401) say(error.message, true);
@@ -378,6 +385,25 @@ function showDelivery(detail) {
     `${d.delivered} of ${d.targeted} delivered · ${d.pending} pending · ${d.offline} offline${latency}`;
   counts.dataset.delivered = String(d.delivered);
   counts.dataset.targeted = String(d.targeted);
+}
+
+function showScreens(page) {
+  const rows = page.items.map((screen) => {
+    const row = element("tr");
+    row.dataset.deviceId = screen.device_id;
+    row.dataset.state = screen.state;
+    const css = screen.state === "delivered" ? "online" : screen.state === "pending" ? "pending" : "offline";
+    row.append(
+      element("td", screen.name),
+      element("td", screen.state, css),
+      element("td", screen.node || ""),
+      element("td", screen.acked_at ? new Date(screen.acked_at).toLocaleTimeString() : ""),
+      element("td", screen.latency_ms === null ? "" : `${Math.round(screen.latency_ms)} ms`),
+    );
+    return row;
+  });
+  $("delivery-screens").replaceChildren(...rows);
+  $("delivery-more").hidden = !page.next_cursor;
 }
 
 // --- start --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ const HEARTBEAT_MS = 30000;
 const SELF_POLL_MS = 3000;
 const SUSPENDED_POLL_MS = 30000;
 const IDENTIFY_MS = 10000;
+const ERROR_REPORT_MS = 2000;
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +38,7 @@ const player = {
   emergencies: new Map(),
   expiryTimers: new Map(),
   heartbeatTimer: null,
+  errorReport: null,
 };
 
 const media = new MediaStore((message) => noteError(message));
@@ -73,6 +75,14 @@ function sleep(ms) {
 function noteError(message) {
   player.lastError = String(message).slice(0, 500);
   console.warn("player:", player.lastError);
+  // Reported with the next status, soon: an operator sees a broken item without waiting
+  // for the regular heartbeat (at most one extra frame per ERROR_REPORT_MS).
+  if (player.errorReport === null) {
+    player.errorReport = setTimeout(() => {
+      player.errorReport = null;
+      heartbeat();
+    }, ERROR_REPORT_MS);
+  }
 }
 
 function setPhase(phase) {
