@@ -51,6 +51,7 @@ from actors.usecases.credentials import CredentialLookups
 from actors.usecases.devices import Devices
 from actors.usecases.emergencies import Emergencies
 from actors.usecases.emergency_deliveries import EmergencyDeliveries
+from actors.usecases.emergency_templates import EmergencyTemplates
 from actors.usecases.explanations import Explanations
 from actors.usecases.fleet import Fleet
 from actors.usecases.integrations import Integrations
@@ -120,6 +121,7 @@ class Container:
     manifest_feed: ManifestFeed
     emergency_deliveries: EmergencyDeliveries
     explanations: Explanations
+    emergency_templates: EmergencyTemplates
     started_at: float = field(default_factory=time.time)
     #: Set when the node starts shutting down: new screen sessions are refused (503) and
     #: ``/ready`` says unavailable, so load balancers and screens go elsewhere.
@@ -289,6 +291,7 @@ class Container:
             manifest_feed=manifest_feed,
             emergency_deliveries=EmergencyDeliveries(store, presence_reader),
             explanations=Explanations(store, manifests.policy),
+            emergency_templates=EmergencyTemplates(store),
         )
 
     async def start(self) -> None:

@@ -13,6 +13,9 @@ from uuid import UUID
 
 from actors.ports import accounts, audit, content, devices, emergencies, manifests, nodes, tenants
 from actors.ports.cap import CapRepository as CapRepositoryPort
+from actors.ports.emergency_templates import (
+    EmergencyTemplateRepository as EmergencyTemplateRepositoryPort,
+)
 from actors.ports.fleet import FleetRepository as FleetRepositoryPort
 from actors.ports.integrations import IntegrationRepository as IntegrationRepositoryPort
 from actors.ports.mfa import MfaRepository as MfaRepositoryPort
@@ -25,6 +28,7 @@ from store.repos.claims import ClaimRepository
 from store.repos.content import ContentRepository
 from store.repos.devices import DeviceRepository
 from store.repos.emergencies import EmergencyRepository
+from store.repos.emergency_templates import EmergencyTemplateRepository
 from store.repos.fleet import FleetRepository
 from store.repos.integrations import IntegrationRepository
 from store.repos.manifests import ManifestRepository
@@ -55,6 +59,9 @@ class StoreTx:
         self.claims: devices.ClaimRepository = ClaimRepository(conn)
         self.nodes: nodes.NodeRepository = NodeRepository(conn)
         self.emergencies: emergencies.EmergencyRepository = EmergencyRepository(conn)
+        self.emergency_templates: EmergencyTemplateRepositoryPort = EmergencyTemplateRepository(
+            conn
+        )
         self.content: content.ContentRepository = ContentRepository(conn)
         self.playlists: content.PlaylistRepository = PlaylistRepository(conn)
         self.schedules: content.ScheduleRepository = ScheduleRepository(conn)

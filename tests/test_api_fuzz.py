@@ -142,6 +142,18 @@ def known_ids(fuzz_server: tuple[Server, str]) -> dict[str, str]:
         f"{base}/emergencies",
         {"message": "Fuzzed", "severity": "info", "target": {"all": True}, "expires_in_s": 60},
     )
+    post(
+        f"{base}/users",
+        {"email": "operator@example.test", "password": PASSWORD, "roles": ["emergency_operator"]},
+    )
+    template = post(
+        f"{base}/emergency-templates",
+        {"name": "Fuzzed", "message": "Fuzzed", "severity": "info", "target": {"all": True}},
+    )
+    post(
+        f"{base}/emergency-templates/{template['id']}/approve",
+        as_=_login(server, "operator@example.test"),
+    )
     broadcast = post(
         "/api/v1/emergencies",
         {"message": "Fuzzed", "severity": "info", "target": {"all": True}, "expires_in_s": 60},
@@ -155,6 +167,7 @@ def known_ids(fuzz_server: tuple[Server, str]) -> dict[str, str]:
         "schedule_id": schedule["id"],
         "emergency_id": emergency["id"],
         "broadcast_id": broadcast["id"],
+        "template_id": template["id"],
         "kind": "tenant",
         "id": tenant["id"],
     }

@@ -66,6 +66,8 @@ class Permission(StrEnum):
     EMERGENCY_READ = "emergency.read"
     EMERGENCY_TRIGGER = "emergency.trigger"  # trigger and clear, within one tenant
     CAP_CONFIGURE = "cap.configure"  # the tenant's CAP area mapping
+    # Write, approve (four eyes: checked by the use case) and archive emergency templates.
+    EMERGENCY_TEMPLATE_EDIT = "emergency.template"
 
 
 P = Permission
@@ -86,7 +88,7 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         Role.EDITOR: _READ | {P.CONTENT_EDIT, P.PLAYLIST_EDIT},
         Role.APPROVER: _READ | {P.CONTENT_APPROVE},
         Role.SCHEDULER: _READ | {P.SCHEDULE_EDIT},
-        Role.EMERGENCY_OPERATOR: _READ | {P.EMERGENCY_TRIGGER},
+        Role.EMERGENCY_OPERATOR: _READ | {P.EMERGENCY_TRIGGER, P.EMERGENCY_TEMPLATE_EDIT},
         Role.DEVICE_MANAGER: _READ | {P.DEVICE_MANAGE},
         Role.AUDITOR: _READ | _AUDIT,
         Role.VIEWER: _READ,

@@ -12,6 +12,7 @@ from actors.ports.cap import CapRepository
 from actors.ports.content import ContentRepository, PlaylistRepository, ScheduleRepository
 from actors.ports.devices import ClaimRepository, DeviceRepository
 from actors.ports.emergencies import EmergencyRepository
+from actors.ports.emergency_templates import EmergencyTemplateRepository
 from actors.ports.fleet import FleetRepository
 from actors.ports.integrations import IntegrationRepository
 from actors.ports.manifests import ManifestRepository
@@ -36,6 +37,7 @@ class Tx(Protocol):
     claims: ClaimRepository
     nodes: NodeRepository
     emergencies: EmergencyRepository
+    emergency_templates: EmergencyTemplateRepository
     content: ContentRepository
     playlists: PlaylistRepository
     schedules: ScheduleRepository

@@ -25,6 +25,7 @@ from actors.domain.emergencies import (
     EndReason,
     TriggerEmergency,
 )
+from actors.domain.emergency_templates import EmergencyTemplate, TemplateTrigger, trigger_of
 from actors.domain.principal import AuditActor, Principal
 from actors.domain.rbac import Permission, authorize
 from actors.domain.targets import Target, TargetSpec
@@ -150,20 +151,40 @@ class Emergencies:
 
     # -- one tenant ------------------------------------------------------------------------
 
-    async def trigger(self, who: Principal, tenant_id: UUID, cmd: TriggerEmergency) -> Triggered:
-        """Start an emergency and fan it out.
+    async def trigger(
+        self, who: Principal, tenant_id: UUID, cmd: TriggerEmergency | TemplateTrigger
+    ) -> Triggered:
+        """Start an emergency and fan it out: the one ``cmd`` describes, or the approved
+        template it names (with its overrides), read in the same transaction.
 
         :raises Invalid: (422) for a target naming none or several kinds.
-        :raises Conflict: (409) if the tenant is suspended (its screens are disconnected).
+        :raises NotFound: (404) for a template the tenant does not have.
+        :raises Conflict: (409) if the tenant is suspended (its screens are disconnected),
+            or the template is not approved (pending or archived).
         """
         authorize(who, Permission.EMERGENCY_TRIGGER, tenant_id)
-        target = cmd.target.resolve()
+        source: dict[str, object] = {}
+        if isinstance(cmd, TriggerEmergency):
+            target: Target | None = cmd.target.resolve()
+        elif cmd.target is not None:
+            target = cmd.target.resolve()  # before any read, like a full trigger's
+        else:
+            target = None
         async with self._uow.tenant(tenant_id) as tx:
             tenant = await tx.tenants.get(tenant_id)
             if tenant is None:
                 raise NotFound("no such tenant")
             if not tenant.active:
                 raise Conflict("the tenant is suspended: its screens are disconnected")
+            if isinstance(cmd, TemplateTrigger):
+                # Held until commit: an archive or a second trigger waits for this one.
+                template = await tx.emergency_templates.get(tenant_id, cmd.template_id, lock=True)
+                if template is None:
+                    raise NotFound("no such emergency template")
+                source = _template_source(template, cmd)
+                cmd = trigger_of(template, cmd)
+                target = cmd.target.resolve()
+            assert target is not None
             started = await start_in(
                 tx,
                 who,
@@ -172,7 +193,7 @@ class Emergencies:
             )
             if started is None:
                 raise live_blocks_drill()
-            await audit_start(tx, who, started)
+            await audit_start(tx, who, started, details=source)
         await publish_start(self._events, started)
         emergency = started.emergency
         return Triggered(
@@ -484,7 +505,7 @@ async def audit_start(
 ) -> None:
     """The start's audit entries: ``emergency.trigger`` (its view names the mode), and an
     ``emergency.clear`` per drill it ended, naming the live emergency that ended it;
-    ``details`` (how it was asked for: the CAP message) are added to each."""
+    ``details`` (how it was asked for: the CAP message, the template) are added to each."""
     extra = dict(details or {})
     emergency = started.emergency
     await tx.audit.append(
@@ -504,6 +525,13 @@ async def audit_start(
             after=EmergencyView.of(drill),
             details={"mode": drill.mode, "ended_by_live": emergency.ref, **extra},
         )
+
+
+def _template_source(template: EmergencyTemplate, asked: TemplateTrigger) -> dict[str, object]:
+    """What the trigger's audit entry says of the template: which one, and what the
+    caller changed of it."""
+    overrides = [name for name in ("target", "mode") if getattr(asked, name) is not None]
+    return {"template_id": template.id, "template": template.name, "overrides": overrides}
 
 
 async def publish_start(events: TenantEvents, started: Started) -> None:

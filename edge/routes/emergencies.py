@@ -8,6 +8,7 @@ from uuid import UUID
 from quart import Response
 
 from actors.domain.emergencies import TriggerEmergency
+from actors.domain.emergency_templates import TriggerRequest
 from actors.pagination import ByName, BySeq
 from actors.usecases.emergencies import (
     BroadcastCleared,
@@ -33,15 +34,18 @@ _PLATFORM = "/api/v1/emergencies"
 
 @router.post(
     _TENANT,
-    summary="Trigger an emergency on the tenant's targeted screens (emergency_operator)",
-    request=TriggerEmergency,
+    summary=(
+        "Trigger an emergency on the tenant's targeted screens (emergency_operator): "
+        "message, severity and target, or the template_id of an approved template"
+    ),
+    request=TriggerRequest,
     response=Triggered,
     status=201,
     errors=(404, 409),
 )
 async def trigger_emergency(tenant_id: UUID) -> Response:
     who = await authenticated()
-    cmd = await body(TriggerEmergency)
+    cmd = (await body(TriggerRequest)).resolve()
     return encoded(await container().emergencies.trigger(who, tenant_id, cmd), status=201)
 
 

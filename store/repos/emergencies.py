@@ -242,7 +242,9 @@ LIMIT %(limit)s
 """)
 
 
-def _target(row: dict[str, Any]) -> Target:
+def target_of_row(row: dict[str, Any]) -> Target:
+    """The target stored in a row's three columns (popped), here and for emergency
+    templates (store/repos/emergency_templates.py), which store it alike."""
     everyone = row.pop("target_all")
     groups = frozenset(row.pop("target_groups"))
     device_ids = frozenset(row.pop("target_devices"))
@@ -252,7 +254,7 @@ def _target(row: dict[str, Any]) -> Target:
 
 
 def _emergency(row: dict[str, Any]) -> Emergency:
-    target = _target(row)
+    target = target_of_row(row)
     return Emergency(**row, target=target)
 
 
@@ -262,8 +264,9 @@ E_COLUMNS = _E_COLUMNS
 emergency_of = _emergency
 
 
-def _target_params(target: Target) -> dict[str, Any]:
-    """The target as the emergency's three columns (one of them set)."""
+def target_params(target: Target) -> dict[str, Any]:
+    """The target as the emergency's (or a template's) three columns (one of them set)."""
+
     return {
         "everyone": isinstance(target, TenantTarget),
         "groups": sorted(target.groups) if isinstance(target, GroupTarget) else [],
@@ -300,7 +303,7 @@ class EmergencyRepository:
                 "started_by": started_by,
                 "broadcast_id": broadcast_id,
                 "mode": mode,
-                **_target_params(target),
+                **target_params(target),
             },
         )
         row = await cur.fetchone()
@@ -416,7 +419,7 @@ class EmergencyRepository:
                 "id": emergency.id,
                 "tenant_id": emergency.tenant_id,
                 "started_at": emergency.started_at,
-                **_target_params(emergency.target),
+                **target_params(emergency.target),
             },
         )
         row = await cur.fetchone()
@@ -442,7 +445,7 @@ class EmergencyRepository:
                 "started_at": emergency.started_at,
                 "acked": acked,
                 "limit": limit,
-                **_target_params(emergency.target),
+                **target_params(emergency.target),
                 **params,
             },
         )

@@ -74,6 +74,9 @@ class Caller:
             path, json=json, headers=self.headers, scope_base=peer(self.ip), **kw
         )
 
+    async def delete(self, path: str, **kw: Any) -> Any:
+        return await self.client.delete(path, headers=self.headers, scope_base=peer(self.ip), **kw)
+
 
 async def login(client: Client, email: str, password: str, ip: str = CLIENT_IP) -> Any:
     return await client.post(
