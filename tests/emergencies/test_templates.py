@@ -9,12 +9,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
+from uuid import UUID
 
+import anyio
+import msgspec
+import psycopg
 import pytest
+from quart import Quart
 
 from actors.domain.emergencies import MAX_MESSAGE_CHARS
+from actors.domain.emergency_templates import CreateTemplate
+from actors.domain.principal import Principal
 from actors.domain.rbac import Role
-from tests.auth.conftest import Caller
+from actors.errors import Conflict
+from actors.settings import Settings
+from actors.usecases.emergency_templates import EmergencyTemplates
+from tests.auth.conftest import Caller, container_of
 from tests.emergencies.conftest import Approve, Connect, emergencies_of
 
 pytestmark = pytest.mark.anyio
@@ -369,3 +379,103 @@ async def test_integration_tokens_trigger_templates_but_never_write_or_approve(
         assert (await player.emergency())["id"] == started["id"]
     shown = await answer(await operator.get(f"{emergencies_of(tenant)}/{started['id']}"), 200)
     assert shown["started_by"] == f"integration:{created['id']}"
+
+
+async def test_a_tenant_keeps_a_bounded_number_of_templates(
+    app: Quart, operator: Caller, second: Caller, tenant: dict[str, Any]
+) -> None:
+    templates = EmergencyTemplates(container_of(app).store, max_templates=2)
+    who = Principal(
+        user_id=UUID(operator.user_id),
+        tenant_id=UUID(tenant["id"]),
+        email=operator.email,
+        roles=frozenset({Role.EMERGENCY_OPERATOR}),
+    )
+
+    def named(name: str) -> CreateTemplate:
+        return msgspec.convert({**EVACUATE, "name": name}, CreateTemplate)
+
+    for name in ("One", "Two"):
+        await templates.create(who, UUID(tenant["id"]), named(name))
+    with pytest.raises(Conflict, match="limit"):
+        await templates.create(who, UUID(tenant["id"]), named("Three"))
+    listed = await answer(await operator.get(templates_of(tenant)), 200)
+    await answer(await operator.delete(f"{templates_of(tenant)}/{listed['items'][0]['id']}"), 200)
+    await templates.create(who, UUID(tenant["id"]), named("Three"))
+
+
+async def test_postgresql_refuses_edits_and_self_approval(
+    operator: Caller, second: Caller, tenant: dict[str, Any], settings: Settings
+) -> None:
+    """The second wall: whatever the code, what was written cannot change, and a
+    template's creator is never its approver."""
+    written = await write(operator, tenant)
+    assert settings.database_url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        for statement in (
+            "UPDATE emergency_templates SET message = 'Changed' WHERE id = %s",
+            "UPDATE emergency_templates SET state = 'approved', approved_at = now(),"
+            " approved_by = created_by WHERE id = %s",
+        ):
+            with pytest.raises(psycopg.errors.IntegrityError):
+                async with conn.transaction():
+                    await conn.execute(statement, (written["id"],))
+    await approve(second, tenant, written["id"])
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        with pytest.raises(psycopg.errors.IntegrityError):
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE emergency_templates SET state = 'pending_approval',"
+                    " approved_at = NULL, approved_by = NULL WHERE id = %s",
+                    (written["id"],),
+                )
+
+
+async def test_an_archive_in_flight_makes_the_trigger_wait_then_refuse(
+    operator: Caller, second: Caller, tenant: dict[str, Any], settings: Settings
+) -> None:
+    """The trigger reads the template under its row lock: while an archive holds the row,
+    the trigger waits (seen in pg_stat_activity), and once the archive commits it is 409
+    — never an emergency started from a template archived at the same instant."""
+    written = await write(operator, tenant)
+    await approve(second, tenant, written["id"])
+    assert settings.database_url is not None
+    answers: list[Any] = []
+
+    async def trigger_it() -> None:
+        answers.append(await operator.post(emergencies_of(tenant), {"template_id": written["id"]}))
+
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as archiver:
+
+        async def trigger_waits() -> bool:
+            # pg_stat_activity is a snapshot per transaction: take a fresh one each time.
+            await archiver.execute("SELECT pg_stat_clear_snapshot()")
+            cur = await archiver.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                ("%emergency_templates%FOR UPDATE%",),
+            )
+            row = await cur.fetchone()
+            return row is not None and row[0] > 0
+
+        with anyio.fail_after(10.0):
+            async with anyio.create_task_group() as tg, archiver.transaction():
+                await archiver.execute(
+                    "SELECT 1 FROM emergency_templates WHERE id = %s FOR UPDATE",
+                    (written["id"],),
+                )
+                tg.start_soon(trigger_it)
+                while not await trigger_waits():
+                    await anyio.sleep(0.01)  # polling PostgreSQL's view of the wait
+                assert answers == []
+                await archiver.execute(
+                    "UPDATE emergency_templates SET state = 'archived',"
+                    " archived_at = now(), archived_by = 'user:tests' WHERE id = %s",
+                    (written["id"],),
+                )
+                # Committed: the waiting trigger now reads an archived template.
+    (refused,) = answers
+    problem = await answer(refused, 409)
+    assert "archived" in problem["detail"]
+    listed = await answer(await operator.get(emergencies_of(tenant)), 200)
+    assert listed["items"] == []
