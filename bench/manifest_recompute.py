@@ -42,6 +42,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
+import msgspec
 import psycopg
 from psycopg import sql
 
@@ -51,6 +52,7 @@ from actors.domain.rbac import Role
 from actors.domain.schedule_types import DeviceProfile, ScheduleEntry
 from actors.domain.targets import DeviceTarget, GroupTarget, TargetSpec
 from actors.ports.sessions import SessionIdentity
+from actors.services.manifest_feed import ManifestFeed
 from actors.settings import Settings
 from actors.usecases.manifests import ManifestPolicy, Manifests, Recomputed
 from actors.usecases.schedules import CreateSchedule, Schedules
@@ -284,10 +286,18 @@ class Round:
     total_s: float
 
 
+class _SingleNode:
+    """No other node to tell (the benchmark runs one)."""
+
+    async def publish(self, tenant_id: UUID, message: msgspec.Struct) -> bool:
+        return True
+
+
 async def one_round(
     name: str,
     change: Awaitable[object],
     manifests: Manifests,
+    feed: ManifestFeed,
     recorder: RefreshRecorder,
     tenant_id: UUID,
     arrivals: Arrivals,
@@ -298,6 +308,7 @@ async def one_round(
     changed = time.perf_counter()
     result = await manifests.recompute(tenant_id, recorder.scopes.pop())
     recomputed = time.perf_counter()
+    feed.push(tenant_id, result.frames)  # what the node's feed does with what it computed
     assert result.version == arrivals.version, (result.version, arrivals.version)
     arrivals.expect(result.changed)
     await asyncio.wait_for(arrivals.done.wait(), WAIT_S)
@@ -347,7 +358,7 @@ async def measure(
     now = START + timedelta(minutes=7)
     manifests = Manifests(
         container.store,
-        container.events,
+        _SingleNode(),
         ManifestPolicy.from_settings(container.settings),
         clock=lambda: now,
     )
@@ -402,6 +413,7 @@ async def measure(
                 f"add: {name}",
                 schedules.create(who, tenant_id, cmd),
                 manifests,
+                container.manifest_feed,
                 recorder,
                 tenant_id,
                 arrivals,
@@ -411,6 +423,7 @@ async def measure(
                 f"delete: {name}",
                 schedules.delete(who, tenant_id, schedule_id),
                 manifests,
+                container.manifest_feed,
                 recorder,
                 tenant_id,
                 arrivals,

@@ -13,9 +13,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from uuid import UUID
 
-import msgspec
 from quart import current_app
 
 from actors.domain.tokens import AccessTokens
@@ -185,11 +183,12 @@ class Container:
             expire=lambda: emergencies.expire_due(),
             check_every_s=settings.emergency_check_every_s,
         )
-        # Manifests publish through the node's events, which need the runtime, which
-        # needs the feed: the publisher is bound once built (below).
-        manifest_events = _LateEvents()
-        manifests = Manifests(store, manifest_events, ManifestPolicy.from_settings(settings))
-        manifest_feed = ManifestFeed(manifests, config=_feed_config(settings), metrics=metrics)
+        # The feed hands what it computes to this node's sessions (presence is the session
+        # index); the other nodes hear of it over the relay.
+        manifests = Manifests(store, relay, ManifestPolicy.from_settings(settings))
+        manifest_feed = ManifestFeed(
+            manifests, sessions=presence, config=_feed_config(settings), metrics=metrics
+        )
         identity_providers = HttpIdentityProviders.from_settings(settings)
         sso = SingleSignOn.from_settings(
             store, identity_providers, SecretBox.from_settings(settings), tokens, settings
@@ -237,7 +236,6 @@ class Container:
             fleet=fleet_reports,
         )
         events = NodeEvents(runtime, relay)
-        manifest_events.target = events
         emergencies = Emergencies(store, events, presence_reader)
         devices = Devices(store, events, presence_reader, settings, manifests=manifest_feed)
         return cls(
@@ -362,18 +360,6 @@ class Container:
             self._stopped = True
             await self._stack.aclose()
             log.info("node %s stopped", self.settings.node_id)
-
-
-class _LateEvents:
-    """Implements :class:`actors.ports.TenantEvents` for what is built before the node's
-    :class:`NodeEvents` exists (it needs the runtime, whose services come first)."""
-
-    target: NodeEvents | None = None
-
-    async def publish(self, tenant_id: UUID, event: msgspec.Struct) -> None:
-        if self.target is None:
-            raise RuntimeError("tenant events published before the container was built")
-        await self.target.publish(tenant_id, event)
 
 
 def _feed_config(settings: Settings) -> FeedConfig:

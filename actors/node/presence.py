@@ -1,19 +1,35 @@
 """Presence: which devices have a live session on this node, and when each last spoke.
 
 Device actors update :class:`LocalPresence` (plain dict writes, no I/O on the heartbeat
-path). A presence service copies it periodically to the shared store (Redis, with TTLs,
-so a dead node's devices fall offline by themselves) and writes ``last_seen_at`` to
+path); it is also the node's synchronous session index (:meth:`LocalPresence.sessions`:
+which actor holds a device's session, for the services that hand frames to sessions). A
+presence service copies it periodically to the shared store (Redis, with TTLs, so a dead
+node's devices fall offline by themselves) and writes ``last_seen_at`` to
 PostgreSQL in one batched statement: presence is ephemeral, ``last_seen_at`` durable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 from actors.domain.devices import Presence
+from actors.node.outbox import Outbox
+from actors.runtime import ActorRef
+
+
+class SessionOwner(Protocol):
+    """The actor holding a device's session, as services reach it: its outbox to queue a
+    frame in, its ref to wake it."""
+
+    @property
+    def ref(self) -> ActorRef: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 def utc_now() -> datetime:
@@ -23,7 +39,7 @@ def utc_now() -> datetime:
 @dataclass(slots=True)
 class _Entry:
     tenant_id: UUID
-    owner: object
+    owner: SessionOwner
     last_seen_at: datetime
     dirty: bool
 
@@ -44,7 +60,7 @@ class LocalPresence:
         #: be owed). A set of device ids: bounded by the fleet, whatever the churn.
         self._arrived: set[UUID] = set()
 
-    def connected(self, tenant_id: UUID, device_id: UUID, owner: object) -> None:
+    def connected(self, tenant_id: UUID, device_id: UUID, owner: SessionOwner) -> None:
         """``owner`` (the session's actor) now holds the device's session."""
         self._live[device_id] = _Entry(tenant_id, owner, self._clock(), dirty=True)
         self._departed.pop(device_id, None)
@@ -73,6 +89,18 @@ class LocalPresence:
             entry = self._live.get(device_id)
             if entry is not None and entry.tenant_id == tenant_id:
                 found[device_id] = Presence(self.node_id, entry.last_seen_at)
+        return found
+
+    def sessions(
+        self, tenant_id: UUID, device_ids: Iterable[UUID]
+    ) -> list[tuple[UUID, SessionOwner]]:
+        """The live sessions on this node of those of ``device_ids`` that are the tenant's."""
+        live = self._live
+        found: list[tuple[UUID, SessionOwner]] = []
+        for device_id in device_ids:
+            entry = live.get(device_id)
+            if entry is not None and entry.tenant_id == tenant_id:
+                found.append((device_id, entry.owner))
         return found
 
     def live(self) -> list[tuple[UUID, UUID, datetime]]:

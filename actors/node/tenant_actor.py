@@ -279,8 +279,9 @@ class TenantActor(Actor):
 
     @handler(Overflow.NEVER_DROP)
     async def manifests_changed(self, msg: ManifestsChanged) -> None:
-        """New manifest versions are stored: the feed reads and pushes them (never here:
-        this actor never waits for PostgreSQL on its fan-out path)."""
+        """Another node stored new manifest versions (this node's own are handed to its
+        sessions by the feed directly): the feed reads and pushes them (never here: this
+        actor never waits for PostgreSQL on its fan-out path)."""
         if self._manifests is None or not self.sessions:
             return
         if msg.device_ids is None:

@@ -15,3 +15,13 @@ class TenantEvents(Protocol):
         """Deliver to this node's tenant actor now and to the other nodes over the relay.
         Call only after the change committed; never raises for relay trouble."""
         ...
+
+
+class OtherNodes(Protocol):
+    """Tells the *other* nodes' tenant actors (the relay, :class:`~actors.ports.relay.Relay`
+    implements it): for what this node delivers to its own sessions itself."""
+
+    async def publish(self, tenant_id: UUID, message: msgspec.Struct) -> bool:
+        """``False`` if the message could not be handed over (the other nodes catch up
+        from PostgreSQL); never raises for relay trouble."""
+        ...

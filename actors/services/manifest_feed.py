@@ -5,10 +5,12 @@ One runtime service per node. Work arrives per tenant, from three sides, and nev
 
 - :meth:`ManifestFeed.refresh` — a use case committed a change (content approved or
   archived, a playlist or schedule edited, a device regrouped): recompute the manifests
-  of the devices it may affect;
-- :meth:`ManifestFeed.deliver` — a tenant actor learnt that newer manifests exist
-  (:class:`~actors.events.ManifestsChanged`, a relay gap, a new session): push them to
-  these sessions' outboxes;
+  of the devices it may affect, and hand the frames just computed straight to this node's
+  sessions of the changed devices (found in the node's session index, presence) — one
+  visit, nothing read back;
+- :meth:`ManifestFeed.deliver` — a tenant actor learnt that another node stored newer
+  manifests (:class:`~actors.events.ManifestsChanged` over the relay, a relay gap, a new
+  session): read them and push them to these sessions' outboxes;
 - :meth:`ManifestFeed.fetch` — a device actor opens a session and needs its manifest
   (computed first when the device has none yet).
 
@@ -43,19 +45,28 @@ import msgspec
 from actors.domain.manifest_batch import DeviceScope
 from actors.metrics import MetricsRegistry
 from actors.node.messages import Flush
-from actors.node.outbox import Outbox
-from actors.runtime import ActorRef, ActorStopped
+from actors.node.presence import SessionOwner
+from actors.runtime import ActorStopped
 
 log = logging.getLogger(__name__)
 
 _FLUSH = Flush()
 
 
+class Recomputation(Protocol):
+    """What a recomputation returns that the feed uses."""
+
+    @property
+    def frames(self) -> Mapping[UUID, tuple[int, str]]:
+        """The new ``(version, frame)`` of each device whose manifest changed."""
+        ...
+
+
 class ManifestSource(Protocol):
     """What the feed needs from the manifests use case (:class:`~actors.usecases.
     manifests.Manifests` implements it)."""
 
-    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> object: ...
+    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputation: ...
 
     async def frames(
         self, tenant_id: UUID, known: Mapping[UUID, int]
@@ -72,14 +83,23 @@ class ManifestDelivery(Protocol):
     def deliver(self, tenant_id: UUID, targets: Iterable[tuple[UUID, ManifestTarget]]) -> None: ...
 
 
-class ManifestTarget(Protocol):
-    """A live session as the feed needs it: its actor and its outbox."""
+#: A live session as the feed needs it: its actor (to wake) and its outbox.
+ManifestTarget = SessionOwner
 
-    @property
-    def ref(self) -> ActorRef: ...
 
-    @property
-    def outbox(self) -> Outbox: ...
+class SessionIndex(Protocol):
+    """This node's sessions by device (:class:`~actors.node.presence.LocalPresence`)."""
+
+    def sessions(
+        self, tenant_id: UUID, device_ids: Iterable[UUID]
+    ) -> list[tuple[UUID, ManifestTarget]]: ...
+
+
+class _NoSessions:
+    def sessions(
+        self, tenant_id: UUID, device_ids: Iterable[UUID]
+    ) -> list[tuple[UUID, ManifestTarget]]:
+        return []
 
 
 class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,10 +138,12 @@ class ManifestFeed:
         self,
         source: ManifestSource,
         *,
+        sessions: SessionIndex | None = None,
         config: FeedConfig | None = None,
         metrics: MetricsRegistry | None = None,
     ) -> None:
         self._source = source
+        self._sessions: SessionIndex = sessions if sessions is not None else _NoSessions()
         self._config = config or FeedConfig()
         self._jobs: dict[UUID, _Job] = {}
         self._ready: deque[UUID] = deque()
@@ -178,6 +200,20 @@ class ManifestFeed:
         with anyio.move_on_after(self._config.opening_timeout_s):
             await waiter.done.wait()
         return waiter.answer
+
+    def push(self, tenant_id: UUID, frames: Mapping[UUID, tuple[int, str]]) -> int:
+        """Queue just-computed frames ``{device: (version, frame)}`` in this node's
+        sessions of those devices (the session index says which) and wake them; a session
+        never goes back to an older version. Returns how many sessions were handed one."""
+        pushed = 0
+        for device_id, target in self._sessions.sessions(tenant_id, frames):
+            version, frame = frames[device_id]
+            if target.outbox.put_manifest(frame, version):
+                with contextlib.suppress(ActorStopped):  # the session just ended
+                    target.ref.tell(_FLUSH)
+                    pushed += 1
+        self._pushed.inc(pushed)
+        return pushed
 
     def manifest_acked(self, tenant_id: UUID, device_id: UUID, version: int, at: datetime) -> None:
         self._acks.append((tenant_id, device_id, version, at))
@@ -249,17 +285,25 @@ class ManifestFeed:
                     self._idle.set()
 
     async def _run(self, tenant_id: UUID, job: _Job) -> None:
+        frames: dict[UUID, tuple[int, str]] = {}
         if job.scope is not None:
             self._recomputes.inc()
-            await self._source.recompute(tenant_id, job.scope)
+            fresh = (await self._source.recompute(tenant_id, job.scope)).frames
+            if fresh:
+                frames.update(fresh)
+                self.push(tenant_id, fresh)
         if not job.fetches and not job.deliveries:
             return
+        # Anything not just computed is read: sessions another node's change concerns,
+        # openings of devices this recomputation did not touch.
         known = {
             device_id: target.outbox.manifest_version
             for device_id, target in job.deliveries.items()
+            if device_id not in frames
         }
-        known.update(dict.fromkeys(job.fetches, 0))
-        frames = await self._source.frames(tenant_id, known)
+        known.update((device_id, 0) for device_id in job.fetches if device_id not in frames)
+        if known:
+            frames.update(await self._source.frames(tenant_id, known))
         missing = [device_id for device_id in job.fetches if device_id not in frames]
         if missing:
             # First session of a new device: its manifest is computed now, for it alone.

@@ -6,9 +6,10 @@ takes the tenant's manifest lock (so recomputations of one tenant never interlea
 any node, and each reads everything committed before it), plans every device in scope at
 once (:func:`~actors.domain.manifest_batch.plan_batch`, in a worker thread: the event loop
 keeps serving screens meanwhile), and writes only the devices whose document's hash
-changed, all under the tenant's next version. After commit it publishes one
-:class:`~actors.events.ManifestsChanged` for the tenant: every node pushes the new
-versions to the sessions it holds.
+changed, all under the tenant's next version. It returns the new frames of the changed
+devices (the feed hands them straight to this node's sessions: nothing is read back), and
+after commit publishes one :class:`~actors.events.ManifestsChanged` for the tenant to
+the *other* nodes, which read and push the new versions to the sessions they hold.
 
 No device is ever given a document over ``MANIFEST_MAX_BYTES``: the writes that would
 cause one are refused in their own transaction (:class:`ManifestSizeGuard`), and a
@@ -46,7 +47,7 @@ from actors.domain.rbac import Permission, authorize
 from actors.domain.schedule_types import ScheduleEntry
 from actors.errors import Conflict, NotFound
 from actors.events import ManifestsChanged
-from actors.ports.events import TenantEvents
+from actors.ports.events import OtherNodes
 from actors.ports.uow import Tx, UnitOfWork
 from actors.settings import Settings
 
@@ -88,6 +89,9 @@ class Recomputed(msgspec.Struct, frozen=True, kw_only=True):
     version: int | None
     plan_s: float
     total_s: float
+    #: The ``manifest`` frame ``(version, text)`` of each changed device (devices sharing
+    #: a document share one string).
+    frames: dict[UUID, tuple[int, str]] = msgspec.field(default_factory=dict)
 
 
 class DeviceManifestView(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,12 +116,12 @@ class Manifests:
     def __init__(
         self,
         uow: UnitOfWork,
-        events: TenantEvents,
+        others: OtherNodes,
         policy: ManifestPolicy,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = uow
-        self._events = events
+        self._others = others
         self._policy = policy
         self._clock = clock
 
@@ -126,9 +130,9 @@ class Manifests:
         return self._policy
 
     async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputed:
-        """Recompute the manifests of ``scope``'s approved devices; store and announce the
-        changed ones (see the module docstring). With ``scope.everyone``, manifests of
-        devices no longer approved are dropped too.
+        """Recompute the manifests of ``scope``'s approved devices; store the changed ones,
+        return their frames and tell the other nodes (see the module docstring). With
+        ``scope.everyone``, manifests of devices no longer approved are dropped too.
 
         :raises Unavailable: if PostgreSQL cannot be reached (nothing is written).
         """
@@ -161,8 +165,17 @@ class Manifests:
                         changed=plan.changed,
                         computed_at=now,
                     )
+        frames: dict[UUID, tuple[int, str]] = {}
         if plan is not None and version is not None:
-            await self._events.publish(tenant_id, self._notice(version, list(plan.changed)))
+            notice = self._notice(version, list(plan.changed))
+            if not await self._others.publish(tenant_id, notice):
+                # They catch up from PostgreSQL after the relay gap (or periodically).
+                log.warning("relay did not take the manifest notice for tenant %s", tenant_id)
+            shared = {
+                digest: frame_text(version, planned.document)
+                for digest, planned in plan.documents.items()
+            }
+            frames = {device: (version, shared[digest]) for device, digest in plan.changed.items()}
         result = Recomputed(
             tenant_id=tenant_id,
             devices=0 if plan is None else plan.devices,
@@ -171,8 +184,16 @@ class Manifests:
             version=version,
             plan_s=plan_s,
             total_s=time.perf_counter() - started,
+            frames=frames,
         )
-        log.debug("manifests recomputed: %s", result)
+        log.debug(
+            "manifests recomputed: tenant %s, %d devices, %d changed, version %s, %.1f ms",
+            tenant_id,
+            result.devices,
+            result.changed,
+            version,
+            result.total_s * 1000,
+        )
         return result
 
     def _notice(self, version: int, changed: Sequence[UUID]) -> ManifestsChanged:

@@ -88,8 +88,9 @@ async def test_a_manifest_that_time_makes_too_big_is_not_sent(app: Quart, team: 
     published: list[object] = []
 
     class Events:
-        async def publish(self, tenant_id: UUID, event: msgspec.Struct) -> None:
-            published.append(event)
+        async def publish(self, tenant_id: UUID, message: msgspec.Struct) -> bool:
+            published.append(message)
+            return True
 
     # Two hours on, the horizon has moved: every device gets a new document...
     later = datetime.now(UTC) + timedelta(hours=2)

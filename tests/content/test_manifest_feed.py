@@ -17,13 +17,18 @@ import pytest
 from actors.domain.manifest_batch import DeviceScope
 from actors.node.messages import Flush
 from actors.node.outbox import Outbox
-from actors.services.manifest_feed import FeedConfig, ManifestFeed
+from actors.services.manifest_feed import FeedConfig, ManifestFeed, Recomputation
 
 pytestmark = pytest.mark.anyio
 
 T1 = UUID("00000000-0000-4000-8000-0000000000a1")
 T2 = UUID("00000000-0000-4000-8000-0000000000a2")
 WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    frames: dict[UUID, tuple[int, str]]
 
 
 @dataclass
@@ -41,7 +46,7 @@ class FakeSource:
     fail_next: bool = False
     version: int = 0
 
-    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> object:
+    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputation:
         self.recomputed.append((tenant_id, scope))
         self.started.setdefault(tenant_id, anyio.Event()).set()
         gate = self.gates.get(tenant_id)
@@ -51,9 +56,11 @@ class FakeSource:
             self.fail_next = False
             raise RuntimeError("database down")
         self.version += 1
+        frames = {}
         for device_id in scope.device_ids:
-            self.stored[(tenant_id, device_id)] = (self.version, f"frame-{self.version}")
-        return None
+            frames[device_id] = (self.version, f"frame-{self.version}")
+            self.stored[(tenant_id, device_id)] = frames[device_id]
+        return Recomputed(frames)
 
     async def frames(
         self, tenant_id: UUID, known: Mapping[UUID, int]

@@ -95,8 +95,8 @@ async def test_a_change_on_one_node_reaches_a_screen_on_another(
 class LostNotices:
     """A publisher whose notices never arrive anywhere (Redis lost them)."""
 
-    async def publish(self, tenant_id: UUID, event: msgspec.Struct) -> None:
-        return None
+    async def publish(self, tenant_id: UUID, message: msgspec.Struct) -> bool:
+        return False
 
 
 async def test_a_node_that_missed_the_notice_catches_up(

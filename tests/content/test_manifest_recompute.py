@@ -45,8 +45,9 @@ class Published:
     def __init__(self) -> None:
         self.events: list[tuple[UUID, msgspec.Struct]] = []
 
-    async def publish(self, tenant_id: UUID, event: msgspec.Struct) -> None:
-        self.events.append((tenant_id, event))
+    async def publish(self, tenant_id: UUID, message: msgspec.Struct) -> bool:
+        self.events.append((tenant_id, message))
+        return True
 
 
 @pytest.fixture

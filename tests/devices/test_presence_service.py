@@ -7,16 +7,23 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import cast
 from uuid import uuid4
 
 import pytest
 
-from actors.node.presence import LocalPresence
+from actors.node.presence import LocalPresence, SessionOwner
 from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
 from store import redis_client
 from store.presence_redis import RedisPresence
 from store.uow import Store
 from tests.conftest import REDIS_URL
+
+
+def _owner() -> SessionOwner:
+    """A session's actor, as presence keeps it (only its identity matters here)."""
+    return cast(SessionOwner, object())
+
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +59,7 @@ async def test_a_new_session_is_announced_at_the_next_tick_not_the_next_full_rou
     await service.tick()  # the first round (a full one)
 
     tenant, device = uuid4(), uuid4()
-    owner = object()
+    owner = _owner()
     here.connected(tenant, device, owner)
     assert await elsewhere.lookup(tenant, [device]) == {}
     await service.tick()
@@ -67,7 +74,7 @@ async def test_a_new_session_is_announced_at_the_next_tick_not_the_next_full_rou
 def test_a_session_that_ends_before_its_time_is_written_keeps_it_for_the_next_batch() -> None:
     times = iter(datetime(2026, 1, 1, 0, 0, s, tzinfo=UTC) for s in range(10))
     local = LocalPresence("node-a", clock=lambda: next(times))
-    tenant, device, owner = uuid4(), uuid4(), object()
+    tenant, device, owner = uuid4(), uuid4(), _owner()
     local.connected(tenant, device, owner)
     local.seen(device)  # second 1
     local.disconnected(device, owner)
@@ -78,7 +85,7 @@ def test_a_session_that_ends_before_its_time_is_written_keeps_it_for_the_next_ba
 def test_a_reconnect_writes_one_time_per_device_the_newest() -> None:
     times = iter(datetime(2026, 1, 1, 0, 0, s, tzinfo=UTC) for s in range(10))
     local = LocalPresence("node-a", clock=lambda: next(times))
-    tenant, device, first, second = uuid4(), uuid4(), object(), object()
+    tenant, device, first, second = uuid4(), uuid4(), _owner(), _owner()
     local.connected(tenant, device, first)  # second 0
     local.disconnected(device, first)
     local.connected(tenant, device, second)  # second 1
