@@ -186,6 +186,25 @@ async def test_the_spec_update_replaces_the_message_on_the_screen(
     assert cleared["details"]["cap"]["identifier"] == "TRI13970876.2"
 
 
+async def test_concurrent_updates_of_one_alert_leave_one_emergency_showing(
+    operator: Caller, tenant: dict[str, Any]
+) -> None:
+    await post_cap(operator, tenant, example("earthquake_alert.xml"))
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    async def update(n: int) -> None:
+        body = example("a3_earthquake_update.xml", **{"TRI13970876.2": f"TRI13970876.2-{n}"})
+        answers.append(await post_cap(operator, tenant, body))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(5):
+            tg.start_soon(update, n)
+    # The thread is locked per message: each update replaces the one before it.
+    assert sorted((status, body["action"]) for status, body in answers) == [(200, "updated")] * 5
+    [showing] = await active(operator, tenant)
+    assert showing["id"] in {body["emergency_id"] for _, body in answers}
+
+
 async def test_a_cancel_clears_the_alert_on_the_screen_and_a_repeat_changes_nothing(
     operator: Caller, tenant: dict[str, Any], approved: Approve, play: Connect
 ) -> None:
