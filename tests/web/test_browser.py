@@ -85,6 +85,8 @@ class Node:
     tenant_id: str
     operator: dict[str, str]
     media_root: Path
+    env: dict[str, str]
+    cwd: Path
 
     def as_operator(self, method: str, path: str, **kw: Any) -> Any:
         headers = {**self.operator, **kw.pop("headers", {})}
@@ -170,7 +172,8 @@ def node(database_url: str, tmp_path: Path, media_site: tuple[Path, str]) -> Ite
                 headers=root,
             )
             assert user.status_code == 201, user.text
-            yield Node(server, http, root, tenant_id, _login(http, OPERATOR), media_root)
+            operator = _login(http, OPERATOR)
+            yield Node(server, http, root, tenant_id, operator, media_root, env, tmp_path)
     finally:
         truncate_all(database_url)
 
@@ -447,6 +450,34 @@ def test_the_player_answers_remote_commands(browser: Browser, node: Node) -> Non
     screen.wait_for_selector("body[data-phase=online]", timeout=WAIT_MS)
     assert screen.is_hidden("#pairing")
     assert player.errors == []
+
+
+def test_the_player_comes_back_by_itself_after_its_node_restarts(
+    browser: Browser, node: Node
+) -> None:
+    """SIGTERM: the node sends ``reconnect`` (after_ms) and closes with 1012; the player
+    waits, finds the node gone, backs off with jitter and is online again on the new
+    process on the same address, where the next emergency reaches it."""
+    player, _ = _paired(browser, node, "Stairs")
+    screen = player.page
+    port = node.server.port
+    node.server.process.terminate()
+    assert node.server.process.wait(30) == 0
+    screen.wait_for_selector("body:not([data-phase=online])", timeout=WAIT_MS)
+    with running_server(node.cwd, node.env, node_id="web-again", port=port):
+        # Down for a few seconds: attempts n = 0, 1, 2 wait at most 1 + 2 + 4 s.
+        screen.wait_for_selector("body[data-phase=online]", timeout=30_000)
+        started = node.as_operator(
+            "POST",
+            f"/api/v1/tenants/{node.tenant_id}/emergencies",
+            json={"message": "Back online", "severity": "warning", "target": {"all": True}},
+        )
+        panel = screen.wait_for_selector(
+            f"#emergency[data-emergency-id='{started['id']}']", timeout=EMERGENCY_BUDGET_MS
+        )
+        assert panel is not None
+        assert screen.inner_text("#emergency-message") == "Back online"
+        _shot(screen, "10-player-after-restart")
 
 
 def test_the_player_modules_compute_what_the_contract_says_in_the_browser(
