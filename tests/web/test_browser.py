@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth.oidc_provider import running_provider
 from tests.conftest import truncate_all
 from tests.servers import REPO, Server, running_server
 
@@ -478,6 +479,45 @@ def test_the_player_comes_back_by_itself_after_its_node_restarts(
         assert panel is not None
         assert screen.inner_text("#emergency-message") == "Back online"
         _shot(screen, "10-player-after-restart")
+
+
+def test_the_console_signs_in_with_the_tenants_single_sign_on(browser: Browser, node: Node) -> None:
+    """The tenant's OpenID provider (a real one on a local port) has the console as its
+    redirect URI: the console starts the sign-in, gets the browser back with the code,
+    trades it at the callback for the token pair and works with the mapped roles."""
+    base = node.server.base_url
+    redirect = f"{base}/console"
+    with running_provider() as idp:
+        idp.register("signage-console", None, redirect)  # a public client: PKCE only
+        configured = node.http.put(
+            f"/api/v1/tenants/{node.tenant_id}/sso",
+            json={
+                "issuer": idp.issuer,
+                "client_id": "signage-console",
+                "redirect_uri": redirect,
+                "allowed_domains": ["corp.example"],
+                "role_claim": "groups",
+                "role_mapping": [{"value": "ops", "roles": ["device_manager"]}],
+                "default_roles": ["viewer"],
+            },
+            headers=node.root,
+        )
+        assert configured.status_code == 200, configured.text
+        idp.log_in("person-1", "dana@corp.example", groups=["ops"])
+        operator = _open(browser, f"{base}/console?sso={node.tenant_id}")
+        console = operator.page
+        console.click("#sso-start")
+        console.wait_for_selector("#app-view:not([hidden])", timeout=WAIT_MS)
+        assert console.inner_text("#who-email") == "dana@corp.example"
+        assert console.url == redirect  # the code is gone from the address bar
+        assert console.inner_text("#tenant") == "Campus (campus)"
+        assert idp.served.count("token") == 1
+        _shot(console, "11-console-sso")
+        # Reloading the page (the code no longer in the URL) keeps the session.
+        console.reload()
+        console.wait_for_selector("#app-view:not([hidden])", timeout=WAIT_MS)
+        assert idp.served.count("token") == 1
+    assert operator.errors == []
 
 
 def test_the_player_modules_compute_what_the_contract_says_in_the_browser(

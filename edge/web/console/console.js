@@ -8,6 +8,11 @@
 const API = "/api/v1";
 const TOKENS_KEY = "signage.console.tokens.v1";
 const TENANT_KEY = "signage.console.tenant.v1";
+/** The sign-in under way with a provider: which tenant's (null: the platform's). */
+const SSO_KEY = "signage.console.sso.v1";
+/** What a provider sends the browser back with, as the callback endpoint takes it. */
+const SSO_PARAMS = ["state", "code", "iss", "error", "error_description", "error_uri", "session_state"];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SCREENS_POLL_MS = 2000;
 const DELIVERY_POLL_MS = 500;
 /** Screens listed under a watched emergency (its first page, by name). */
@@ -185,6 +190,51 @@ async function signedIn() {
   await loadTenants();
   consoleState.timers.push(setInterval(refreshScreens, SCREENS_POLL_MS));
   consoleState.timers.push(setInterval(refreshEmergencies, SCREENS_POLL_MS));
+}
+
+// --- single sign-on -----------------------------------------------------------------------
+//
+// A tenant's (or the platform's) provider is configured with this page as its redirect
+// URI (docs/see-it-work.md): `/console?sso=<tenant id>` (or `?sso=platform`) offers the
+// button; the provider sends the browser back here with `state` and `code`, which this
+// script hands to the callback endpoint for the token pair.
+
+function ssoScope() {
+  const wanted = new URLSearchParams(location.search).get("sso");
+  if (wanted === "platform") return { tenant: null };
+  if (wanted && UUID.test(wanted)) return { tenant: wanted.toLowerCase() };
+  return undefined;
+}
+
+function ssoPath(scope) {
+  return scope.tenant === null ? "/sso" : `/tenants/${scope.tenant}/sso`;
+}
+
+function onSsoStart() {
+  const scope = ssoScope();
+  sessionStorage.setItem(SSO_KEY, JSON.stringify(scope));
+  location.assign(`${API}${ssoPath(scope)}/start`);
+}
+
+/** Finish a sign-in the provider sent back here; true if there was one to finish. */
+async function finishSso() {
+  const given = new URLSearchParams(location.search);
+  const pending = sessionStorage.getItem(SSO_KEY);
+  if (!pending || !(given.has("code") || given.has("error"))) return false;
+  sessionStorage.removeItem(SSO_KEY);
+  // The code leaves the address bar (and the history) before anything else runs.
+  history.replaceState(null, "", location.pathname);
+  const query = new URLSearchParams();
+  for (const name of SSO_PARAMS) if (given.has(name)) query.set(name, given.get(name));
+  saveTokens(null); // the callback is the only credential here
+  try {
+    saveTokens(await api("GET", `${ssoPath(JSON.parse(pending))}/callback?${query}`));
+    await signedIn();
+  } catch (error) {
+    saveTokens(null);
+    say(`Single sign-on failed: ${error.message}`, true);
+  }
+  return true;
 }
 
 // --- tenants ------------------------------------------------------------------------------
@@ -416,6 +466,9 @@ $("tenant-form").addEventListener("submit", onCreateTenant);
 $("claim-form").addEventListener("submit", onClaim);
 $("emergency-form").addEventListener("submit", onTrigger);
 
-if (consoleState.tokens) {
-  signedIn().catch(() => signedOut(""));
-}
+$("sso-start").addEventListener("click", onSsoStart);
+$("sso-view").hidden = ssoScope() === undefined;
+
+finishSso().then((finished) => {
+  if (!finished && consoleState.tokens) signedIn().catch(() => signedOut(""));
+});
