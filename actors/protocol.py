@@ -92,7 +92,33 @@ class CommandResultFrame(
     detail: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
-Inbound = Hello | Heartbeat | Ack | CommandResultFrame
+#: Items one ``played`` frame may carry (20 items are ~2.5 KiB, under the frame limit).
+MAX_PLAYED_ITEMS = 20
+#: One item's duration at most: a day.
+MAX_PLAYED_MS = 86_400_000
+
+
+class PlayedItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One thing the screen played: which content, from when, for how long."""
+
+    content_id: UUID
+    #: With its offset (RFC 3339); a naive time is refused.
+    started_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    duration_ms: Annotated[int, msgspec.Meta(ge=0, le=MAX_PLAYED_MS)]
+
+
+class Played(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="played", tag_field="type"
+):
+    """Proof of play (docs/devices.md, "Proof of play"): what the screen played since its
+    last report, oldest first, at most :data:`MAX_PLAYED_ITEMS` items a frame."""
+
+    items: Annotated[
+        tuple[PlayedItem, ...], msgspec.Meta(min_length=1, max_length=MAX_PLAYED_ITEMS)
+    ]
+
+
+Inbound = Hello | Heartbeat | Ack | CommandResultFrame | Played
 
 
 class ProtocolError(Exception):

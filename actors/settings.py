@@ -284,6 +284,16 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     #: Finished deliveries stay in the delivery log this long.
     webhook_log_retention_s: float = 7 * 24 * 3600.0
 
+    # -- Proof of play (docs/devices.md, "Proof of play") --
+    #: Played items one screen may report: a burst, then a steady refill (per second);
+    #: past it the frame is refused with an error frame (repeated: 1008).
+    play_items_burst: int = 200
+    play_items_per_s: float = 2.0
+    #: Reported plays are written (rolled up per hour) in one transaction this often.
+    play_flush_s: float = 5.0
+    #: Hours of plays older than this are deleted (reports cover at most this far back).
+    play_retention_days: int = 400
+
     def __post_init__(self) -> None:
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigError("DB_POOL_MIN/DB_POOL_MAX: need 1 <= DB_POOL_MIN <= DB_POOL_MAX")
@@ -401,6 +411,12 @@ def _check_content_settings(s: Settings) -> None:
 
 
 def _check_webhook_settings(s: Settings) -> None:
+    if s.play_items_burst < 20 or s.play_items_per_s <= 0 or s.play_flush_s <= 0:
+        raise ConfigError(
+            "PLAY_ITEMS_BURST >= 20 (a full frame), PLAY_ITEMS_PER_S and PLAY_FLUSH_S > 0"
+        )
+    if s.play_retention_days < 1:
+        raise ConfigError("PLAY_RETENTION_DAYS: at least 1")
     if s.last_seen_flush_s <= 0:
         raise ConfigError("LAST_SEEN_FLUSH_S: must be positive")
     if (

@@ -31,6 +31,7 @@ from edge.routes import (
     ops,
     pages,
     playlists,
+    plays,
     schedules,
     sso,
     tenants,
@@ -60,6 +61,7 @@ ROUTERS: tuple[ApiRouter, ...] = (
     playlists.router,
     schedules.router,
     webhooks.router,
+    plays.router,
 )
 
 

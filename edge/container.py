@@ -36,6 +36,7 @@ from actors.services.fleet_writer import BatchedFleetReports
 from actors.services.gc_policy import GcPolicy
 from actors.services.housekeeping import Housekeeping, Job
 from actors.services.manifest_feed import FeedConfig, ManifestFeed
+from actors.services.play_writer import BatchedPlays
 from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
 from actors.services.reconciler import Reconciler
 from actors.services.session_directory import StoreDirectory
@@ -56,6 +57,7 @@ from actors.usecases.integrations import Integrations
 from actors.usecases.manifests import ManifestPolicy, Manifests
 from actors.usecases.ops import Ops
 from actors.usecases.playlists import Playlists
+from actors.usecases.plays import Plays
 from actors.usecases.schedules import Schedules
 from actors.usecases.sso import SingleSignOn
 from actors.usecases.tenants import Tenants
@@ -78,6 +80,8 @@ from store.uow import Store
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "signage.container"
+#: How often a node deletes proof-of-play hours past PLAY_RETENTION_DAYS.
+PLAY_PURGE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -96,6 +100,7 @@ class Container:
     identity_providers: HttpIdentityProviders
     sso: SingleSignOn
     webhooks: Webhooks
+    plays: Plays
     audit: AuditTrail
     metrics: MetricsRegistry
     relay: Relay
@@ -166,6 +171,8 @@ class Container:
         )
         presence_reader = NodePresence(presence, shared)
         hooks = build_webhooks(settings, store, presence, presence_reader, metrics)
+        play_writer = BatchedPlays(store, metrics, flush_every_s=settings.play_flush_s)
+        plays = Plays(store, retention_days=settings.play_retention_days)
         node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
         acks = BatchedAcks(
             store, metrics, node_id=settings.node_id, flush_every_s=settings.emergency_ack_flush_s
@@ -219,9 +226,11 @@ class Container:
                             settings.housekeeping_every_s,
                             lambda: sso.purge_expired_sign_ins(),
                         ),
+                        Job("play retention", PLAY_PURGE_EVERY_S, lambda: plays.purge()),
                     ]
                 ),
                 hooks.dispatcher,
+                play_writer,
             ),
         )
         sessions = NodeSessions(
@@ -234,6 +243,7 @@ class Container:
             emergencies=node_emergencies,
             manifests=manifest_feed,
             fleet=fleet_reports,
+            plays=play_writer,
         )
         events = NodeEvents(runtime, relay)
         emergencies = Emergencies(store, events, presence_reader)
@@ -257,6 +267,7 @@ class Container:
             identity_providers=identity_providers,
             sso=sso,
             webhooks=hooks.webhooks,
+            plays=plays,
             audit=AuditTrail(store),
             metrics=metrics,
             relay=relay,

@@ -38,6 +38,7 @@ from actors.protocol import (
     ErrorFrame,
     Heartbeat,
     Hello,
+    Played,
     ProtocolError,
     Revoked,
     decode_inbound,
@@ -321,6 +322,9 @@ async def _read(
     bucket = TokenBucket(
         settings.ws_inbound_per_s, settings.ws_inbound_burst, updated=time.monotonic()
     )
+    played = TokenBucket(
+        settings.play_items_per_s, settings.play_items_burst, updated=time.monotonic()
+    )
     errors = 0
     while True:
         raw: str | bytes | None = None
@@ -349,6 +353,19 @@ async def _read(
             continue
         if isinstance(frame, Heartbeat):
             ref.tell(frame)
+        elif isinstance(frame, Played):
+            # Items, not frames, are what a screen could flood the writer with.
+            if played.take(time.monotonic(), len(frame.items)) > 0:
+                errors += 1
+                if errors >= settings.ws_max_protocol_errors:
+                    return CloseSession(CloseCode.POLICY, "repeated protocol errors")
+                detail = "played: more items than allowed; report less often"
+                ref.tell(Notice(encode_text(ErrorFrame(detail=detail))))
+                continue
+            try:
+                await ref.send(frame, timeout=settings.ws_idle_timeout_s / 3)
+            except MailboxFull:
+                return CloseSession(CloseCode.POLICY, "reporting too fast")
         elif isinstance(frame, Ack | CommandResultFrame):
             try:
                 await ref.send(frame, timeout=settings.ws_idle_timeout_s / 3)

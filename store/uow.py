@@ -19,6 +19,7 @@ from actors.ports.emergency_templates import (
 from actors.ports.fleet import FleetRepository as FleetRepositoryPort
 from actors.ports.integrations import IntegrationRepository as IntegrationRepositoryPort
 from actors.ports.mfa import MfaRepository as MfaRepositoryPort
+from actors.ports.plays import PlayRepository as PlayRepositoryPort
 from actors.ports.sso import SsoRepository as SsoRepositoryPort
 from actors.ports.webhooks import WebhookRepository as WebhookRepositoryPort
 from store.db import Connection, Database
@@ -35,6 +36,7 @@ from store.repos.manifests import ManifestRepository
 from store.repos.mfa import MfaRepository
 from store.repos.nodes import NodeRepository
 from store.repos.playlists import PlaylistRepository
+from store.repos.plays import PlayRepository
 from store.repos.schedules import ScheduleRepository
 from store.repos.sessions import SessionRepository
 from store.repos.sso import SsoRepository
@@ -71,6 +73,7 @@ class StoreTx:
         self.sso: SsoRepositoryPort = SsoRepository(conn)
         self.webhooks: WebhookRepositoryPort = WebhookRepository(conn)
         self.cap: CapRepositoryPort = CapRepository(conn)
+        self.plays: PlayRepositoryPort = PlayRepository(conn)
 
 
 class Store:

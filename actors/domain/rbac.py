@@ -68,10 +68,13 @@ class Permission(StrEnum):
     CAP_CONFIGURE = "cap.configure"  # the tenant's CAP area mapping
     # Write, approve (four eyes: checked by the use case) and archive emergency templates.
     EMERGENCY_TEMPLATE_EDIT = "emergency.template"
+    PLAY_READ = "play.read"  # proof-of-play reports and their CSV export
 
 
 P = Permission
-_READ = frozenset({P.TENANT_READ, P.DEVICE_READ, P.CONTENT_READ, P.SCHEDULE_READ, P.EMERGENCY_READ})
+_READ = frozenset(
+    {P.TENANT_READ, P.DEVICE_READ, P.CONTENT_READ, P.SCHEDULE_READ, P.EMERGENCY_READ, P.PLAY_READ}
+)
 _AUDIT = frozenset({P.AUDIT_READ, P.AUDIT_VERIFY, P.AUDIT_EXPORT})
 _PLATFORM_ONLY = frozenset(
     {P.TENANT_CREATE, P.TENANT_UPDATE, P.TENANT_SUSPEND, P.EMERGENCY_BROADCAST, P.OPS_READ}

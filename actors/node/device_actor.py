@@ -37,12 +37,14 @@ from actors.node.messages import (
 from actors.node.outbox import Outbox
 from actors.node.presence import LocalPresence
 from actors.ports.fleet import FleetSink, NoFleet
+from actors.ports.plays import NoPlays, PlaySink
 from actors.ports.sessions import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.protocol import (
     Ack,
     CloseCode,
     CommandResultFrame,
     Heartbeat,
+    Played,
     Reconnect,
     Welcome,
     encode_text,
@@ -99,6 +101,7 @@ class DeviceActor(Actor):
         acks: AckSink,
         presence: LocalPresence,
         fleet: FleetSink | None = None,
+        plays: PlaySink | None = None,
         last_seq: int | None = None,
         send_timeout_s: float = SEND_TIMEOUT_S,
         jitter: Callable[[], float] | None = None,
@@ -113,6 +116,7 @@ class DeviceActor(Actor):
         self._acks = acks
         self._presence = presence
         self._fleet = fleet if fleet is not None else NoFleet()
+        self._plays = plays if plays is not None else NoPlays()
         self._last_seq = last_seq
         self._send_timeout_s = send_timeout_s
         self._jitter = jitter
@@ -199,6 +203,12 @@ class DeviceActor(Actor):
         me = self.identity
         self._presence.seen(me.device_id)
         self._fleet.answered(me.tenant_id, me.device_id, msg, _now())
+
+    @handler(Overflow.BLOCK)
+    async def played(self, msg: Played) -> None:
+        me = self.identity
+        self._presence.seen(me.device_id)
+        self._plays.played(me.tenant_id, me.device_id, msg.items, _now())
 
     @handler(Overflow.BLOCK)
     async def ack(self, msg: Ack) -> None:

@@ -15,6 +15,7 @@ from actors.node.presence import LocalPresence
 from actors.node.tenant_actor import TenantActor
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.ports.fleet import FleetSink
+from actors.ports.plays import PlaySink
 from actors.ports.relay import Relay
 from actors.ports.sessions import AckSink, DeviceSocket, SessionIdentity, SessionOpening
 from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime, StopReason
@@ -50,9 +51,11 @@ class NodeSessions:
         emergencies: NodeEmergencies | None = None,
         manifests: ManifestDelivery | None = None,
         fleet: FleetSink | None = None,
+        plays: PlaySink | None = None,
     ) -> None:
         self.runtime = runtime
         self._fleet = fleet
+        self._plays = plays
         self.presence = presence
         self._opening = opening
         self._acks = acks
@@ -145,6 +148,7 @@ class NodeSessions:
                 acks=self._acks,
                 presence=self.presence,
                 fleet=self._fleet,
+                plays=self._plays,
                 last_seq=last_seq,
                 jitter=random.random,
             ),

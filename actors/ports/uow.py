@@ -18,6 +18,7 @@ from actors.ports.integrations import IntegrationRepository
 from actors.ports.manifests import ManifestRepository
 from actors.ports.mfa import MfaRepository
 from actors.ports.nodes import NodeRepository
+from actors.ports.plays import PlayRepository
 from actors.ports.sso import SsoRepository
 from actors.ports.tenants import TenantRepository
 from actors.ports.webhooks import WebhookRepository
@@ -47,6 +48,7 @@ class Tx(Protocol):
     sso: SsoRepository
     webhooks: WebhookRepository
     cap: CapRepository
+    plays: PlayRepository
 
 
 class UnitOfWork(Protocol):
