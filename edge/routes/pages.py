@@ -13,7 +13,8 @@ Each page has its own Content-Security-Policy, replacing the app's default one:
 - the console: styles from this origin only;
 - the player also loads media from ``MEDIA_BASE_URL``'s origin when that is another one
   (it downloads the bytes to check their SHA-256, then shows them from a ``blob:`` URL),
-  frames web pages (``url`` content, in an iframe sandboxed without same-origin), and
+  frames web pages (``url`` content, in an iframe sandboxed without same-origin), runs
+  its own service worker (``sw.js``: its files, for a start while the node is down), and
   allows inline styles, because an ``html`` item is shown in a sandboxed ``srcdoc``
   iframe that inherits this policy: an editor's HTML keeps its ``style`` attributes while
   its scripts still never run.
@@ -43,6 +44,8 @@ MEDIA_TYPES: dict[str, str] = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+#: The player's offline cache of its own files (edge/web/player/sw.js).
+SERVICE_WORKER = "sw.js"
 #: Revalidated on every load (the ETag makes it cheap): an upgrade of the node reaches
 #: every screen at its next page load, never a mix of old and new files.
 CACHE_CONTROL = "no-cache"
@@ -81,7 +84,7 @@ def player_policy(media_base_url: str) -> str:
             f"media-src 'self' blob:{extra}",
             f"connect-src 'self'{extra}",
             "frame-src https: http:",
-            "worker-src 'none'",
+            "worker-src 'self'",
         )
     )
 
@@ -128,6 +131,9 @@ def _serve(page: str, name: str) -> Response:
         "Cross-Origin-Resource-Policy": "same-origin",
         "X-Frame-Options": "DENY",
     }
+    if page == "player" and name == SERVICE_WORKER:
+        # Its scope is the page, /player, one level above the script's own folder.
+        headers["Service-Worker-Allowed"] = "/player"
     if request.headers.get("If-None-Match") == file.etag:
         return Response(b"", status=304, headers=headers)
     return Response(file.body, content_type=file.media_type, headers=headers)

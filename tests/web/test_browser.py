@@ -520,6 +520,24 @@ def test_the_console_signs_in_with_the_tenants_single_sign_on(browser: Browser, 
     assert operator.errors == []
 
 
+def test_the_player_starts_and_plays_while_its_node_is_down(browser: Browser, node: Node) -> None:
+    """A screen whose browser restarts during an outage: the page comes from the service
+    worker's cache, the manifest from localStorage, and the content plays offline."""
+    player, _ = _paired(browser, node, "Canteen")
+    screen = player.page
+    screen.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=WAIT_MS)
+    _schedule_text(node, "Lunch is served")
+    screen.wait_for_selector("#stage .text:has-text('Lunch is served')", timeout=WAIT_MS)
+    node.server.process.terminate()
+    assert node.server.process.wait(30) == 0
+
+    screen.reload()
+    screen.wait_for_selector("#stage .text:has-text('Lunch is served')", timeout=WAIT_MS)
+    assert screen.is_hidden("#pairing")
+    assert screen.get_attribute("body", "data-phase") != "online"
+    _shot(screen, "12-player-offline-start")
+
+
 def test_the_player_modules_compute_what_the_contract_says_in_the_browser(
     browser: Browser, node: Node
 ) -> None:

@@ -157,3 +157,18 @@ async def test_files_are_revalidated_by_etag(client: Client) -> None:
 async def test_the_pages_are_not_part_of_the_api_document(client: Client) -> None:
     document = await (await client.get("/openapi.json")).get_json()
     assert not [p for p in document["paths"] if p.startswith(("/player", "/console"))]
+
+
+async def test_the_service_worker_keeps_exactly_the_players_files(client: Client) -> None:
+    script = (WEB / "player" / "sw.js").read_text(encoding="utf-8")
+    listed = set(re.findall(r'"(/player[^"]*)"', script.split("const FILES = [")[1].split("]")[0]))
+    served = {f"/player/{p.name}" for p in (WEB / "player").iterdir() if p.suffix != ".html"}
+    assert listed == (served - {"/player/sw.js"}) | {"/player"}
+    response = await client.get("/player/sw.js")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/javascript")
+    # Its scope is the page, one level above its folder; only this file may claim it.
+    assert response.headers["Service-Worker-Allowed"] == "/player"
+    assert "Service-Worker-Allowed" not in (await client.get("/player/player.js")).headers
+    policy = _directives((await client.get("/player")).headers["Content-Security-Policy"])
+    assert policy["worker-src"] == ["'self'"]

@@ -513,6 +513,13 @@ async function heartbeat() {
 
 function start() {
   setPhase("starting");
+  // The page itself for offline starts (sw.js); where browsers have no service workers
+  // (plain http on a LAN address) the player works the same, only not from a cold start.
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker
+      .register("player/sw.js", { scope: "/player" })
+      .catch((error) => noteError(`service worker: ${error.message}`));
+  }
   // Offline start: what was playing before the page loaded plays again at once.
   if (player.identity && player.manifest) startPlayback();
   else renderItem(null, null);
