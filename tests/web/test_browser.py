@@ -144,6 +144,7 @@ def node(database_url: str, tmp_path: Path, media_site: tuple[Path, str]) -> Ite
         "MEDIA_BASE_URL": media_url,
         # Reported status reaches the device list within a second (default 10 s).
         "FLEET_STATUS_FLUSH_S": "0.5",
+        "PLAY_FLUSH_S": "0.5",
     }
     created = subprocess.run(
         [sys.executable, "-m", "edge.cli", "create-admin", "--email", ROOT],
@@ -265,10 +266,10 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     )
 
 
-def _paired(browser: Browser, node: Node, name: str) -> tuple[Watched, str]:
+def _paired(browser: Browser, node: Node, name: str, query: str = "") -> tuple[Watched, str]:
     """A player page claimed through the API (the console's own claim is tested above);
     the device id."""
-    player = _open(browser, f"{node.server.base_url}/player")
+    player = _open(browser, f"{node.server.base_url}/player{query}")
     code = player.page.wait_for_selector("#pairing:not([hidden]) #pairing-code", timeout=WAIT_MS)
     assert code is not None
     device = node.as_operator(
@@ -536,6 +537,30 @@ def test_the_player_starts_and_plays_while_its_node_is_down(browser: Browser, no
     assert screen.is_hidden("#pairing")
     assert screen.get_attribute("body", "data-phase") != "online"
     _shot(screen, "12-player-offline-start")
+
+
+def test_the_player_reports_what_it_played(browser: Browser, node: Node) -> None:
+    """Proof of play: each item shown, with its start and duration, in ``played`` frames
+    the node validates and counts (a bad frame would be an error the page logs)."""
+    first = _approved(node, {"name": "One", "kind": "text", "body": "One", "duration_s": 1})
+    second = _approved(node, {"name": "Two", "kind": "text", "body": "Two", "duration_s": 1})
+    _schedule(node, [first, second])
+    player, device_id = _paired(browser, node, "Foyer", "?report_s=5")
+    plays = f"/api/v1/tenants/{node.tenant_id}/plays"
+    deadline = time.monotonic() + 40
+    counted: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        report = node.as_operator("GET", plays, params={"by": "content", "device_id": device_id})
+        counted = {item["key"]: item["plays"] for item in report["items"]}
+        if counted.get(first, 0) >= 2 and counted.get(second, 0) >= 2:
+            break
+        player.page.wait_for_timeout(500)  # polling the API for the batched write
+    assert counted.get(first, 0) >= 2, counted
+    assert counted.get(second, 0) >= 2, counted
+    by_content = node.as_operator("GET", plays, params={"by": "content"})["items"]
+    durations = {item["key"]: item["duration_ms"] / item["plays"] for item in by_content}
+    assert all(800 <= d <= 1500 for d in durations.values()), durations
+    assert player.errors == []
 
 
 def test_the_player_modules_compute_what_the_contract_says_in_the_browser(

@@ -12,11 +12,16 @@ export function sliceAt(manifest, nowMs) {
 
 export class Playback {
   /**
-   * @param {{now: () => number, render: (item: object|null, content: object|null) => boolean}} hooks
-   *   `render` shows one item (null: the idle screen) and says whether it could.
+   * @param {{now: () => number, render: (item: object|null, content: object|null) => boolean,
+   *          visible: () => boolean, played: (contentId: string, startMs: number, ms: number) => void}} hooks
+   *   `render` shows one item (null: the idle screen) and says whether it could;
+   *   `visible` says whether the stage can be seen (not under an emergency takeover);
+   *   `played` receives each play that ended (proof of play).
    */
   constructor(hooks) {
     this.hooks = hooks;
+    /** The play on screen now: {contentId, startMs}, or null. */
+    this.current = null;
     this.manifest = null;
     this.content = new Map();
     this.slice = null;
@@ -36,6 +41,7 @@ export class Playback {
   advance() {
     clearTimeout(this.timer);
     const now = this.hooks.now();
+    this.endPlay(now);
     const slice = sliceAt(this.manifest, now);
     if (slice !== this.slice) {
       this.slice = slice;
@@ -49,12 +55,21 @@ export class Playback {
       if (this.hooks.render(item, this.content.get(item.content_id) || null)) shown = item;
     }
     if (shown === null) this.hooks.render(null, null);
+    else if (this.hooks.visible()) this.current = { contentId: shown.content_id, startMs: now };
     // Next item after its duration; an idle screen looks again in a few seconds (media
     // still downloading). Never past the slice's end: the next slice starts on time.
     let wait = shown ? shown.duration_s * 1000 : 5000;
     if (slice) wait = Math.min(wait, Math.max(50, Date.parse(slice.end) - now));
     else if (this.manifest) wait = Math.min(wait, 60000);
     this.timer = setTimeout(() => this.advance(), wait);
+  }
+
+  /** The play on screen ends now (next item, or hidden by a takeover): report it. */
+  endPlay(now = this.hooks.now()) {
+    if (this.current !== null) {
+      this.hooks.played(this.current.contentId, this.current.startMs, Math.max(0, now - this.current.startMs));
+      this.current = null;
+    }
   }
 
   /** What plays now, for the heartbeat's `playing`. */

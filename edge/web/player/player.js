@@ -22,6 +22,17 @@ const SUSPENDED_POLL_MS = 30000;
 const IDENTIFY_MS = 10000;
 const ERROR_REPORT_MS = 2000;
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 };
+// Proof of play (docs/devices.md): plays are kept (localStorage: an outage loses none, up
+// to PLAYS_KEPT, oldest dropped first) and sent oldest first, PLAYS_PER_FRAME a frame,
+// when that many are waiting or the oldest has waited the report interval; at most one
+// frame per PLAYS_CHECK_MS stays within the node's 2 items/s. `/player?report_s=N` sets
+// the interval (5 … 3,600 s).
+const PLAYS_KEY = "signage.player.plays.v1";
+const PLAYS_KEPT = 2000;
+const PLAYS_PER_FRAME = 20;
+const PLAYS_CHECK_MS = 10000;
+const PLAYS_REPORT_MS = reportInterval();
+const MAX_PLAY_MS = 86400000;
 
 const $ = (id) => document.getElementById(id);
 const started = performance.now();
@@ -39,10 +50,18 @@ const player = {
   expiryTimers: new Map(),
   heartbeatTimer: null,
   errorReport: null,
+  plays: loadJson(PLAYS_KEY) || [],
+  /** The last batch sent: sent again after a reconnect (the node counts a play once). */
+  lastBatch: null,
 };
 
 const media = new MediaStore((message) => noteError(message));
-const playback = new Playback({ now: serverNow, render: renderItem });
+const playback = new Playback({
+  now: serverNow,
+  render: renderItem,
+  visible: () => player.emergencies.size === 0,
+  played: recordPlay,
+});
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -206,6 +225,9 @@ function forgetIdentity() {
   player.manifest = null;
   saveJson(IDENTITY_KEY, null);
   saveJson(MANIFEST_KEY, null);
+  player.plays = []; // another registration's plays: no node would count them
+  player.lastBatch = null;
+  saveJson(PLAYS_KEY, null);
   playback.load({ slices: [], content: [] });
 }
 
@@ -294,6 +316,8 @@ function onFrame(frame) {
       setPhase("online");
       heartbeat();
       player.heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
+      // A batch the node may not have handled before the last session ended.
+      if (player.lastBatch) send({ type: "played", items: player.lastBatch });
       break;
     case "manifest":
       onManifest(frame);
@@ -408,6 +432,7 @@ function contentElement(content) {
 // --- emergencies --------------------------------------------------------------------------
 
 function onEmergency(frame) {
+  playback.endPlay(); // the content is hidden from now on: its play ends here
   player.emergencies.set(frame.id, frame);
   clearTimeout(player.expiryTimers.get(frame.id));
   if (frame.expires_at) {
@@ -421,8 +446,9 @@ function onEmergency(frame) {
 function endEmergency(id) {
   clearTimeout(player.expiryTimers.get(id));
   player.expiryTimers.delete(id);
-  player.emergencies.delete(id);
+  const wasShown = player.emergencies.delete(id);
   renderEmergency();
+  if (wasShown && player.emergencies.size === 0 && player.manifest) playback.advance();
 }
 
 /** The takeover shows the most severe active emergency, the newest among equals. */
@@ -484,6 +510,34 @@ async function onCommand(frame) {
   }
 }
 
+// --- proof of play ------------------------------------------------------------------------
+
+function reportInterval() {
+  const given = Number(new URLSearchParams(location.search).get("report_s"));
+  return Number.isFinite(given) && given >= 5 ? Math.min(given, 3600) * 1000 : 60000;
+}
+
+function recordPlay(contentId, startMs, ms) {
+  player.plays.push({
+    content_id: contentId,
+    started_at: new Date(startMs).toISOString(),
+    duration_ms: Math.min(MAX_PLAY_MS, Math.round(ms)),
+  });
+  if (player.plays.length > PLAYS_KEPT) player.plays.splice(0, player.plays.length - PLAYS_KEPT);
+  saveJson(PLAYS_KEY, player.plays);
+}
+
+function reportPlays() {
+  if (!player.socket || player.socket.readyState !== WebSocket.OPEN || !player.plays.length) return;
+  const oldest = Date.parse(player.plays[0].started_at);
+  if (player.plays.length < PLAYS_PER_FRAME && serverNow() - oldest < PLAYS_REPORT_MS) return;
+  const batch = player.plays.slice(0, PLAYS_PER_FRAME);
+  send({ type: "played", items: batch });
+  player.lastBatch = batch;
+  player.plays.splice(0, batch.length);
+  saveJson(PLAYS_KEY, player.plays);
+}
+
 // --- heartbeats ---------------------------------------------------------------------------
 
 async function heartbeat() {
@@ -523,6 +577,7 @@ function start() {
   // Offline start: what was playing before the page loaded plays again at once.
   if (player.identity && player.manifest) startPlayback();
   else renderItem(null, null);
+  setInterval(reportPlays, PLAYS_CHECK_MS);
   runSessions();
 }
 
