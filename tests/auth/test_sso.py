@@ -665,3 +665,19 @@ async def test_housekeeping_deletes_sign_ins_never_finished(
         left = conn.execute("SELECT count(*) FROM sso_login_states").fetchone()
     assert left is not None
     assert left[0] == 1
+
+
+async def test_sign_ins_are_rate_limited_per_source_address(
+    idp: OidcProvider, tenant: dict[str, Any], tenant_admin: Caller, settings: Settings
+) -> None:
+    await configure(tenant_admin, idp, tenant["id"])
+    limited = create_app(msgspec.structs.replace(settings, sso_burst=2, sso_per_s=0.01))
+    async with limited.test_app():
+        client = limited.test_client()
+        path = sso_path(tenant["id"]) + "/start"
+        answers = [(await client.get(path, scope_base=peer())).status_code for _ in range(3)]
+        assert answers == [302, 302, 429]
+        other = await client.get(path, scope_base=peer("198.51.100.7"))
+        assert other.status_code == 302  # another address has its own budget
+        refused = await client.get(path, scope_base=peer())
+        assert int(refused.headers["Retry-After"]) >= 1
