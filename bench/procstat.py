@@ -3,6 +3,7 @@ and stopping them."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -27,6 +28,22 @@ def rss_kib(pid: int) -> int:
                 raise RuntimeError(f"unexpected VmRSS unit {unit!r} for pid {pid}")
             return int(value)
     raise RuntimeError(f"no VmRSS for pid {pid} (exited?)")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, seconds) process ``pid`` has used so far
+    (``/proc/<pid>/stat``). On a shared machine this, not the wall time, is what a server
+    spent on the work: other processes' load stretches the wall clock, not this.
+
+    :raises ProcessLookupError: if the process is gone.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        raise ProcessLookupError(pid) from None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:

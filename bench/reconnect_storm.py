@@ -4,7 +4,11 @@ For each N (default 1,000 / 5,000): a fresh ``signage serve``, N approved screen
 N WebSocket connections opened at once by :mod:`bench.loadgen` (its own processes), each
 authenticated with its own device secret; the figure is the time from the first connect
 until every session holds its opening frames (welcome, active emergencies, manifest),
-and the rate that gives. In the same run, with the same generator:
+and the rate that gives, and the CPU time the server spent meanwhile (user + system:
+on a machine shared with other work the wall time stretches with everyone's load, the
+server's own CPU time per session much less). The node runs with its shipped settings
+(the GC policy freezes the heap while the storm opens sessions). In the same run, with
+the same generator:
 
 - the floor: a bare ``websockets`` server sending one frame to each new connection;
 - the framework: bare Quart on Hypercorn (:mod:`bench.baseline_quart_server`) sending
@@ -31,7 +35,7 @@ from bench import fanout_baseline
 from bench.baseline_control import BaselineServer
 from bench.emergency_setup import REPO, BenchDatabase, SignageNode, provision
 from bench.loadgen import LoadGenerator, SessionPlan
-from bench.procstat import stop_process
+from bench.procstat import cpu_seconds, stop_process
 
 SIZES = (1_000, 5_000)
 READY_MARKER = b'"type":"manifest"'
@@ -44,10 +48,16 @@ class Row:
     sessions: int
     ready: int
     open_s: float
+    #: CPU seconds (user + system) the server process used while the storm opened.
+    cpu_s: float
 
     @property
     def rate(self) -> float:
         return self.ready / self.open_s if self.open_s else 0.0
+
+    @property
+    def cpu_ms_per_session(self) -> float:
+        return 1000.0 * self.cpu_s / self.ready if self.ready else 0.0
 
 
 def _storm(
@@ -55,9 +65,10 @@ def _storm(
     count: int,
     workers: int,
     *,
+    server_pid: int,
     tokens: tuple[str, ...] = (),
     marker: bytes = READY_MARKER,
-) -> tuple[int, float]:
+) -> tuple[int, float, float]:
     plan = SessionPlan(
         url=(url,),
         count=count,
@@ -67,25 +78,31 @@ def _storm(
         ready_marker=marker,
     )
     with LoadGenerator(plan) as generator:
+        cpu_before = cpu_seconds(server_pid)
         opened = generator.open()
-    return opened.ready, opened.elapsed_s
+        cpu = cpu_seconds(server_pid) - cpu_before
+    return opened.ready, opened.elapsed_s, cpu
 
 
 def product(count: int, workers: int, via: str) -> Row:
     with ExitStack() as stack:
         url = stack.enter_context(BenchDatabase())
-        node = stack.enter_context(SignageNode(url, {"GC_FREEZE_SETTLE_S": "0"}, "storm"))
+        node = stack.enter_context(SignageNode(url, {}, "storm"))
         fleet = provision(node.base_url, url, count, via=via)
-        ready, took = _storm(node.ws_url, count, workers, tokens=fleet.secrets[:count])
-    return Row("signage (auth, actors, manifest)", count, ready, took)
+        ready, took, cpu = _storm(
+            node.ws_url, count, workers, server_pid=node.pid, tokens=fleet.secrets[:count]
+        )
+    return Row("signage (auth, actors, manifest)", count, ready, took, cpu)
 
 
 def floor(count: int, workers: int) -> Row:
     with BaselineServer() as server:
         marker = b"storm-opening"
         server.trigger_for(b'{"type":"storm-opening"}')()  # replayed to each new connection
-        ready, took = _storm(server.ws_url, count, workers, marker=marker)
-    return Row("bare websockets (floor)", count, ready, took)
+        ready, took, cpu = _storm(
+            server.ws_url, count, workers, server_pid=server.pid, marker=marker
+        )
+    return Row("bare websockets (floor)", count, ready, took, cpu)
 
 
 def framework(count: int, workers: int) -> Row:
@@ -100,26 +117,35 @@ def framework(count: int, workers: int) -> Row:
         if len(line) != 2 or line[0] != b"READY":
             raise RuntimeError(f"baseline Quart server did not start: {line!r}")
         url = f"ws://127.0.0.1:{int(line[1])}/api/v1/devices/ws"
-        ready, took = _storm(url, count, workers)
+        ready, took, cpu = _storm(url, count, workers, server_pid=process.pid)
     finally:
         stop_process(process, 10.0)
         if process.stdout is not None:
             process.stdout.close()
-    return Row("bare Quart/Hypercorn", count, ready, took)
+    return Row("bare Quart/Hypercorn", count, ready, took, cpu)
 
 
 def render(rows: list[Row]) -> str:
     lines = [
-        "| server | screens | ready | all open s | opened / s | vs floor |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| server | screens | ready | all open s | opened / s | vs floor "
+        "| server CPU s | CPU ms / session | CPU vs Quart |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     floors = {r.sessions: r for r in rows if r.server.startswith("bare websockets")}
+    frameworks = {r.sessions: r for r in rows if r.server.startswith("bare Quart")}
     for row in rows:
         base = floors.get(row.sessions)
         ratio = f"{row.open_s / base.open_s:.2f}x" if base and base.open_s else "—"
+        quart = frameworks.get(row.sessions)
+        cpu_ratio = (
+            f"{row.cpu_ms_per_session / quart.cpu_ms_per_session:.2f}x"
+            if quart and quart.cpu_ms_per_session
+            else "—"
+        )
         lines.append(
             f"| {row.server} | {row.sessions:,} | {row.ready:,} | {row.open_s:.2f} "
-            f"| {row.rate:,.0f} | {ratio} |"
+            f"| {row.rate:,.0f} | {ratio} | {row.cpu_s:.2f} | {row.cpu_ms_per_session:.2f} "
+            f"| {cpu_ratio} |"
         )
     return "\n".join(lines)
 

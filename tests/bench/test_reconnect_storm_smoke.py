@@ -17,6 +17,7 @@ def test_every_server_takes_back_every_screen() -> None:
     rows = [floor(SESSIONS, 1), framework(SESSIONS, 1), product(SESSIONS, 1, "sql")]
     assert [row.ready for row in rows] == [SESSIONS] * 3
     assert all(row.open_s > 0 for row in rows)
+    assert all(row.cpu_s > 0 for row in rows)  # each server's own CPU time is measured
     table = render(rows)
     assert "bare Quart/Hypercorn" in table
     assert "1.00x" in table  # the floor, against itself
