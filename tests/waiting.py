@@ -6,7 +6,8 @@ bare sleep. Works under asyncio and trio (anyio).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -14,15 +15,24 @@ DEFAULT_TIMEOUT_S = 10.0
 
 
 async def eventually(
-    condition: Callable[[], object],
+    condition: Callable[[], object] | Callable[[], Awaitable[object]],
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     every_s: float = 0.01,
 ) -> None:
     """Return once ``condition()`` is truthy, checking every ``every_s`` seconds.
 
+    ``condition`` may be a plain check or an async one (a coroutine function, or a callable
+    returning an awaitable, e.g. an HTTP GET through a test client): its result is awaited
+    before it is tested, and the wait's bound covers the awaiting too.
+
     :raises TimeoutError: if it still is not after ``timeout_s`` seconds.
     """
     with anyio.fail_after(timeout_s):
-        while not condition():
+        while True:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return
             await anyio.sleep(every_s)

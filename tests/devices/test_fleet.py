@@ -22,6 +22,7 @@ from tests.auth.conftest import FAST_HASHING, Caller, peer
 from tests.conftest import make_settings
 from tests.devices.conftest import DEVICE_TIMERS, Screen
 from tests.devices.test_device_socket import closed_with, frame, opened
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -85,13 +86,6 @@ async def delete(caller: Caller, path: str) -> Any:
     return await caller.client.delete(path, headers=caller.headers, scope_base=peer(caller.ip))
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = WAIT_S) -> None:
-    """Poll the API (bounded) until ``check`` holds: batched writes land within a flush."""
-    with anyio.fail_after(timeout_s):
-        while not await check():
-            await anyio.sleep(0.02)
-
-
 async def device(caller: Caller, tenant: dict[str, Any], device_id: str) -> dict[str, Any]:
     response = await caller.get(f"/api/v1/tenants/{tenant['id']}/devices/{device_id}")
     assert response.status_code == 200
@@ -126,7 +120,7 @@ async def test_heartbeat_status_is_shown_with_presence(
     async def reported() -> bool:
         return (await device(viewer, tenant, screen.device_id))["health"] is not None
 
-    await until(reported)
+    await eventually(reported, timeout_s=WAIT_S, every_s=0.02)
     view = await device(viewer, tenant, screen.device_id)
     health = view["health"]
     assert {k: health[k] for k in STATUS if k != "type"} == {
@@ -143,12 +137,18 @@ async def test_a_bare_heartbeat_keeps_the_status_and_a_new_status_replaces_it_wh
 ) -> None:
     screen, ws = session
     await ws.send(json.dumps(STATUS))
-    await until(
-        lambda: _health_is(viewer, tenant, screen, lambda h: h is not None and h["uptime_s"])
+    await eventually(
+        lambda: _health_is(viewer, tenant, screen, lambda h: h is not None and h["uptime_s"]),
+        timeout_s=WAIT_S,
+        every_s=0.02,
     )
     await ws.send(json.dumps({"type": "heartbeat"}))
     await ws.send(json.dumps({"type": "heartbeat", "display_on": False}))
-    await until(lambda: _health_is(viewer, tenant, screen, lambda h: h["display_on"] is False))
+    await eventually(
+        lambda: _health_is(viewer, tenant, screen, lambda h: h["display_on"] is False),
+        timeout_s=WAIT_S,
+        every_s=0.02,
+    )
     health = (await device(viewer, tenant, screen.device_id))["health"]
     assert health["app_version"] is None
     assert health["uptime_s"] is None
@@ -199,7 +199,11 @@ async def test_unknown_status_fields_are_ignored(
 ) -> None:
     screen, ws = session
     await ws.send(json.dumps({"type": "heartbeat", "cpu_temp_c": 61, "display_on": True}))
-    await until(lambda: _health_is(viewer, tenant, screen, lambda h: h and h["display_on"]))
+    await eventually(
+        lambda: _health_is(viewer, tenant, screen, lambda h: h and h["display_on"]),
+        timeout_s=WAIT_S,
+        every_s=0.02,
+    )
 
 
 # -- the list's filters ---------------------------------------------------------------------
@@ -235,7 +239,7 @@ async def test_the_list_filters_by_group_version_and_offline_time(
             views = [await device(viewer, tenant, s.device_id) for s in (old, new)]
             return all(v["health"] is not None for v in views)
 
-        await until(both_reported)
+        await eventually(both_reported, timeout_s=WAIT_S, every_s=0.02)
         assert await listed(viewer, tenant, base + "&group=lobby") == ["New", "Old"]
         assert await listed(viewer, tenant, base + "&group=hall") == ["Never", "New"]
         # 1.9.3 < 1.10; a device without a comparable version counts as outdated.
@@ -434,7 +438,7 @@ async def test_a_command_reaches_the_screen_and_its_answer_is_shown(
         items = (await (await viewer.get(path)).get_json())["items"]
         return bool(items[0]["state"] == "ok")
 
-    await until(answered)
+    await eventually(answered, timeout_s=WAIT_S, every_s=0.02)
     [item] = (await (await viewer.get(path)).get_json())["items"]
     assert item["detail"] == "done"
     assert item["answered_at"] is not None
@@ -472,7 +476,7 @@ async def test_a_screen_cannot_answer_another_screens_command(
             ]
             return str(items[0]["state"])
 
-        await until(lambda: _is(state(), "ok"))
+        await eventually(lambda: _is(state(), "ok"), timeout_s=WAIT_S, every_s=0.02)
 
 
 async def _is(value: Awaitable[str], expected: str) -> bool:
@@ -517,7 +521,7 @@ async def test_an_unanswered_command_expires_and_a_late_answer_is_ignored(
         items = (await (await manager.get(path)).get_json())["items"]
         return bool(items[0]["state"] == "ok")
 
-    await until(second_answered)
+    await eventually(second_answered, timeout_s=WAIT_S, every_s=0.02)
     items = (await (await manager.get(path)).get_json())["items"]
     assert [i["state"] for i in items] == ["ok", "expired"]
 
