@@ -57,9 +57,8 @@ async def relays_ok(nodes: Nodes) -> None:
     def ok() -> bool:
         return all(nodes.relay_state(i) == "ok" for i in range(len(nodes.servers)))
 
-    with anyio.fail_after(FAILOVER_S):
-        while not await anyio.to_thread.run_sync(ok):
-            await anyio.sleep(0.1)  # polling other processes' readiness
+    # Polling other processes' readiness.
+    await eventually(lambda: anyio.to_thread.run_sync(ok), timeout_s=FAILOVER_S, every_s=0.1)
 
 
 async def test_an_emergency_crosses_nodes_as_one_message_per_node(
@@ -95,10 +94,12 @@ async def test_revocation_and_presence_cross_nodes(
     ):
         with anyio.fail_after(5):
             assert '"welcome"' in str(await ws.recv())
+
         # Presence in the cluster: node A sees the screen online on node B.
-        with anyio.fail_after(10):
-            while not (await node_a.get(path, headers=auth)).json()["online"]:
-                await anyio.sleep(0.1)  # presence is refreshed every 0.25 s
+        async def online() -> bool:
+            return bool((await node_a.get(path, headers=auth)).json()["online"])
+
+        await eventually(online, timeout_s=10, every_s=0.1)  # presence is refreshed every 0.25 s
         assert (await node_a.get(path, headers=auth)).json()["node_id"] == "cnode-2"
         started = time.monotonic()
         assert (await node_a.post(path + "/revoke", headers=auth)).status_code == 200

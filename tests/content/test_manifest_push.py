@@ -29,6 +29,7 @@ from tests.content.conftest import (
     settled,
 )
 from tests.live import served
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -85,9 +86,11 @@ async def test_a_schedule_change_reaches_the_connected_screen(app: Quart, team: 
         assert shown["slices"] == pushed["slices"]
         # The screen acknowledges; the acknowledgement is stored (batched).
         await ws.send(json.dumps({"type": "ack", "manifest_version": pushed["version"]}))
-        with anyio.fail_after(WAIT_S):
-            while (await manifest_of(team, device["device_id"]))["acked_version"] is None:
-                await anyio.sleep(0.05)
+
+        async def acked() -> bool:
+            return (await manifest_of(team, device["device_id"]))["acked_version"] is not None
+
+        await eventually(acked, timeout_s=WAIT_S, every_s=0.05)
         assert (await manifest_of(team, device["device_id"]))["acked_version"] == pushed["version"]
         # Deleting the schedule pushes the idle manifest again, as a newer version.
         response = await delete(team.scheduler, f"{team.base}/schedules/{schedule['id']}")

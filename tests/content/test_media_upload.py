@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import anyio
 import pytest
 
 from tests.auth.conftest import peer
@@ -21,6 +20,7 @@ from tests.content.conftest import (
     ok,
     put,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -150,9 +150,7 @@ async def test_an_interrupted_upload_leaves_nothing(team: Team, media_root: Path
     ) as connection:
         await connection.send(PNG)
         # Bounded wait until the server has started writing the partial file...
-        with anyio.fail_after(5):
-            while not files_under(media_root):
-                await anyio.sleep(0.01)
+        await eventually(lambda: files_under(media_root), timeout_s=5, every_s=0.01)
         assert files_under(media_root)[0].suffix == ".part"
         # ...then the client goes away mid-body.
         await connection.disconnect()

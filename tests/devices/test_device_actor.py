@@ -29,6 +29,7 @@ from actors.protocol import CloseCode
 from actors.relay import LocalRelay
 from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
 from actors.services.reconciler import Reconciler
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -128,9 +129,7 @@ def _device(runtime: Runtime, socket: FakeSocket, tenant_id: UUID) -> ActorRef:
 
 async def _outbox(ref: ActorRef) -> Outbox:
     """The device's outbox, once the device actor has registered it (bounded poll)."""
-    with anyio.fail_after(WAIT_S):
-        while UUID(ref.id) not in REGISTERED:
-            await anyio.sleep(0.005)
+    await eventually(lambda: UUID(ref.id) in REGISTERED, timeout_s=WAIT_S, every_s=0.005)
     outbox: Outbox = REGISTERED[UUID(ref.id)].outbox
     return outbox
 
@@ -231,9 +230,7 @@ async def test_an_idle_device_actor_grants_the_direct_lane_and_revokes_it_when_i
     ref = _device(runtime, socket, uuid4())
     await socket.wait_for(lambda s: s.frames)  # welcome sent: idle now
     outbox = await _outbox(ref)
-    with anyio.fail_after(WAIT_S):
-        while not outbox.direct.open:
-            await anyio.sleep(0.005)
+    await eventually(lambda: outbox.direct.open, timeout_s=WAIT_S, every_s=0.005)
     frame = '{"type":"emergency_clear","id":"00000000-0000-0000-0000-000000000000","seq":1}'
     assert outbox.send_now(frame)
     assert socket.frames[-1]["type"] == "emergency_clear"
@@ -272,12 +269,12 @@ async def test_a_reconnect_storm_registers_every_session_without_killing_the_ten
                 device_id=uuid4(), tenant_id=tenant_id, groups=(), timezone="UTC"
             )
             sessions.open(identity, socket, last_seq=None)
-        with anyio.fail_after(60):
-            while True:
-                answer = await sessions.tenant(tenant_id).ask(SessionsQuery(), reply=SessionsAnswer)
-                if len(answer.device_ids) == storm:
-                    break
-                await anyio.sleep(0.05)
+
+        async def all_registered() -> bool:
+            answer = await sessions.tenant(tenant_id).ask(SessionsQuery(), reply=SessionsAnswer)
+            return len(answer.device_ids) == storm
+
+        await eventually(all_registered, timeout_s=60, every_s=0.05)
         tenant = sessions.runtime.registry.snapshot("tenant", str(tenant_id))
         assert tenant is not None
         assert tenant.restarts == 0

@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from actors.protocol import CloseCode
 from tests.conftest import REDIS_URL, truncate_all
 from tests.servers import REPO, Server, running_server
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -108,9 +109,10 @@ async def test_revoking_through_node_a_closes_the_session_on_node_b(
         path = f"/api/v1/tenants/{tenant['id']}/devices/{tenant['device_id']}"
         async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as node_a:
             # Presence crosses nodes too (Redis, refreshed every presence interval).
-            with anyio.fail_after(10):
-                while not (await node_a.get(path, headers=auth)).json()["online"]:
-                    await anyio.sleep(0.1)
+            async def online() -> bool:
+                return bool((await node_a.get(path, headers=auth)).json()["online"])
+
+            await eventually(online, timeout_s=10, every_s=0.1)
             assert (await node_a.get(path, headers=auth)).json()["node_id"] == "node-b"
             started = time.monotonic()
             revoked = await node_a.post(path + "/revoke", headers=auth)
@@ -137,9 +139,11 @@ async def test_a_command_sent_through_node_a_reaches_the_screen_on_node_b_and_it
     ):
         assert (await _frame(ws))["type"] == "welcome"
         await ws.send(json.dumps({"type": "heartbeat", "app_version": "3.1.0", "uptime_s": 5}))
-        with anyio.fail_after(10):  # presence crosses nodes through Redis
-            while not (await node_a.get(path, headers=auth)).json()["online"]:
-                await anyio.sleep(0.1)
+
+        async def online() -> bool:
+            return bool((await node_a.get(path, headers=auth)).json()["online"])
+
+        await eventually(online, timeout_s=10, every_s=0.1)  # presence crosses nodes via Redis
         sent = await node_a.post(path + "/commands", json={"name": "identify"}, headers=auth)
         assert sent.status_code == 202, sent.text
         command = sent.json()
@@ -149,15 +153,18 @@ async def test_a_command_sent_through_node_a_reaches_the_screen_on_node_b_and_it
         assert received == {"type": "command", "id": command["id"], "name": "identify"}
         answer = {"type": "command_result", "id": command["id"], "result": "unsupported"}
         await ws.send(json.dumps(answer))
-        with anyio.fail_after(10):  # node B writes the answer; node A reads PostgreSQL
-            while (await node_a.get(path + "/commands", headers=auth)).json()["items"][0][
-                "state"
-            ] != "unsupported":
-                await anyio.sleep(0.1)
+
+        async def answered() -> bool:
+            items = (await node_a.get(path + "/commands", headers=auth)).json()["items"]
+            return bool(items[0]["state"] == "unsupported")
+
+        await eventually(answered, timeout_s=10, every_s=0.1)  # B writes it; A reads PostgreSQL
+
         # The status node B received is shown by node A once B's batch is written.
-        with anyio.fail_after(10):
-            while (await node_a.get(path, headers=auth)).json()["health"] is None:
-                await anyio.sleep(0.1)
+        async def health_shown() -> bool:
+            return (await node_a.get(path, headers=auth)).json()["health"] is not None
+
+        await eventually(health_shown, timeout_s=10, every_s=0.1)
         health = (await node_a.get(path, headers=auth)).json()["health"]
     assert health["node_id"] == "node-b"
     assert health["app_version"] == "3.1.0"

@@ -166,9 +166,12 @@ async def test_an_answer_older_than_a_regroup_leaves_the_session_as_the_event_se
         socket = FakeSocket()
         sessions.open(identity, socket, last_seq=None)
         tenant = sessions.tenant(tenant_id)
+
+        async def registered() -> bool:
+            return bool((await tenant.ask(SessionsQuery(), reply=SessionsAnswer)).device_ids)
+
         with anyio.fail_after(WAIT_S):
-            while not (await tenant.ask(SessionsQuery(), reply=SessionsAnswer)).device_ids:
-                await anyio.sleep(0.01)
+            await eventually(registered, timeout_s=WAIT_S, every_s=0.01)
             tenant.tell(Resync(reason="test"))
             await directory.reading.wait()
             tenant.tell(DeviceUpdated(device_id=identity.device_id, groups=("b",), timezone="UTC"))

@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.emergencies.cluster import Cluster, cluster
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -73,9 +74,8 @@ async def trigger(nodes: Cluster, message: str) -> tuple[str, float]:
 
 async def subscribed(nodes: Cluster, count: int) -> None:
     """Until ``count`` relay subscriber connections are up again."""
-    with anyio.fail_after(10.0):
-        while _pubsub_clients(nodes) < count:
-            await anyio.sleep(0.05)  # polling Redis for reconnections; no event to wait on
+    # Polling Redis for reconnections; no event to wait on.
+    await eventually(lambda: _pubsub_clients(nodes) >= count, timeout_s=10.0, every_s=0.05)
 
 
 def _pubsub_clients(nodes: Cluster) -> int:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import yaml
 from quart import Quart
@@ -25,6 +24,7 @@ from quart import Quart
 from tests.auth.conftest import Caller
 from tests.emergencies.conftest import Connect, trigger
 from tests.metrics.conftest import Scrape, scrape
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -111,10 +111,14 @@ async def busy_node(
         assert (await player.emergency())["id"] == fire["id"]
         await player.ack(fire["id"])
         count = "signage_emergency_ack_latency_seconds_count"
-        with anyio.fail_after(5):
-            while (found := await scrape(app)).value(count) != 1:
-                await anyio.sleep(0.05)  # acks are written in batches
-    return found
+        scraped: list[Scrape] = []
+
+        async def acked() -> bool:
+            scraped.append(await scrape(app))
+            return scraped[-1].value(count) == 1
+
+        await eventually(acked, timeout_s=5, every_s=0.05)  # acks are written in batches
+    return scraped[-1]
 
 
 async def test_every_expression_names_metrics_the_node_exposes(busy_node: Scrape) -> None:

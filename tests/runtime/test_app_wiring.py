@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from uuid import uuid4
 
-import anyio
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
@@ -18,6 +17,7 @@ from edge.app import create_app
 from edge.container import EXTENSION_KEY, Container
 from store.redis_relay import RedisRelay
 from tests.conftest import make_settings
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -66,9 +66,7 @@ async def test_with_redis_the_relay_is_redis_and_ready_reports_its_state(db_clea
     found: Container = app.extensions[EXTENSION_KEY]
     assert isinstance(found.relay, RedisRelay)
     async with app.test_app():
-        with anyio.fail_after(10):
-            while found.relay.state is not RelayState.OK:
-                await anyio.sleep(0.01)
+        await eventually(lambda: found.relay.state is RelayState.OK, timeout_s=10, every_s=0.01)
         body = await (await app.test_client().get("/ready")).get_json()
         assert body["relay"] == "ok"
     assert found.runtime.state == "stopped"
