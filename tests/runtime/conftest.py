@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from trio.testing import MockClock
 
 from actors.metrics import MetricsRegistry
 from actors.runtime import RestartPolicy, Runtime, RuntimeConfig
@@ -28,9 +29,21 @@ FAST = RuntimeConfig(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "mock_clock: on trio, run on trio.testing.MockClock(autojump_threshold=0) -- only for "
+        "tests whose waits are all anyio time (sleeps, timeouts, deadlines), never real I/O",
+    )
+
+
 @pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
+def anyio_backend(request: pytest.FixtureRequest) -> str | tuple[str, dict[str, object]]:
+    """asyncio and trio; a ``mock_clock`` test's trio run jumps virtual time whenever every
+    task is waiting, so its timeouts pass instantly and exactly (asyncio keeps real time)."""
     backend: str = request.param
+    if backend == "trio" and request.node.get_closest_marker("mock_clock") is not None:
+        return backend, {"clock": MockClock(autojump_threshold=0)}
     return backend
 
 

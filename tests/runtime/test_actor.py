@@ -65,6 +65,7 @@ async def test_ask_returns_the_handlers_answer(runtime: Runtime) -> None:
     assert await ref.ask(Read(), reply=list) == [Note(sender=1, seq=1)]
 
 
+@pytest.mark.mock_clock
 async def test_ask_times_out_with_a_clear_error(runtime: Runtime) -> None:
     journal = Journal()
     ref = spawn_recorder(runtime, journal)

@@ -69,6 +69,7 @@ async def test_block_policy_put_waits_for_room_in_arrival_order() -> None:
     assert done == ["second", "third"]
 
 
+@pytest.mark.mock_clock
 async def test_block_policy_put_times_out_with_mailbox_full() -> None:
     mailbox: Mailbox[str] = Mailbox(1)
     mailbox.put_nowait("a", BLOCK)
@@ -183,6 +184,7 @@ async def test_get_waits_for_a_message() -> None:
         assert await mailbox.get(timeout=5) == "hello"
 
 
+@pytest.mark.mock_clock
 async def test_get_times_out_on_an_empty_mailbox() -> None:
     mailbox: Mailbox[str] = Mailbox(4)
     with pytest.raises(TimeoutError):

@@ -66,6 +66,7 @@ def test_a_broken_factory_fails_the_spawn_itself() -> None:
     assert runtime.get("tenant", "1") is None
 
 
+@pytest.mark.mock_clock
 async def test_an_idle_actor_is_passivated_and_respawned_by_the_next_message(
     runtime: Runtime,
 ) -> None:
@@ -85,6 +86,7 @@ async def test_an_idle_actor_is_passivated_and_respawned_by_the_next_message(
     assert journal.starts == 2
 
 
+@pytest.mark.mock_clock
 async def test_a_busy_actor_is_not_passivated(runtime: Runtime) -> None:
     journal = Journal()
     runtime.register(ActorKind("tenant", factory=lambda _id: Recorder(journal), idle_after_s=0.05))

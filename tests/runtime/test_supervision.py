@@ -203,6 +203,7 @@ async def test_a_mailbox_full_past_its_reserve_kills_the_actor(runtime: Runtime)
     assert kills == 1
 
 
+@pytest.mark.mock_clock
 async def test_an_actor_that_ignores_stop_is_cancelled_after_the_stop_timeout(
     runtime: Runtime,
 ) -> None:
@@ -233,6 +234,7 @@ async def test_stop_during_backoff_ends_the_actor_without_waiting_it_out(
     assert journal.starts == 1
 
 
+@pytest.mark.mock_clock
 async def test_shutdown_stops_every_actor_and_leaves_no_task_behind() -> None:
     runtime = Runtime(FAST)
     journals = [Journal() for _ in range(50)]
