@@ -10,6 +10,7 @@ import pytest
 
 from actors.errors import Throttled
 from store.passwords import Argon2Passwords
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -100,9 +101,7 @@ async def test_at_most_max_concurrent_hashes_run_at_once() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(6):
             tg.start_soon(passwords.hash, "pw")
-        with anyio.fail_after(10):
-            while active < 2:
-                await anyio.sleep(0.001)
+        await eventually(lambda: active >= 2, timeout_s=10, every_s=0.001)
         release.set()
     assert peak == 2
 
@@ -119,9 +118,7 @@ async def test_a_full_queue_answers_throttled_instead_of_waiting() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(passwords.hash, "running")
         tg.start_soon(passwords.hash, "queued")
-        with anyio.fail_after(10):
-            while passwords._pending < 2:
-                await anyio.sleep(0.001)
+        await eventually(lambda: passwords._pending >= 2, timeout_s=10, every_s=0.001)
         with pytest.raises(Throttled) as refused:
             await passwords.hash("one too many")
         assert refused.value.retry_after >= 1

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from actors.protocol import CloseCode
 from tests.auth.conftest import Caller
 from tests.devices.conftest import Screen
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -214,13 +215,13 @@ async def test_heartbeats_keep_the_session_and_show_presence(
         assert device["online"] is True
         assert device["node_id"] == settings.node_id
         assert device["last_seen_at"] is not None
+
     # After the session ends, presence follows.
-    with anyio.fail_after(WAIT_S):
-        while True:
-            listed = await manager.get(f"/api/v1/tenants/{tenant['id']}/devices/{screen.device_id}")
-            if (await listed.get_json())["online"] is False:
-                break
-            await anyio.sleep(0.05)
+    async def offline() -> bool:
+        listed = await manager.get(f"/api/v1/tenants/{tenant['id']}/devices/{screen.device_id}")
+        return (await listed.get_json())["online"] is False
+
+    await eventually(offline, timeout_s=WAIT_S, every_s=0.05)
 
 
 async def test_metrics_count_sessions_closes_and_http_answers(
