@@ -26,6 +26,7 @@ from edge.ws_frames import MAX_BUFFERED
 from tests.auth.conftest import FAST_HASHING, Caller
 from tests.conftest import make_settings
 from tests.emergencies.conftest import EMERGENCY_TIMERS, Approve, Connect, Player, trigger
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -129,9 +130,11 @@ async def test_a_screen_that_stops_reading_gets_intact_ordered_frames_then_a_ser
             # The screen that reads got everything, in order, none missing.
             assert seqs == list(range(seqs[0], seqs[0] + 2 * rounds))
             assert rounds * 2 * len(LONG) > MAX_BUFFERED  # more than the fast path may buffer
-            with anyio.fail_after(GIVE_UP_WITHIN_S):
-                while (await (await operator.get(device)).get_json())["online"]:
-                    await anyio.sleep(0.1)
+
+            async def offline() -> bool:
+                return not (await (await operator.get(device)).get_json())["online"]
+
+            await eventually(offline, timeout_s=GIVE_UP_WITHIN_S, every_s=0.1)
             frames = await anyio.to_thread.run_sync(_read_until_closed, stalled)
     finally:
         stalled.close()
