@@ -334,9 +334,7 @@ async def test_a_device_with_acks_commands_and_status_can_be_deleted(
         assert row is not None
         return int(row[0])
 
-    with anyio.fail_after(WAIT_S):
-        while stored() < 3:
-            await anyio.sleep(0.02)
+    await eventually(lambda: stored() >= 3, timeout_s=WAIT_S, every_s=0.02)
     assert (await delete(manager, path)).status_code == 204
     assert stored() == 0
 
