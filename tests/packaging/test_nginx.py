@@ -209,11 +209,14 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited {process.returncode}: {log.read_text()}")
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
+            probe.connect()
             return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling a process we just started
+        finally:
+            probe.close()
     raise TimeoutError(f"nginx not listening on {port}: {log.read_text()}")
 
 
