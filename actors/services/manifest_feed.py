@@ -205,13 +205,23 @@ class ManifestFeed:
         """Queue just-computed frames ``{device: (version, frame)}`` in this node's
         sessions of those devices (the session index says which) and wake them; a session
         never goes back to an older version. Returns how many sessions were handed one."""
+        return self._hand_over(self._sessions.sessions(tenant_id, frames), frames)
+
+    def _hand_over(
+        self,
+        targets: Iterable[tuple[UUID, ManifestTarget]],
+        frames: Mapping[UUID, tuple[int, str]],
+    ) -> int:
+        """Queue each target's frame, if there is one newer than what its outbox holds,
+        and wake its actor; how many were handed one."""
         pushed = 0
-        for device_id, target in self._sessions.sessions(tenant_id, frames):
-            version, frame = frames[device_id]
-            if target.outbox.put_manifest(frame, version):
-                with contextlib.suppress(ActorStopped):  # the session just ended
-                    target.ref.tell(_FLUSH)
-                    pushed += 1
+        for device_id, target in targets:
+            found = frames.get(device_id)
+            if found is None or not target.outbox.put_manifest(found[1], found[0]):
+                continue
+            with contextlib.suppress(ActorStopped):  # the session just ended
+                target.ref.tell(_FLUSH)
+                pushed += 1
         self._pushed.inc(pushed)
         return pushed
 
@@ -311,15 +321,7 @@ class ManifestFeed:
             await self._source.recompute(tenant_id, DeviceScope.devices(*missing))
             frames.update(await self._source.frames(tenant_id, dict.fromkeys(missing, 0)))
         _answer(job, frames)
-        pushed = 0
-        for device_id, target in job.deliveries.items():
-            found = frames.get(device_id)
-            if found is None or not target.outbox.put_manifest(found[1], found[0]):
-                continue
-            with contextlib.suppress(ActorStopped):  # the session just ended
-                target.ref.tell(_FLUSH)
-                pushed += 1
-        self._pushed.inc(pushed)
+        self._hand_over(job.deliveries.items(), frames)
 
     async def _ticker(self) -> None:
         flushed = anyio.current_time()
