@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -31,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.emergencies.cluster import Cluster, cluster
 from tests.pgurl import first_server, through
 from tests.runtime.tcp_proxy import running_proxy
-from tests.servers import REPO, free_port
+from tests.servers import REPO, free_port, quiet_screen
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -72,23 +71,6 @@ async def _told_to_reconnect(ws: ClientConnection) -> tuple[list[str], int | Non
     return types, ws.close_code
 
 
-def _quiet_screen(port: int, secret: str) -> socket.socket:
-    """A screen that upgrades, then never reads nor answers the close (its player hung)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT_S)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            "GET /api/v1/devices/ws HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {secret}\r\n\r\n"
-        ).encode()
-    )
-    assert sock.recv(4096).startswith(b"HTTP/1.1 101")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-    return sock
-
-
 def _exit_within(process: subprocess.Popen[bytes], limit_s: float) -> tuple[int, float]:
     started = time.monotonic()
     code = process.wait(limit_s)
@@ -100,7 +82,7 @@ async def test_sigterm_drains_every_screen_with_reconnect_and_1012_within_the_gr
 ) -> None:
     server = node.servers[0]
     (_, loud), (_, other), (_, quiet) = await anyio.to_thread.run_sync(node.screens, 3)
-    hung = _quiet_screen(server.port, quiet)
+    hung = quiet_screen(server.port, quiet)
     try:
         async with (
             connect(node.ws_url(0), additional_headers={"Authorization": f"Bearer {loud}"}) as a,
@@ -126,7 +108,7 @@ async def test_sigterm_drains_every_screen_with_reconnect_and_1012_within_the_gr
 async def test_a_second_signal_exits_at_once(node: Cluster) -> None:
     server = node.servers[0]
     [(_, quiet)] = await anyio.to_thread.run_sync(node.screens, 1)
-    hung = _quiet_screen(server.port, quiet)
+    hung = quiet_screen(server.port, quiet)
     try:
         server.process.send_signal(signal.SIGTERM)
         await anyio.sleep(0.3)  # the first signal is being handled (no event to wait on)
@@ -152,14 +134,10 @@ def test_a_port_in_use_is_one_line_and_a_non_zero_exit(tmp_path: Path, db_clean:
     assert "serving on" not in output
 
 
-def _proxied(url: str, port: int) -> str:
-    return through(url, port)
-
-
 def test_a_database_down_for_good_is_one_line_per_attempt_then_a_non_zero_exit(
     tmp_path: Path, db_clean: str
 ) -> None:
-    dead = _proxied(db_clean, free_port())  # nothing listens there
+    dead = through(db_clean, free_port())  # nothing listens there
     env = {"DATABASE_URL": dead, "DB_START_ATTEMPTS": "3", "DB_START_BACKOFF_MAX_S": "0.2"}
     process = _serve(tmp_path, env, free_port())
     output, _ = process.communicate(timeout=60)
@@ -178,7 +156,7 @@ async def test_a_database_that_comes_up_late_is_waited_for(tmp_path: Path, db_cl
     async with running_proxy(*first_server(db_clean)) as proxy:
         proxy.refuse = True
         port = free_port()
-        env = {"DATABASE_URL": _proxied(db_clean, proxy.port), "DB_START_BACKOFF_MAX_S": "0.5"}
+        env = {"DATABASE_URL": through(db_clean, proxy.port), "DB_START_BACKOFF_MAX_S": "0.5"}
         process = _serve(tmp_path, env, port)
         try:
             assert process.stdout is not None
@@ -202,7 +180,7 @@ async def test_a_database_that_comes_up_late_is_waited_for(tmp_path: Path, db_cl
 
 
 def test_a_signal_while_starting_stops_the_start_cleanly(tmp_path: Path, db_clean: str) -> None:
-    dead = _proxied(db_clean, free_port())  # nothing listens there: the start keeps retrying
+    dead = through(db_clean, free_port())  # nothing listens there: the start keeps retrying
     env = {"DATABASE_URL": dead, "DB_START_ATTEMPTS": "100", "DB_START_BACKOFF_MAX_S": "0.2"}
     process = _serve(tmp_path, env, free_port())
     assert process.stdout is not None

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from tests.servers import Server, free_port, running_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +122,25 @@ class Api:
             raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from None
         return json.loads(raw) if raw else None
 
+    def answer(
+        self, method: str, path: str, body: Any = None, timeout_s: float = 30.0
+    ) -> tuple[int, Any]:
+        """The status and JSON body of one request; an HTTP error is an answer too (a
+        fault test checks what the node said), not an exception."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - loopback test server
+            self.base_url + path, data=data, method=method
+        )
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        return status, json.loads(raw) if raw else None
+
     def login(self, email: str, password: str = PASSWORD) -> Api:
         tokens = self.call("POST", "/api/v1/auth/login", {"email": email, "password": password})
         return Api(self.base_url, tokens["access_token"])
@@ -154,6 +175,15 @@ class Cluster:
             )
             found.append((registered["device_id"], registered["device_secret"]))
         return found
+
+
+def stored_acks(database_url: str, emergency_id: str) -> int:
+    """How many screens' acknowledgements of the emergency PostgreSQL holds."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM emergency_acks WHERE emergency_id = %s", (emergency_id,)
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _create_admin(database_url: str, email: str) -> None:

@@ -11,9 +11,7 @@ ended by the server, never a corrupted stream. (HTTP/2 sessions never take the f
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
 from typing import Any
 
@@ -26,6 +24,7 @@ from edge.ws_frames import MAX_BUFFERED
 from tests.auth.conftest import FAST_HASHING, Caller
 from tests.conftest import make_settings
 from tests.emergencies.conftest import EMERGENCY_TIMERS, Approve, Connect, Player, trigger
+from tests.servers import quiet_screen
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -45,29 +44,6 @@ def settings(db_clean: str) -> Settings:
     # No idle timeout in the way: the stalled session must end because it does not read.
     timers = {**EMERGENCY_TIMERS, "ws_idle_timeout_s": 600.0}
     return make_settings(db_clean, **FAST_HASHING, **timers)
-
-
-def _stalled_screen(port: int, secret: str) -> socket.socket:
-    """A screen that upgrades and then reads nothing (a tiny receive buffer, so the
-    server's side fills up fast)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(READ_WAIT_S)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            "GET /api/v1/devices/ws HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {secret}\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)  # byte by byte: nothing past the response head is consumed
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
 
 
 def _read_until_closed(sock: socket.socket) -> list[tuple[Opcode, Any]]:
@@ -103,7 +79,7 @@ async def test_a_screen_that_stops_reading_gets_intact_ordered_frames_then_a_ser
 ) -> None:
     port = app.config["TEST_PORT"]
     stalled_screen, healthy_screen = await approved("Stalled"), await approved("Healthy")
-    stalled = await anyio.to_thread.run_sync(_stalled_screen, port, stalled_screen.secret)
+    stalled = await anyio.to_thread.run_sync(quiet_screen, port, stalled_screen.secret, READ_WAIT_S)
     try:
         async with play(healthy_screen) as healthy:
             healthy_player: Player = healthy

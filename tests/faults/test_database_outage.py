@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import anyio
 import psycopg
 import pytest
 
-from tests.emergencies.cluster import Api, Cluster, cluster
+from tests.emergencies.cluster import Api, Cluster, cluster, stored_acks
 from tests.emergencies.test_emergency_cluster import PROMISE_S, Screen, screens_on
 from tests.pgurl import first_server, through
 from tests.runtime.tcp_proxy import ThreadedProxy, threaded_proxy
@@ -44,10 +42,6 @@ ANSWER_WITHIN_S = CONNECT_TIMEOUT_S + 2.0
 OUTAGE_S = 4.0
 
 
-def _proxied(url: str, port: int) -> str:
-    return through(url, port)
-
-
 @pytest.fixture
 def proxy(db_clean: str) -> Iterator[ThreadedProxy]:
     with threaded_proxy(*first_server(db_clean)) as running:
@@ -55,20 +49,10 @@ def proxy(db_clean: str) -> Iterator[ThreadedProxy]:
 
 
 def _request(api: Api, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
-    """Status, JSON answer and seconds taken; HTTP errors are answers, not exceptions."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - loopback test server
-        api.base_url + path, data=data, method=method
-    )
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {api.token}")
+    """Status, JSON answer and seconds taken."""
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    return status, json.loads(raw) if raw else None, time.monotonic() - started
+    status, answer = api.answer(method, path, body)
+    return status, answer, time.monotonic() - started
 
 
 def _tenant_restarts(nodes: Cluster) -> dict[str, int]:
@@ -78,14 +62,6 @@ def _tenant_restarts(nodes: Cluster) -> dict[str, int]:
 
 def _device_actors(nodes: Cluster) -> int:
     return len(nodes.admin.call("GET", "/api/v1/ops/actors?kind=device&limit=100")["items"])
-
-
-def _acks(database_url: str, emergency_id: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM emergency_acks WHERE emergency_id = %s", (emergency_id,)
-        ).fetchone()
-    return int(row[0]) if row else 0
 
 
 async def _trigger(nodes: Cluster, message: str) -> str:
@@ -120,7 +96,7 @@ async def test_a_database_outage_ends_no_session_and_loses_no_acknowledgement(
         # Acks wait in the node's buffer long enough for the outage to find them there.
         "EMERGENCY_ACK_FLUSH_S": "2",
     }
-    url = _proxied(db_clean, proxy.port)
+    url = through(db_clean, proxy.port)
     with cluster(tmp_path, url, nodes=1, extra_env=env) as nodes:
         tenants = nodes.tenant_id
         async with screens_on(nodes, SCREENS) as screens:
@@ -166,7 +142,9 @@ async def test_a_database_outage_ends_no_session_and_loses_no_acknowledgement(
 
             await eventually(ready_again, timeout_s=20, every_s=0.2)
             # The acks held through the outage are written, none lost.
-            await eventually(lambda: _acks(db_clean, before) == SCREENS, timeout_s=20, every_s=0.2)
+            await eventually(
+                lambda: stored_acks(db_clean, before) == SCREENS, timeout_s=20, every_s=0.2
+            )
             after = await _trigger(nodes, "After the outage")
             triggered = time.monotonic()
             for screen in screens:

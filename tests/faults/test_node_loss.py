@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-import psycopg
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from simulator.screen import reconnect_delay
-from tests.emergencies.cluster import Cluster, cluster
+from tests.emergencies.cluster import Cluster, cluster, stored_acks
 from tests.emergencies.test_emergency_cluster import PROMISE_S
 from tests.waiting import eventually
 
@@ -90,14 +89,6 @@ def nodes(tmp_path: Path, db_clean: str) -> Iterator[Cluster]:
         yield three
 
 
-def _acks(database_url: str, emergency_id: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM emergency_acks WHERE emergency_id = %s", (emergency_id,)
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _presence(nodes: Cluster) -> dict[str, str | None]:
     page = nodes.admin.call("GET", f"/api/v1/tenants/{nodes.tenant_id}/devices?limit=100")
     return {d["id"]: d.get("node_id") if d["online"] else None for d in page["items"]}
@@ -132,7 +123,7 @@ async def test_a_killed_nodes_screens_are_back_on_the_others_and_miss_no_emergen
             lambda: all(p.welcome_after(killed_at) for p in lost), timeout_s=BACK_WITHIN_S
         )
         await eventually(lambda: all(emergency_id in p.emergencies for p in players), timeout_s=10)
-        await eventually(lambda: _acks(db_clean, emergency_id) == SCREENS, timeout_s=10)
+        await eventually(lambda: stored_acks(db_clean, emergency_id) == SCREENS, timeout_s=10)
         expected = {devices[p.index]: f"node-{p.node}" for p in players}
         await eventually(lambda: _presence(nodes) == expected, timeout_s=10, every_s=0.2)
         tg.cancel_scope.cancel()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +41,8 @@ def _cut_every_node_connection(database_url: str) -> int:
 
 
 def _post(api: Api, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(  # noqa: S310 - loopback test server
-        api.base_url + path, data=json.dumps(body).encode(), method="POST"
-    )
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {api.token}")
-    try:
-        with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    status, answer = api.answer("POST", path, body, timeout_s=CALL_TIMEOUT_S)
+    return status, answer or {}
 
 
 def _trigger_through_the_fault(nodes: Cluster) -> tuple[str, list[int]]:

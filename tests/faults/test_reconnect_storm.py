@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-import psycopg
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bench.emergency_setup import Fleet, provision, request
 from simulator.screen import reconnect_delay
-from tests.emergencies.cluster import Cluster, cluster
+from tests.emergencies.cluster import Cluster, cluster, stored_acks
 from tests.emergencies.test_emergency_cluster import PROMISE_S
 from tests.waiting import eventually
 
@@ -94,14 +93,6 @@ def node(tmp_path: Path, db_clean: str) -> Iterator[Cluster]:
         yield one
 
 
-def _acks(database_url: str, emergency_id: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM emergency_acks WHERE emergency_id = %s", (emergency_id,)
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 async def test_an_emergency_in_the_middle_of_a_1000_screen_storm_reaches_every_screen(
     node: Cluster, db_clean: str
 ) -> None:
@@ -144,4 +135,6 @@ async def test_an_emergency_in_the_middle_of_a_1000_screen_storm_reaches_every_s
             late.append((index, round(player.emergency_at - since, 2)))
     assert not late, f"{len(late)} screens past {PROMISE_S} s: {late[:10]}"
     assert seen == {"seen": emergency_id}
-    await eventually(lambda: _acks(db_clean, emergency_id) == SCREENS, timeout_s=20, every_s=0.2)
+    await eventually(
+        lambda: stored_acks(db_clean, emergency_id) == SCREENS, timeout_s=20, every_s=0.2
+    )
