@@ -10,20 +10,16 @@ node each screen is on now.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from simulator.screen import reconnect_delay
 from tests.emergencies.cluster import Cluster, cluster, stored_acks
 from tests.emergencies.test_emergency_cluster import PROMISE_S
+from tests.faults.players import Player
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -32,55 +28,6 @@ NODES = 3
 SCREENS = 30
 KILLED = 2  # the admin talks to node 0, the operator to node 1
 BACK_WITHIN_S = 10.0
-
-
-@dataclass
-class Player:
-    """One screen: which node it holds a session on, and when frames arrived."""
-
-    index: int
-    secret: str
-    urls: list[str]
-    at: int = 0
-    welcomes: list[tuple[int, float]] = field(default_factory=list)
-    emergencies: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def node(self) -> int:
-        return self.welcomes[-1][0]
-
-    def welcome_after(self, instant: float) -> float | None:
-        later = [t for _node, t in self.welcomes if t > instant]
-        return later[0] if later else None
-
-    async def run(self) -> None:
-        self.at = self.index % len(self.urls)
-        failures = 0
-        while True:
-            welcomed = False
-            try:
-                async with connect(
-                    self.urls[self.at],
-                    additional_headers={"Authorization": f"Bearer {self.secret}"},
-                    open_timeout=3,
-                    close_timeout=1,
-                ) as ws:
-                    async for raw in ws:
-                        frame = json.loads(raw)
-                        if frame["type"] == "welcome":
-                            welcomed = True
-                            failures = 0
-                            self.welcomes.append((self.at, time.monotonic()))
-                        elif frame["type"] == "emergency":
-                            self.emergencies.setdefault(frame["id"], time.monotonic())
-                            await ws.send(json.dumps({"type": "ack", "emergency_id": frame["id"]}))
-            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
-                pass
-            if not welcomed:
-                failures += 1
-            # The player contract: another address after a failure, full-jitter backoff.
-            self.at = (self.at + 1) % len(self.urls)
-            await anyio.sleep(reconnect_delay(failures))
 
 
 @pytest.fixture
@@ -99,11 +46,15 @@ async def test_a_killed_nodes_screens_are_back_on_the_others_and_miss_no_emergen
 ) -> None:
     credentials = await anyio.to_thread.run_sync(nodes.screens, SCREENS)
     urls = [nodes.ws_url(i) for i in range(NODES)]
-    players = [Player(i, secret, urls) for i, (_d, secret) in enumerate(credentials)]
+    players = [
+        Player(secret, urls, at=i % NODES, open_timeout_s=3)
+        for i, (_d, secret) in enumerate(credentials)
+    ]
     devices = [device for device, _secret in credentials]
+    stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         for player in players:
-            tg.start_soon(player.run)
+            tg.start_soon(player.run, stop)
         await eventually(lambda: all(p.welcomes for p in players), timeout_s=20)
         lost = [p for p in players if p.node == KILLED]
         assert lost, "no screen was on the node to kill"
@@ -124,9 +75,9 @@ async def test_a_killed_nodes_screens_are_back_on_the_others_and_miss_no_emergen
         )
         await eventually(lambda: all(emergency_id in p.emergencies for p in players), timeout_s=10)
         await eventually(lambda: stored_acks(db_clean, emergency_id) == SCREENS, timeout_s=10)
-        expected = {devices[p.index]: f"node-{p.node}" for p in players}
+        expected = {devices[i]: f"node-{p.node}" for i, p in enumerate(players)}
         await eventually(lambda: _presence(nodes) == expected, timeout_s=10, every_s=0.2)
-        tg.cancel_scope.cancel()
+        stop.set()  # every player closes its session (bounded: open and close timeouts)
 
     for player in lost:
         back = player.welcome_after(killed_at)
