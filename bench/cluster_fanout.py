@@ -37,11 +37,11 @@ from bench.emergency_fanout import (
     READY_MARKER,
     Round,
     _json_trigger,
-    _median,
     _round,
+    round_cells,
 )
 from bench.emergency_setup import BenchDatabase, Fleet, SignageNode, provision
-from bench.loadgen import LoadGenerator, SessionPlan, fmt_ms
+from bench.loadgen import LoadGenerator, SessionPlan
 from tests.cluster.rediscluster import RedisClusterServers
 
 NODES = (1, 2, 3, 4)
@@ -119,18 +119,9 @@ def render(rows: Sequence[Row]) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        s = [r.summary for r in row.rounds]
-        lasts = [x.last_ms for x in s]
-        worst = None if any(v is None for v in lasts) else max(v for v in lasts if v is not None)
-        incomplete = sum(1 for x in s if not x.complete)
-        rounds_cell = f"{len(s)}" + (f" ({incomplete} incomplete)" if incomplete else "")
         lines.append(
-            f"| {row.nodes} | {row.sessions:,} | {row.sessions // row.nodes:,} | {rounds_cell} "
-            f"| {fmt_ms(_median([x.first_ms for x in s]))} "
-            f"| {fmt_ms(_median([x.p50_ms for x in s]))} "
-            f"| {fmt_ms(_median([x.p99_ms for x in s]))} "
-            f"| {fmt_ms(_median(lasts))} | {fmt_ms(worst)} "
-            f"| {fmt_ms(_median([x.answered_ms for x in s]))} "
+            f"| {row.nodes} | {row.sessions:,} | {row.sessions // row.nodes:,} "
+            f"| {round_cells([r.summary for r in row.rounds])} "
             f"| {row.published:g} / {row.received:g} |"
         )
     return "\n".join(lines)

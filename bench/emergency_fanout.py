@@ -222,6 +222,22 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(v for v in values if v is not None)
 
 
+def round_cells(summaries: Sequence[RoundSummary]) -> str:
+    """The table cells ``rounds | first | p50 | p99 | last | worst last | HTTP 201`` of a
+    row's rounds (medians over the rounds), for every fan-out report."""
+    lasts = [x.last_ms for x in summaries]
+    worst = None if any(v is None for v in lasts) else max(v for v in lasts if v is not None)
+    incomplete = sum(1 for x in summaries if not x.complete)
+    rounds = f"{len(summaries)}" + (f" ({incomplete} incomplete)" if incomplete else "")
+    return (
+        f"{rounds} | {fmt_ms(_median([x.first_ms for x in summaries]))} "
+        f"| {fmt_ms(_median([x.p50_ms for x in summaries]))} "
+        f"| {fmt_ms(_median([x.p99_ms for x in summaries]))} "
+        f"| {fmt_ms(_median(lasts))} | {fmt_ms(worst)} "
+        f"| {fmt_ms(_median([x.answered_ms for x in summaries]))}"
+    )
+
+
 def render(rows: Sequence[Row]) -> str:
     lines = [
         "| setup | sessions | server GC | rounds | first ms | p50 ms | p99 ms | last ms "
@@ -229,19 +245,10 @@ def render(rows: Sequence[Row]) -> str:
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
-        s = [r.summary for r in row.rounds]
-        lasts = [x.last_ms for x in s]
-        worst = None if any(v is None for v in lasts) else max(v for v in lasts if v is not None)
-        incomplete = sum(1 for x in s if not x.complete)
-        rounds_cell = f"{len(s)}" + (f" ({incomplete} incomplete)" if incomplete else "")
         gcs = "/".join(str(sum(r.collections.get(g, 0) for r in row.rounds)) for g in "012")
         lines.append(
-            f"| {row.setup} | {row.sessions:,} | {row.gc_mode} | {rounds_cell} "
-            f"| {fmt_ms(_median([x.first_ms for x in s]))} "
-            f"| {fmt_ms(_median([x.p50_ms for x in s]))} "
-            f"| {fmt_ms(_median([x.p99_ms for x in s]))} "
-            f"| {fmt_ms(_median(lasts))} | {fmt_ms(worst)} "
-            f"| {fmt_ms(_median([x.answered_ms for x in s]))} "
+            f"| {row.setup} | {row.sessions:,} | {row.gc_mode} "
+            f"| {round_cells([r.summary for r in row.rounds])} "
             f"| {gcs} | {row.rss_per_session_kib:.1f} |"
         )
     return "\n".join(lines)
