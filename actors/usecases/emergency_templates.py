@@ -11,6 +11,7 @@ and archives; ``emergency.read`` (viewer+) reads.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -127,41 +128,54 @@ class EmergencyTemplates:
     async def approve(self, who: Principal, tenant_id: UUID, template_id: UUID) -> TemplateView:
         """:raises Forbidden: (403) for its creator, or an integration credential.
         :raises Conflict: (409) unless it is pending approval."""
-        authorize(who, Permission.EMERGENCY_TEMPLATE_EDIT, tenant_id)
-        async with self._uow.tenant(tenant_id) as tx:
-            before = await _locked(tx, tenant_id, template_id)
-            ensure_approvable(before, who.actor.ref, who.is_person)
-            after = await tx.emergency_templates.approve(
+        return await self._transition(
+            who,
+            tenant_id,
+            template_id,
+            "emergency_template.approve",
+            lambda before: ensure_approvable(before, who.actor.ref, who.is_person),
+            lambda tx: tx.emergency_templates.approve(
                 tenant_id, template_id, approved_by=who.actor.ref
-            )
-            view = TemplateView.of(after)
-            await tx.audit.append(
-                tenant_id,
-                who,
-                "emergency_template.approve",
-                target=after.ref,
-                before=TemplateView.of(before),
-                after=view,
-            )
-        return view
+            ),
+        )
 
     async def archive(self, who: Principal, tenant_id: UUID, template_id: UUID) -> TemplateView:
         """Take a template out of use for good (pending or approved); its name is free
         again. Emergencies it started are not affected.
 
         :raises Conflict: (409) if it is archived already."""
+        return await self._transition(
+            who,
+            tenant_id,
+            template_id,
+            "emergency_template.archive",
+            ensure_archivable,
+            lambda tx: tx.emergency_templates.archive(
+                tenant_id, template_id, archived_by=who.actor.ref
+            ),
+        )
+
+    async def _transition(
+        self,
+        who: Principal,
+        tenant_id: UUID,
+        template_id: UUID,
+        action: str,
+        check: Callable[[EmergencyTemplate], None],
+        change: Callable[[Tx], Awaitable[EmergencyTemplate]],
+    ) -> TemplateView:
+        """One state change of a template: row locked, rule checked, changed and audited
+        (before and after) in one transaction."""
         authorize(who, Permission.EMERGENCY_TEMPLATE_EDIT, tenant_id)
         async with self._uow.tenant(tenant_id) as tx:
             before = await _locked(tx, tenant_id, template_id)
-            ensure_archivable(before)
-            after = await tx.emergency_templates.archive(
-                tenant_id, template_id, archived_by=who.actor.ref
-            )
+            check(before)
+            after = await change(tx)
             view = TemplateView.of(after)
             await tx.audit.append(
                 tenant_id,
                 who,
-                "emergency_template.archive",
+                action,
                 target=after.ref,
                 before=TemplateView.of(before),
                 after=view,
