@@ -50,7 +50,7 @@ def measure(
 ) -> Row:
     with ExitStack() as stack:
         url = stack.enter_context(BenchDatabase())
-        env = {"GC_FREEZE_SETTLE_S": "0", "SHUTDOWN_GRACE_S": str(grace_s), "LOG_LEVEL": "INFO"}
+        env = {"SHUTDOWN_GRACE_S": str(grace_s), "LOG_LEVEL": "INFO"}  # the shipped GC policy
         node = stack.enter_context(SignageNode(url, env, "drain"))
         fleet = provision(node.base_url, url, count, via=via)
         plan = SessionPlan(
