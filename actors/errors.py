@@ -75,6 +75,12 @@ class UnsupportedMedia(SignageError):
 
 
 class Unavailable(SignageError):
-    """A dependency (PostgreSQL, Redis) is unreachable; retrying later may succeed."""
+    """A dependency (PostgreSQL, Redis) is unreachable; retrying after ``retry_after``
+    seconds may succeed (the answer's ``Retry-After``, so clients back off instead of
+    hammering a database that is coming back)."""
 
     title = "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)

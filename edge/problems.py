@@ -81,7 +81,7 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(errors.SignageError)
     async def _core(exc: errors.SignageError) -> Response:
         headers: dict[str, str] = {}
-        if isinstance(exc, errors.Throttled):
+        if isinstance(exc, errors.Throttled | errors.Unavailable):
             headers["Retry-After"] = str(exc.retry_after)
         field = exc.field if isinstance(exc, errors.Invalid) else None
         return problem(status_of(exc), exc.title, exc.detail, field=field, headers=headers)

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,13 @@ class Api:
     ) -> tuple[int, Any]:
         """The status and JSON body of one request; an HTTP error is an answer too (a
         fault test checks what the node said), not an exception."""
+        status, answer, _headers = self.exchange(method, path, body, timeout_s)
+        return status, answer
+
+    def exchange(
+        self, method: str, path: str, body: Any = None, timeout_s: float = 30.0
+    ) -> tuple[int, Any, Message]:
+        """:meth:`answer` with the response's headers."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - loopback test server
             self.base_url + path, data=data, method=method
@@ -136,10 +144,10 @@ class Api:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-                status, raw = response.status, response.read()
+                status, raw, headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        return status, json.loads(raw) if raw else None
+            status, raw, headers = exc.code, exc.read(), exc.headers
+        return status, json.loads(raw) if raw else None, headers
 
     def login(self, email: str, password: str = PASSWORD) -> Api:
         tokens = self.call("POST", "/api/v1/auth/login", {"email": email, "password": password})

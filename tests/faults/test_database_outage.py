@@ -49,10 +49,14 @@ def proxy(db_clean: str) -> Iterator[ThreadedProxy]:
 
 
 def _request(api: Api, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
-    """Status, JSON answer and seconds taken."""
+    """Status, JSON answer and seconds taken; a 503 problem must say when to come back
+    (``/ready``'s 503 is for load balancers and has its own body)."""
     started = time.monotonic()
-    status, answer = api.answer(method, path, body)
-    return status, answer, time.monotonic() - started
+    status, answer, headers = api.exchange(method, path, body)
+    took = time.monotonic() - started
+    if status == 503 and headers.get_content_type() == "application/problem+json":
+        assert int(headers["Retry-After"]) >= 1, (path, dict(headers))
+    return status, answer, took
 
 
 def _tenant_restarts(nodes: Cluster) -> dict[str, int]:
