@@ -62,10 +62,17 @@ def test_settled_counts_refreeze_only_when_moved_and_reclaim_only_below_half(
     assert metrics.sample("signage_gc_frozen_sessions") == 1_000
     assert metrics.sample("signage_gc_freezes_total") == 1
     assert metrics.sample("signage_gc_frozen_objects") == gc.get_freeze_count()
+    counted = gc.get_freeze_count()
+    kept = [[n] for n in range(1_000)]
+    gc.freeze()  # not the policy's: the count is not walked again per scrape
+    assert gc.get_freeze_count() > counted
+    assert metrics.sample("signage_gc_frozen_objects") == counted
     _settled(policy, clock, count, 1_030)  # within 5%: already frozen at about this count
     assert policy.freezes == 1
     _settled(policy, clock, count, 700)  # moved, but not below half: refrozen, no reclaim
     assert (policy.freezes, policy.frozen_at, policy.reclaims) == (2, 700, 0)
+    assert metrics.sample("signage_gc_frozen_objects") == gc.get_freeze_count()  # recounted
+    del kept
     _settled(policy, clock, count, 300)  # below half of 700: unfreeze, collect, refreeze
     assert (policy.freezes, policy.frozen_at, policy.reclaims) == (3, 300, 1)
     assert gc.get_freeze_count() > 0
