@@ -15,7 +15,6 @@ the standby promoted:
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import threading
 import time
@@ -86,21 +85,16 @@ class Writers:
 
 
 def _post(api: Api, path: str, body: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
-    """The status and body of one POST; ``None`` if no answer came within ``HANG_S``."""
-    request = urllib.request.Request(  # noqa: S310 - loopback test server
-        api.base_url + path, data=json.dumps(body).encode(), method="POST"
-    )
-    request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {api.token}")
+    """The status and body of one POST (an error's body with its ``content_type``);
+    ``None`` if no answer came within ``HANG_S``."""
     try:
-        with urllib.request.urlopen(request, timeout=HANG_S) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        answer = json.loads(exc.read() or b"{}")
-        answer["content_type"] = exc.headers.get("Content-Type")
-        return exc.code, answer
+        status, answer, headers = api.exchange("POST", path, body, timeout_s=HANG_S)
     except (TimeoutError, urllib.error.URLError):
         return None, {}
+    answer = dict(answer or {})
+    if status >= 400:
+        answer["content_type"] = headers.get("Content-Type")
+    return status, answer
 
 
 def _create_tenant(api: Api, node: int) -> Write:
