@@ -54,17 +54,19 @@ lock-check: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The fault tests (tests/faults: killed nodes, cut databases, storms) run in `make faults`.
 pytest: venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not faults" $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 bench: venv
 	$(PYTHON) -m bench.run_all
 
-# Only the multi-process and fault-injection tests (also part of `make test`).
+# The fault-injection tests (tests/faults: kill -9 a node, cut or fail over PostgreSQL,
+# stop Redis, SIGTERM under load, a 1,000-screen storm). `.ci/run` runs them after `make test`.
 faults: venv
-	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/pytest -m faults $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
