@@ -12,7 +12,7 @@ that the server, not the generator, is what a benchmark measures. See
 
 from bench.loadgen.coordinator import LoadGenerator, LoadGeneratorError, SessionPlan
 from bench.loadgen.messages import AuthMode
-from bench.loadgen.summary import OpenSummary, RoundSummary, fmt_ms
+from bench.loadgen.summary import OpenSummary, RoundSummary, StormDelivery, fmt_ms
 from bench.loadgen.trigger import (
     Trigger,
     Triggered,
@@ -28,6 +28,7 @@ __all__ = [
     "OpenSummary",
     "RoundSummary",
     "SessionPlan",
+    "StormDelivery",
     "Trigger",
     "TriggerFailed",
     "Triggered",

@@ -15,6 +15,17 @@ has the frame or ``timeout_s`` has passed. Arrival times are ``time.monotonic()`
 i.e. Linux ``CLOCK_MONOTONIC``, one system-wide clock, so the workers' readings and
 the trigger's are directly comparable.
 
+A reconnect storm with a trigger in the middle of it (players following the reconnect
+contract, every session watching for the marker from its first byte)::
+
+    plan = SessionPlan(url=urls, count=10_000, reconnect=True, watch_marker=b"e-7f3a")
+    with LoadGenerator(plan) as gen:
+        gen.start()
+        gen.wait_ready(5_000, timeout_s=60)       # half the screens are back
+        triggered = trigger()
+        opened = gen.wait_open()
+        delivery = gen.collect_storm(triggered, timeout_s=10)   # per screen, from its welcome
+
 Every wait here is bounded; leaving the ``with`` block closes the sessions and reaps the
 workers (terminating any that do not exit in time).
 """
@@ -25,6 +36,7 @@ import math
 import multiprocessing
 import resource
 import time
+from collections.abc import MutableSequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -47,8 +59,15 @@ from bench.loadgen.messages import (
     Target,
     WorkerSpec,
 )
-from bench.loadgen.summary import OpenSummary, RoundSummary, merge_counts, summarize_round
-from bench.loadgen.trigger import Trigger
+from bench.loadgen.summary import (
+    OpenSummary,
+    RoundSummary,
+    StormDelivery,
+    merge_counts,
+    summarize_round,
+    summarize_storm,
+)
+from bench.loadgen.trigger import Trigger, Triggered
 from bench.loadgen.worker import worker_main
 from bench.loopback import DEFAULT_SOURCE_ADDRESSES, require_loopback
 
@@ -80,6 +99,13 @@ class SessionPlan:
     at the ``101``. ``stall_every = k`` makes every k-th session stop reading once ready
     (the "device that never reads" of adversarial runs); stalled sessions are not expected
     to receive anything. ``source_addresses`` must be of the targets' address family.
+
+    ``reconnect`` makes each session a player following the reconnect contract of
+    docs/devices.md while opening: a failed attempt (refused upgrade, close before ready,
+    timeout) is retried after a full-jitter exponential backoff, never sooner than the
+    refusal's ``Retry-After``, on the next URL of the list (4401 is final). A non-empty
+    ``watch_marker`` arms every session for it from its first byte (a trigger fired while
+    the storm opens, see :meth:`LoadGenerator.collect_storm`).
     """
 
     url: str | tuple[str, ...]
@@ -98,6 +124,8 @@ class SessionPlan:
     open_timeout_s: float = 180.0
     #: Workers exit by themselves after this long, whatever happens to the coordinator.
     max_lifetime_s: float = 1800.0
+    reconnect: bool = False
+    watch_marker: bytes = b""
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -141,6 +169,9 @@ class LoadGenerator:
         self._context = multiprocessing.get_context("spawn")  # no inherited loop, fds or locks
         self._workers: list[tuple[BaseProcess, Connection]] = []
         self._opened = False
+        self._started_at = 0.0
+        #: One slot per worker: its sessions ready so far (see :meth:`ready_so_far`).
+        self._progress: MutableSequence[int] = []
 
     def __enter__(self) -> Self:
         return self
@@ -160,19 +191,50 @@ class LoadGenerator:
 
         :raises LoadGeneratorError: if a worker crashed or never reported.
         """
+        self.start()
+        return self.wait_open()
+
+    def start(self) -> None:
+        """Start the workers, which open their sessions at once; :meth:`wait_open` next."""
         if self._opened:
             raise RuntimeError("open() once per LoadGenerator")
         self._opened = True
-        started = time.monotonic()
-        for spec in self._specs():
+        self._started_at = time.monotonic()
+        specs = self._specs()
+        self._progress = self._context.RawArray("q", len(specs))
+        for spec in specs:
             parent, child = self._context.Pipe(duplex=True)
             process = self._context.Process(
-                target=worker_main, args=(child, spec), name=f"loadgen-{spec.worker_id}"
+                target=worker_main,
+                args=(child, spec, self._progress),
+                name=f"loadgen-{spec.worker_id}",
             )
             process.daemon = True  # dies with the coordinator
             process.start()
             child.close()
             self._workers.append((process, parent))
+
+    def ready_so_far(self) -> int:
+        """Sessions that became ready so far while opening (all workers together)."""
+        return sum(self._progress)
+
+    def wait_ready(self, count: int, timeout_s: float) -> bool:
+        """Wait until at least ``count`` sessions are ready (polled every 10 ms), or
+        ``timeout_s`` has passed, or a worker has finished opening; whether they are."""
+        deadline = time.monotonic() + timeout_s
+        while self.ready_so_far() < count:
+            if time.monotonic() > deadline or any(pipe.poll() for _p, pipe in self._workers):
+                return self.ready_so_far() >= count
+            time.sleep(0.01)  # shared-memory counters: nothing to wait on but the clock
+        return True
+
+    def wait_open(self) -> OpenSummary:
+        """Wait until each worker has opened its share (or run out of time).
+
+        :raises LoadGeneratorError: if a worker crashed or never reported.
+        """
+        if not self._workers:
+            raise RuntimeError("start() first")
         replies = self._gather(Opened, self._plan.open_timeout_s + _STARTUP_GRACE_S)
         return OpenSummary(
             requested=self._plan.count,
@@ -180,7 +242,8 @@ class LoadGenerator:
             failed=sum(r.failed for r in replies),
             stalled=sum(r.stalled for r in replies),
             errors=merge_counts(r.errors for r in replies),
-            elapsed_s=time.monotonic() - started,
+            elapsed_s=time.monotonic() - self._started_at,
+            retried=merge_counts(r.retried for r in replies),
         )
 
     def _specs(self) -> list[WorkerSpec]:
@@ -211,6 +274,8 @@ class LoadGenerator:
                     handshake_timeout_s=plan.handshake_timeout_s,
                     open_timeout_s=plan.open_timeout_s,
                     max_lifetime_s=plan.max_lifetime_s,
+                    reconnect=plan.reconnect,
+                    watch_marker=plan.watch_marker,
                 )
             )
             first += count
@@ -265,6 +330,23 @@ class LoadGenerator:
             reconnected=sum(r.reconnected for r in reports),
             cpu_s=sum(r.cpu_s for r in reports),
             errors=merge_counts(r.errors for r in reports),
+        )
+
+    def collect_storm(self, triggered: Triggered, timeout_s: float) -> StormDelivery:
+        """After :meth:`wait_open` of a plan with a ``watch_marker``: wait until every
+        screen has the marked frame, at most ``timeout_s`` from now, and summarise each
+        screen's latency from ``max(trigger sent, its session's welcome)``.
+
+        :raises LoadGeneratorError: if a worker fails or stops answering.
+        """
+        if not self._plan.watch_marker:
+            raise RuntimeError("collect_storm() needs a plan with a watch_marker")
+        self._broadcast(Collect(deadline=time.monotonic() + timeout_s))
+        reports = self._gather(Report, timeout_s + _REPLY_TIMEOUT_S)
+        return summarize_storm(
+            triggered=triggered,
+            screens=self._plan.count,
+            arrivals=[screen for r in reports for screen in r.screens],
         )
 
     # -- closing ----------------------------------------------------------------------

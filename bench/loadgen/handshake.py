@@ -21,6 +21,15 @@ class HandshakeError(Exception):
     """The server refused or botched the upgrade. ``str(err)`` is short enough to count by."""
 
 
+class UpgradeRefused(HandshakeError):
+    """The server answered the upgrade with another status (``HTTP 503``), and perhaps a
+    ``Retry-After`` in whole seconds: the floor a player's next attempt must respect."""
+
+    def __init__(self, status: str, retry_after_s: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.retry_after_s = retry_after_s
+
+
 def new_key() -> bytes:
     """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64."""
     return base64.b64encode(os.urandom(16))
@@ -70,20 +79,26 @@ def split_head(buffer: bytes) -> tuple[bytes, bytes] | None:
 def check_response(head: bytes, key: bytes) -> None:
     """Accept ``head`` (without its blank line) as a valid switch to WebSocket for ``key``.
 
-    :raises HandshakeError: naming the first thing wrong (``HTTP 401``, ``bad accept``, ...).
+    :raises HandshakeError: naming the first thing wrong (``bad accept``, ...);
+        :class:`UpgradeRefused` for another status than ``101`` (``HTTP 401``).
     """
     status_line, _, header_block = head.partition(b"\r\n")
     parts = status_line.split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
         raise HandshakeError("not an HTTP response")
-    if parts[1] != b"101":
-        raise HandshakeError(f"HTTP {parts[1].decode('latin-1')[:3]}")
     headers: dict[bytes, bytes] = {}
+    malformed = False
     for line in header_block.split(b"\r\n"):
         name, sep, value = line.partition(b":")
-        if not sep:
-            raise HandshakeError("malformed header line")
+        malformed = malformed or not sep
         headers[name.strip().lower()] = value.strip()
+    if parts[1] != b"101":
+        retry_after = headers.get(b"retry-after", b"")
+        raise UpgradeRefused(
+            parts[1].decode("latin-1")[:3], float(retry_after) if retry_after.isdigit() else None
+        )
+    if malformed:
+        raise HandshakeError("malformed header line")
     if headers.get(b"upgrade", b"").lower() != b"websocket":
         raise HandshakeError("no Upgrade: websocket")
     if headers.get(b"sec-websocket-accept") != accept_for(key):

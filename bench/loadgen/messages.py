@@ -8,6 +8,10 @@ The exchange is lock-step; every step has a reply the coordinator waits for, bou
     coord   → Collect(deadline)       → Report   when all armed sessions have it, or at deadline
     coord   → Close                   → Closed   sessions closed, the worker exits
 
+Watching a storm (``WorkerSpec.watch_marker``), the sessions are armed from the start: the
+coordinator fires the trigger while they open, and sends ``Collect`` right after
+``Opened``, without an ``Arm``.
+
 Times are ``time.monotonic()`` readings. On Linux that is ``CLOCK_MONOTONIC``, one clock
 for the whole machine, so readings from different processes can be subtracted.
 """
@@ -51,6 +55,10 @@ class WorkerSpec:
     handshake_timeout_s: float
     open_timeout_s: float
     max_lifetime_s: float
+    #: Players following the reconnect contract (see ``SessionPlan.reconnect``).
+    reconnect: bool = False
+    #: Non-empty: every session watches for it from its first byte (``SessionPlan``).
+    watch_marker: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,8 @@ class Opened:
     #: Failure reason → how many sessions failed that way.
     errors: dict[str, int]
     elapsed_s: float
+    #: Failed attempts that were retried (reconnect contract), by reason.
+    retried: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,9 @@ class Report:
     #: CPU seconds this worker spent between Arm and Report: what the generator cost.
     cpu_s: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    #: Watching a storm (``watch_marker``): per screen that got the marked frame, when,
+    #: and when the session that got it had been welcomed.
+    screens: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

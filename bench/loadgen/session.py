@@ -27,12 +27,27 @@ from bench.loadgen.frames import (
     close_code,
     close_payload,
 )
-from bench.loadgen.handshake import HandshakeError, check_response, split_head
+from bench.loadgen.handshake import HandshakeError, UpgradeRefused, check_response, split_head
 
 #: Close code a session sends when the benchmark is done with it (RFC 6455 "normal").
 CLOSE_NORMAL = 1000
 #: Close code a session sends when the server broke the protocol.
 CLOSE_PROTOCOL_ERROR = 1002
+#: Close code after which a player does not retry (docs/devices.md: the secret is refused).
+CLOSE_UNAUTHORIZED = 4401
+
+
+class NotOpened(ConnectionError):
+    """Why a session never became ready, with what the player reconnect contract needs:
+    ``retry_after_s`` (the ``Retry-After`` of a refused upgrade, a floor under the next
+    attempt's delay) and ``final`` (4401: retrying is pointless)."""
+
+    def __init__(
+        self, reason: str, *, retry_after_s: float | None = None, final: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+        self.final = final
 
 
 class Round:
@@ -42,9 +57,14 @@ class Round:
     empty between rounds. ``pending`` counts the sessions still expected; ``done`` is set
     when it reaches zero, each session settling once, by receiving (``arrivals``) or by
     closing first (``lost``).
+
+    Armed ``by_screen``, it counts screens instead of sessions (a storm whose players
+    reconnect): a screen settles when the first of its sessions gets the marker, whose
+    arrival and welcome times ``screens`` keeps; a session lost first settles nothing,
+    since the screen tries again.
     """
 
-    __slots__ = ("arrivals", "done", "lost", "marker", "pending")
+    __slots__ = ("arrivals", "done", "lost", "marker", "pending", "screens")
 
     def __init__(self) -> None:
         self.marker = b""
@@ -52,15 +72,18 @@ class Round:
         self.lost = 0
         #: ``(time.monotonic(), target index)`` per session that got the marker.
         self.arrivals: list[tuple[float, int]] = []
+        #: Armed ``by_screen``: screen index -> (arrival, its session's welcome time).
+        self.screens: dict[int, tuple[float, float]] | None = None
         self.done = asyncio.Event()
 
-    def arm(self, marker: bytes, expected: int) -> None:
+    def arm(self, marker: bytes, expected: int, *, by_screen: bool = False) -> None:
         if not marker:
             raise ValueError("a round needs a non-empty marker")
         self.marker = marker
         self.pending = expected
         self.lost = 0
         self.arrivals = []
+        self.screens = {} if by_screen else None
         self.done = asyncio.Event()
         if expected == 0:
             self.done.set()
@@ -68,12 +91,19 @@ class Round:
     def disarm(self) -> None:
         self.marker = b""
         self.pending = 0
+        self.screens = None
 
-    def received(self, at: float, target: int) -> None:
+    def received(self, at: float, target: int, screen: int = -1, welcomed_at: float = 0.0) -> None:
+        if self.screens is not None:
+            if screen in self.screens:
+                return  # a later session of a screen that already has it
+            self.screens[screen] = (at, welcomed_at)
         self.arrivals.append((at, target))
         self._settle_one()
 
     def lose_one(self) -> None:
+        if self.screens is not None:
+            return  # its screen reconnects and is still expected
         self.lost += 1
         self._settle_one()
 
@@ -108,6 +138,7 @@ class DeviceSession(asyncio.Protocol):
         "ready",
         "stall",
         "target",
+        "welcomed_at",
     )
 
     def __init__(
@@ -144,6 +175,8 @@ class DeviceSession(asyncio.Protocol):
         #: True while this session is expected to receive the current round's marker
         #: (from the start for a session opened during a round, as after a reconnect).
         self.awaiting = awaiting
+        #: When the server's first message (its welcome) arrived; 0.0 until then.
+        self.welcomed_at = 0.0
 
     # -- asyncio callbacks ------------------------------------------------------------
 
@@ -186,10 +219,12 @@ class DeviceSession(asyncio.Protocol):
     # -- the hot path -----------------------------------------------------------------
 
     def _on_message(self, payload: bytes, now: float) -> None:
+        if not self.welcomed_at:
+            self.welcomed_at = now
         marker = self._round.marker
         if self.awaiting and marker and marker in payload:
             self.awaiting = False
-            self._round.received(now, self.target)
+            self._round.received(now, self.target, self.index, self.welcomed_at)
         elif not self.is_ready and self._ready_marker and self._ready_marker in payload:
             self._become_ready()
 
@@ -205,7 +240,8 @@ class DeviceSession(asyncio.Protocol):
             head, rest = split
             check_response(head, self._key)
         except HandshakeError as exc:
-            self._fail(str(exc), None)
+            retry_after = exc.retry_after_s if isinstance(exc, UpgradeRefused) else None
+            self._fail(str(exc), None, retry_after_s=retry_after)
             return b""
         self._request = b""
         self._reader = FrameReader()
@@ -227,18 +263,20 @@ class DeviceSession(asyncio.Protocol):
     def _on_close_frame(self, payload: bytes) -> None:
         code = close_code(payload)
         if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"server closed {code} before ready"))
+            self.ready.set_exception(
+                NotOpened(f"server closed {code} before ready", final=code == CLOSE_UNAUTHORIZED)
+            )
         elif code != CLOSE_NORMAL:
             self._errors[f"server closed {code}"] += 1
         # RFC 6455 §5.5.1: answer with a close frame, echoing the code, then drop TCP.
         self._write(client_frame(OP_CLOSE, payload[:2]))
         self._close_transport()
 
-    def _fail(self, reason: str, code: int | None) -> None:
+    def _fail(self, reason: str, code: int | None, *, retry_after_s: float | None = None) -> None:
         if self.ready.done():
             self._errors[reason] += 1
         else:
-            self.ready.set_exception(ConnectionError(reason))
+            self.ready.set_exception(NotOpened(reason, retry_after_s=retry_after_s))
         if code is not None:
             self._write(client_frame(OP_CLOSE, close_payload(code)))
         self._close_transport()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.loadgen.trigger import Triggered
 
@@ -24,6 +24,29 @@ class OpenSummary:
     stalled: int
     errors: dict[str, int]
     elapsed_s: float
+    #: Failed attempts retried by players following the reconnect contract, by reason.
+    retried: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StormDelivery:
+    """A frame triggered while a storm opens (``SessionPlan.watch_marker``), per screen:
+    ``max(0, arrival - max(trigger sent, welcome of the session it came on))`` in ms, a
+    screen without it counting as infinitely late in the percentiles."""
+
+    screens: int
+    received: int
+    #: Screens that got it on a session welcomed before the trigger was sent.
+    welcomed_before: int
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    #: When the trigger's response came back, ms after it was sent.
+    answered_ms: float
+
+    @property
+    def missed(self) -> int:
+        return self.screens - self.received
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +162,29 @@ def summarize_round(
         latencies_ms=tuple(latencies),
         triggered=triggered,
         by_target=tuple(by_target),
+    )
+
+
+def summarize_storm(
+    *, triggered: Triggered, screens: int, arrivals: Iterable[tuple[float, float]]
+) -> StormDelivery:
+    """Turn ``(arrival, welcome)`` readings (``time.monotonic()``), one per screen that got
+    the frame, into a :class:`StormDelivery` (see there)."""
+    sent_at = triggered.sent_at
+    latencies: list[float] = []
+    before = 0
+    for arrived, welcomed in arrivals:
+        before += welcomed <= sent_at
+        latencies.append(max(0.0, arrived - max(sent_at, welcomed)) * 1000.0)
+    latencies.sort()
+    return StormDelivery(
+        screens=screens,
+        received=len(latencies),
+        welcomed_before=before,
+        p50_ms=percentile(latencies, 0.50, screens),
+        p99_ms=percentile(latencies, 0.99, screens),
+        max_ms=percentile(latencies, 1.0, screens),
+        answered_ms=(triggered.answered_at - sent_at) * 1000.0,
     )
 
 

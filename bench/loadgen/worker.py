@@ -17,6 +17,7 @@ import gc
 import resource
 import time
 from collections import Counter
+from collections.abc import MutableSequence
 from multiprocessing.connection import Connection
 
 from bench.loadgen.handshake import new_key, upgrade_request
@@ -33,8 +34,9 @@ from bench.loadgen.messages import (
     Report,
     WorkerSpec,
 )
-from bench.loadgen.session import DeviceSession, Round, failure_reason
+from bench.loadgen.session import DeviceSession, NotOpened, Round, failure_reason
 from bench.loadgen.summary import merge_counts
+from simulator.screen import reconnect_delay
 
 #: Commands the coordinator may have in flight; the exchange is lock-step, so 1 is normal.
 _COMMAND_QUEUE = 8
@@ -51,11 +53,17 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-def worker_main(pipe: Connection, spec: WorkerSpec) -> None:
-    """Run one worker to completion. Never raises: failures are sent as :class:`Failed`."""
+def worker_main(
+    pipe: Connection, spec: WorkerSpec, progress: MutableSequence[int] | None = None
+) -> None:
+    """Run one worker to completion. Never raises: failures are sent as :class:`Failed`.
+
+    ``progress`` (shared memory, one slot per worker): slot ``spec.worker_id`` counts this
+    worker's sessions that became ready while opening, for a coordinator acting mid-storm.
+    """
     try:
         raise_open_files_limit()
-        asyncio.run(_Worker(pipe, spec).run())
+        asyncio.run(_Worker(pipe, spec, progress).run())
     except Exception as exc:  # report, don't die silently: the coordinator is waiting
         with contextlib.suppress(OSError):
             pipe.send(Failed(spec.worker_id, f"{type(exc).__name__}: {exc}"))
@@ -64,9 +72,14 @@ def worker_main(pipe: Connection, spec: WorkerSpec) -> None:
 
 
 class _Worker:
-    def __init__(self, pipe: Connection, spec: WorkerSpec) -> None:
+    def __init__(
+        self, pipe: Connection, spec: WorkerSpec, progress: MutableSequence[int] | None = None
+    ) -> None:
         self._pipe = pipe
         self._spec = spec
+        self._progress = progress
+        #: Failed attempts retried by the reconnect contract while opening, by reason.
+        self._retried: Counter[str] = Counter()
         self._sessions: list[DeviceSession] = []
         self._round = Round()
         self._errors: Counter[str] = Counter()
@@ -103,6 +116,12 @@ class _Worker:
         started = time.monotonic()
         gate = asyncio.Semaphore(spec.connect_concurrency)
         failures: Counter[str] = Counter()
+        if spec.watch_marker:  # every screen expected; Collect follows Opened
+            self._round.arm(spec.watch_marker, spec.count, by_screen=True)
+            self._expected_by_target = [0] * len(spec.targets)
+            for i in range(spec.count):
+                self._expected_by_target[(spec.first + i) % len(spec.targets)] += 1
+            self._cpu_at_arm = time.process_time()
         try:
             async with asyncio.timeout(spec.open_timeout_s), asyncio.TaskGroup() as tasks:
                 for i in range(spec.count):
@@ -120,6 +139,7 @@ class _Worker:
             stalled=sum(1 for s in self._sessions if s.stall),
             errors=dict(failures),
             elapsed_s=time.monotonic() - started,
+            retried=dict(self._retried),
         )
 
     async def _connect(
@@ -131,11 +151,36 @@ class _Worker:
         state: this task may be cancelled one step after its session became ready.
         ``in_round``: a reconnect during a round; the new session awaits the round's marker
         from its first byte, and a failure to reconnect settles it as lost.
+        With ``spec.reconnect`` (and not ``in_round``) a failed attempt is retried as a
+        player does (docs/devices.md): after a full-jitter backoff that is never shorter
+        than the refusal's ``Retry-After``, on the next address; 4401 is final.
         """
+        spec = self._spec
+        target_index = (spec.first + i) % len(spec.targets)
+        attempts = 0
+        while True:
+            failure = await self._attempt(i, target_index, gate, in_round=in_round)
+            if failure is None:
+                if self._progress is not None:
+                    self._progress[spec.worker_id] += 1
+                return
+            reason, retry_after_s, final = failure
+            attempts += 1
+            if in_round or final or not spec.reconnect:
+                failures[reason] += 1
+                return
+            self._retried[reason] += 1
+            await asyncio.sleep(reconnect_delay(attempts, retry_after_s=retry_after_s))
+            target_index = (target_index + 1) % len(spec.targets)
+
+    async def _attempt(
+        self, i: int, target_index: int, gate: asyncio.Semaphore, *, in_round: bool
+    ) -> tuple[str, float | None, bool] | None:
+        """One connection of session ``i`` to ``targets[target_index]``: ``None`` once it is
+        ready, else why not, the ``Retry-After`` if any, and whether that is final."""
         spec = self._spec
         key = new_key()
         token = spec.tokens[i] if spec.auth != "none" else None
-        target_index = (spec.first + i) % len(spec.targets)
         target = spec.targets[target_index]
         request = upgrade_request(
             target.host_header, target.path, key, bearer=token if spec.auth == "bearer" else None
@@ -155,7 +200,7 @@ class _Worker:
                 stall=stall,
                 round_=self._round,
                 errors=self._errors,
-                awaiting=in_round,
+                awaiting=in_round or bool(spec.watch_marker),
             )
             self._born.append(born)
             return born
@@ -171,11 +216,14 @@ class _Worker:
                     await session.ready
             except (TimeoutError, OSError) as exc:
                 reason = "handshake timeout" if isinstance(exc, TimeoutError) else None
-                failures[reason or failure_reason(exc)] += 1
                 if born is not None:
                     born.discard()  # an awaiting session settles as lost in connection_lost
                 elif in_round and self._round.marker:
                     self._round.lose_one()  # never connected: lost all the same
+                if isinstance(exc, NotOpened):
+                    return str(exc), exc.retry_after_s, exc.final
+                return reason or failure_reason(exc), None, False
+        return None
 
     def _adopt(self) -> int:
         """Keep the sessions born since the last call that are ready and open; abort the
@@ -253,6 +301,7 @@ class _Worker:
         cpu_s = time.process_time() - self._cpu_at_arm
         gc.enable()
         arrivals, lost = list(self._round.arrivals), self._round.lost
+        screens = list((self._round.screens or {}).values())
         self._round.disarm()
         reconnected = await self._end_storm()
         for session in self._sessions:
@@ -266,6 +315,7 @@ class _Worker:
             reconnected=reconnected,
             cpu_s=cpu_s,
             errors=merge_counts([self._errors, _prefixed("reconnect: ", self._reconnect_failures)]),
+            screens=screens,
         )
 
     async def _end_storm(self) -> int:

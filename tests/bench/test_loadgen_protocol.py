@@ -17,12 +17,14 @@ from bench.loadgen.frames import (
 )
 from bench.loadgen.handshake import (
     HandshakeError,
+    UpgradeRefused,
     accept_for,
     check_response,
     split_head,
     upgrade_request,
 )
-from bench.loadgen.summary import percentile
+from bench.loadgen.summary import percentile, summarize_storm
+from bench.loadgen.trigger import Triggered
 from bench.loopback import NotLoopback, require_loopback
 
 # RFC 6455 §5.7 examples.
@@ -116,6 +118,16 @@ def test_check_response_accepts_a_correct_101() -> None:
     check_response(_response(b"101 Switching Protocols", accept_for(key)), key)
 
 
+def test_a_refused_upgrade_says_its_retry_after() -> None:
+    head = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\ncontent-length: 0"
+    with pytest.raises(UpgradeRefused, match="HTTP 503") as refused:
+        check_response(head, b"dGhlIHNhbXBsZSBub25jZQ==")
+    assert refused.value.retry_after_s == 2.0
+    with pytest.raises(UpgradeRefused) as bare:
+        check_response(b"HTTP/1.1 429 Too Many", b"dGhlIHNhbXBsZSBub25jZQ==")
+    assert bare.value.retry_after_s is None
+
+
 @pytest.mark.parametrize(
     ("head", "complaint"),
     [
@@ -156,3 +168,18 @@ def test_loopback_hosts_are_allowed(host: str) -> None:
 def test_other_hosts_are_refused(host: str | None) -> None:
     with pytest.raises(NotLoopback):
         require_loopback(host)
+
+
+def test_storm_latency_runs_from_the_later_of_the_trigger_and_the_welcome() -> None:
+    triggered = Triggered(sent_at=10.0, answered_at=10.05, status=201, body=b"{}")
+    delivery = summarize_storm(
+        triggered=triggered,
+        screens=4,
+        # back before the POST; back after it (1.5 s from its welcome); frame before welcome
+        arrivals=[(10.2, 9.0), (13.5, 12.0), (10.0, 10.1)],
+    )
+    assert (delivery.received, delivery.missed, delivery.welcomed_before) == (3, 1, 1)
+    assert delivery.p50_ms == pytest.approx(200.0)
+    assert delivery.p99_ms is None  # the screen that missed it counts as infinitely late
+    assert delivery.max_ms is None
+    assert delivery.answered_ms == pytest.approx(50.0)

@@ -10,7 +10,7 @@ import pytest
 
 from bench.loadgen.frames import OP_CLOSE, OP_PONG, OP_TEXT, close_code, mask
 from bench.loadgen.handshake import accept_for, new_key, upgrade_request
-from bench.loadgen.session import DeviceSession, Round
+from bench.loadgen.session import DeviceSession, NotOpened, Round
 
 pytestmark = pytest.mark.anyio
 
@@ -66,10 +66,14 @@ def switching(key: bytes) -> bytes:
 
 
 def open_session(
-    *, hello: str | None = None, ready_marker: bytes = b"", stall: bool = False
+    *,
+    hello: str | None = None,
+    ready_marker: bytes = b"",
+    stall: bool = False,
+    round_: Round | None = None,
 ) -> tuple[DeviceSession, RecordingTransport, bytes, Round, Counter[str]]:
     key = new_key()
-    round_ = Round()
+    round_ = round_ or Round()
     errors: Counter[str] = Counter()
     session = DeviceSession(
         index=0,
@@ -163,3 +167,37 @@ async def test_a_stalled_session_stops_reading_once_ready() -> None:
     session, transport, key, _round, _errors = open_session(stall=True)
     session.data_received(switching(key))
     assert transport.paused
+
+
+async def test_a_refused_upgrade_carries_its_retry_after_and_4401_is_final() -> None:
+    session, _transport, _key, _round, _errors = open_session()
+    session.data_received(b"HTTP/1.1 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(NotOpened, match="HTTP 503") as refused:
+        await session.ready
+    assert (refused.value.retry_after_s, refused.value.final) == (2.0, False)
+    session, _transport, key, _round, _errors = open_session(ready_marker=b"manifest")
+    session.data_received(switching(key) + bytes((0x88, 0x02)) + (4401).to_bytes(2, "big"))
+    with pytest.raises(NotOpened, match="4401 before ready") as closed:
+        await session.ready
+    assert (closed.value.retry_after_s, closed.value.final) == (None, True)
+
+
+async def test_a_storm_round_counts_screens_from_the_welcome_of_the_session_it_came_on() -> None:
+    round_ = Round()
+    round_.arm(b"MARK-3", expected=1, by_screen=True)
+    first, _transport, key, _round, _errors = open_session(round_=round_)
+    first.awaiting = True
+    first.data_received(switching(key) + server_text(b'{"type":"welcome"}'))
+    first.connection_lost(ConnectionResetError())  # lost: its screen reconnects
+    assert (round_.lost, round_.done.is_set()) == (0, False)
+    again, _transport, key, _round, _errors = open_session(round_=round_)  # same index 0
+    again.awaiting = True
+    again.data_received(switching(key) + server_text(b'{"type":"welcome"}'))
+    again.data_received(server_text(b'{"type":"emergency","m":"MARK-3"}'))
+    assert round_.done.is_set()
+    assert round_.screens is not None
+    [(arrived, welcomed)] = round_.screens.values()
+    assert welcomed == again.welcomed_at
+    assert first.welcomed_at <= welcomed <= arrived
+    round_.received(arrived + 1.0, 0, 0, welcomed)  # a later session's replay: not twice
+    assert len(round_.arrivals) == 1

@@ -153,6 +153,33 @@ def test_sessions_that_cannot_open_are_counted_by_reason(server: BaselineServer)
     assert (opened.ready, opened.failed, opened.errors) == (0, 5, {"ECONNREFUSED": 5})
 
 
+def test_players_move_on_to_the_next_address_and_count_from_their_welcome(
+    server: BaselineServer,
+) -> None:
+    # Every other screen starts on the control port (HTTP 404, never 101): following the
+    # reconnect contract it backs off and moves on to the next address, the WebSocket one.
+    # A frame broadcast once half are back reaches the rest as the replay on connect.
+    plan = SessionPlan(
+        url=(f"ws://127.0.0.1:{server.control_port}/", server.ws_url),
+        count=10,
+        workers=1,
+        reconnect=True,
+        watch_marker=b"mid-storm",
+    )
+    trigger = server.trigger_for(emergency_payload("mid-storm"))
+    with LoadGenerator(plan) as generator:
+        generator.start()
+        assert generator.wait_ready(5, timeout_s=10)
+        triggered = trigger()
+        opened = generator.wait_open()
+        delivery = generator.collect_storm(triggered, timeout_s=ROUND_TIMEOUT_S)
+    assert (opened.ready, opened.failed, opened.retried) == (10, 0, {"HTTP 404": 5})
+    assert (delivery.received, delivery.missed) == (10, 0)
+    assert delivery.welcomed_before >= 5
+    assert delivery.max_ms is not None
+    assert delivery.max_ms < ROUND_TIMEOUT_S * 1000
+
+
 def test_a_plan_aimed_off_the_machine_is_refused() -> None:
     with pytest.raises(NotLoopback):
         SessionPlan(url="ws://192.0.2.1:80/", count=1)
