@@ -40,7 +40,7 @@ from bench.emergency_fanout import (
     _round,
     round_cells,
 )
-from bench.emergency_setup import BenchDatabase, Fleet, SignageNode, provision
+from bench.emergency_setup import BenchDatabase, Fleet, SignageNode, provision, signage_nodes
 from bench.loadgen import LoadGenerator, SessionPlan
 from tests.cluster.rediscluster import RedisClusterServers
 
@@ -79,10 +79,7 @@ def measure(
         "GC_FREEZE_SETTLE_S": "0",
     }
     with ExitStack() as stack:
-        servers = [
-            stack.enter_context(SignageNode(database_url, env, node_id=f"bench-{nodes}-{i}"))
-            for i in range(nodes)
-        ]
+        servers = signage_nodes(stack, database_url, nodes, env, name=f"bench-{nodes}")
         plan = SessionPlan(
             url=tuple(s.ws_url for s in servers),
             count=sessions,

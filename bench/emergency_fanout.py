@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 from bench import fanout_baseline
-from bench.emergency_setup import BenchDatabase, Fleet, PrivateRedis, SignageNode, provision
+from bench.emergency_setup import BenchDatabase, Fleet, SignageNode, provision, signage_nodes
 from bench.loadgen import (
     LoadGenerator,
     RoundSummary,
@@ -99,13 +99,7 @@ def measure(
     (each POSTing a JSON trigger, or with ``cap`` a CAP 1.2 Alert)."""
     env = {"GC_FREEZE_SETTLE_S": "0" if gc_mode == "on" else str(FREEZE_SETTLE_S)}
     with ExitStack() as stack:
-        if nodes > 1:
-            redis = stack.enter_context(PrivateRedis())
-            env |= {"REDIS_URL": redis.url, "RELAY_CHANNEL_PREFIX": f"bench{redis.port}"}
-        servers = [
-            stack.enter_context(SignageNode(database_url, env, node_id=f"bench-{i}"))
-            for i in range(nodes)
-        ]
+        servers = signage_nodes(stack, database_url, nodes, env)
         rss_before = sum(s.rss_kib() for s in servers)
         plan = SessionPlan(
             url=tuple(s.ws_url for s in servers),

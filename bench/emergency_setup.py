@@ -8,6 +8,9 @@ HTTP API** (no SQL seeding), in parallel.
         fleet = provision(node.base_url, devices=10_000)   # admin, tenant, operator, screens
         ...
 
+    with ExitStack() as stack:                        # three nodes on one PostgreSQL,
+        nodes = signage_nodes(stack, url, 3, env)     # relayed over one private Redis
+
 Everything binds or connects to loopback only and stops what it started: leaving a
 ``with`` block terminates the process (SIGTERM, then SIGKILL) or drops the database.
 The benchmark's server processes run with bench-only limits (registration and claim
@@ -29,8 +32,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -217,6 +221,27 @@ class SignageNode:
                 name, _, value = line.rpartition(" ")
                 found[name] = float(value)
         return found
+
+
+def signage_nodes(
+    stack: ExitStack,
+    database_url: str,
+    count: int,
+    env: Mapping[str, str] | None = None,
+    *,
+    name: str = "bench",
+) -> list[SignageNode]:
+    """``count`` running nodes on one database (``NODE_ID`` ``{name}-0`` ...), stopped when
+    ``stack`` closes. Several nodes relay over a :class:`PrivateRedis` of their own unless
+    ``env`` names a Redis (``REDIS_URL``)."""
+    settings = dict(env or {})
+    if count > 1 and "REDIS_URL" not in settings:
+        redis = stack.enter_context(PrivateRedis())
+        settings |= {"REDIS_URL": redis.url, "RELAY_CHANNEL_PREFIX": f"bench{redis.port}"}
+    return [
+        stack.enter_context(SignageNode(database_url, settings, node_id=f"{name}-{i}"))
+        for i in range(count)
+    ]
 
 
 def request(

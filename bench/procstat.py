@@ -1,11 +1,15 @@
 """Child processes of the benchmarks: memory as the kernel accounts it (Linux ``/proc``),
-and stopping them."""
+its peak over a run, and stopping them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 
 def rss_kib(pid: int) -> int:
@@ -56,3 +60,35 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout_s)
+
+
+class PeakRss:
+    """The highest ``VmRSS`` (KiB) each of ``pids`` reached while the ``with`` block ran,
+    sampled every ``every_s`` by a thread of this process (a process that exits meanwhile
+    keeps the peak it had)."""
+
+    def __init__(self, pids: Sequence[int], every_s: float = 0.05) -> None:
+        self._pids = tuple(pids)
+        self._every_s = every_s
+        self.peaks_kib = [0] * len(self._pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak rss", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10.0)
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        for i, pid in enumerate(self._pids):
+            with contextlib.suppress(ProcessLookupError, RuntimeError):
+                self.peaks_kib[i] = max(self.peaks_kib[i], rss_kib(pid))
