@@ -1,10 +1,15 @@
-"""Reconnect storm: how fast one node takes back N screens that all connect at once.
+"""Reconnect storm: how fast one node (or several) takes back N screens that all connect at once.
 
-For each N (default 1,000 / 5,000): a fresh ``signage serve``, N approved screens, then
-N WebSocket connections opened at once by :mod:`bench.loadgen` (its own processes), each
-authenticated with its own device secret; the figure is the time from the first connect
-until every session holds its opening frames (welcome, active emergencies, manifest),
-and the rate that gives, and the CPU time the server spent meanwhile (user + system:
+For each N (default 1,000 / 5,000): a fresh ``signage serve`` (or ``--nodes K`` of them on
+one PostgreSQL, relayed over one private Redis, the screens dealt over their addresses
+as an address list), N approved screens, then N WebSocket connections opened at once by
+:mod:`bench.loadgen` (its own processes), each authenticated with its own device secret
+and each a player following the reconnect contract of docs/devices.md (a refused or
+failed attempt is retried after a full-jitter backoff, never sooner than ``Retry-After``,
+on the next address); the figure is the time from the first connect until every session
+holds its opening frames (welcome, active emergencies, manifest), the rate that gives,
+the attempts retried, each server's peak RSS during the storm, and the CPU time the
+server(s) spent meanwhile (user + system:
 on a machine shared with other work the wall time stretches with everyone's load, the
 server's own CPU time per session much less). The node runs with its shipped settings
 (the GC policy freezes the heap while the storm opens sessions). In the same run, with
@@ -12,8 +17,13 @@ the same generator:
 
 While the product's storm runs, an admin client (in this process, its own thread) sends
 ``GET /api/v1/tenants/{tid}/emergencies?active=true`` ten times a second, each on a fresh
-connection, and the report gives its p50 / p99 / worst latency: whether admins' HTTP
-requests keep answering while every screen reconnects.
+connection (to the first node), and the report gives its p50 / p99 / worst latency:
+whether admins' HTTP requests keep answering while every screen reconnects.
+
+With ``--emergency-mid-storm``, every session watches for an emergency from its first
+byte; once half the screens are back, one is POSTed to the first node (target: all), and
+each screen's latency is ``max(0, arrival - max(POST sent, welcome of the session it came
+on))``: the promise is < 2 s from each screen's welcome, and none missing it.
 
 - the floor: a bare ``websockets`` server sending one frame to each new connection;
 - the framework: bare Quart on Hypercorn (:mod:`bench.baseline_quart_server`) sending
@@ -21,7 +31,11 @@ requests keep answering while every screen reconnects.
 
 ::
 
-    python -m bench.reconnect_storm [--sizes 1000,5000] [--provision sql|api]
+    python -m bench.reconnect_storm [--sizes 1000,5000,10000x3] [--nodes 1]
+                                    [--emergency-mid-storm] [--provision sql|api]
+
+A size ``NxK`` runs the product over K nodes (others over ``--nodes``); the baselines run
+once per N, on one process each.
 
 Loopback only; the servers and the generator share this machine's cores (the report
 prints the load average: compare rows of one run, not across runs).
@@ -34,15 +48,25 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from bench import fanout_baseline
 from bench.baseline_control import BaselineServer
-from bench.emergency_setup import REPO, BenchDatabase, SignageNode, provision
-from bench.loadgen import LoadGenerator, SessionPlan, TriggerFailed, http_call
+from bench.emergency_fanout import _json_trigger
+from bench.emergency_setup import REPO, BenchDatabase, provision, signage_nodes
+from bench.loadgen import (
+    LoadGenerator,
+    SessionPlan,
+    StormDelivery,
+    Trigger,
+    TriggerFailed,
+    http_call,
+)
 from bench.loadgen.summary import fmt_ms, percentile
-from bench.procstat import cpu_seconds, stop_process
+from bench.loadgen.worker import raise_open_files_limit
+from bench.procstat import PeakRss, cpu_seconds, stop_process
 
 SIZES = (1_000, 5_000)
 READY_MARKER = b'"type":"manifest"'
@@ -50,6 +74,10 @@ START_TIMEOUT_S = 20.0
 #: Admin requests per second during the product's storm, and each one's time limit.
 ADMIN_PER_S = 10.0
 ADMIN_TIMEOUT_S = 10.0
+#: The mid-storm emergency is POSTed once this share of the screens is back.
+TRIGGER_AT = 0.5
+#: How long after the last screen is back the emergency may still be on its way.
+DELIVERY_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -95,15 +123,57 @@ class AdminProbe:
 
 
 @dataclass(frozen=True, slots=True)
+class Storm:
+    """What one storm measured (see :class:`Row`)."""
+
+    ready: int
+    open_s: float
+    cpu_s: float
+    peak_rss_kib: tuple[int, ...]
+    retried: int
+    delivery: StormDelivery | None
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     server: str
     sessions: int
     ready: int
     open_s: float
-    #: CPU seconds (user + system) the server process used while the storm opened.
+    #: CPU seconds (user + system) the server process(es) used while the storm opened.
     cpu_s: float
     #: The admin GETs sent meanwhile (the product only).
     admin: AdminProbe | None = None
+    nodes: int = 1
+    #: Each server process's highest RSS during the storm, KiB.
+    peak_rss_kib: tuple[int, ...] = ()
+    #: Failed attempts the players retried (refused upgrades, closes before ready, ...).
+    retried: int = 0
+    #: The emergency POSTed mid-storm (``--emergency-mid-storm``, the product only).
+    delivery: StormDelivery | None = None
+
+    @classmethod
+    def of(
+        cls,
+        server: str,
+        sessions: int,
+        storm: Storm,
+        *,
+        admin: AdminProbe | None = None,
+        nodes: int = 1,
+    ) -> Row:
+        return cls(
+            server,
+            sessions,
+            storm.ready,
+            storm.open_s,
+            storm.cpu_s,
+            admin,
+            nodes,
+            storm.peak_rss_kib,
+            storm.retried,
+            storm.delivery,
+        )
 
     @property
     def rate(self) -> float:
@@ -115,64 +185,85 @@ class Row:
 
 
 def _storm(
-    url: str,
+    urls: Sequence[str],
     count: int,
     workers: int,
     *,
-    server_pid: int,
+    server_pids: Sequence[int],
     tokens: tuple[str, ...] = (),
     marker: bytes = READY_MARKER,
     admin: AdminProbe | None = None,
-) -> tuple[int, float, float]:
+    emergency: tuple[Trigger, str] | None = None,
+) -> Storm:
+    """N players connecting at once to ``urls`` (dealt round-robin, each moving on to the
+    next address after a failure); with ``emergency``, its trigger is fired once
+    :data:`TRIGGER_AT` of them are back and each screen's delivery is collected."""
     plan = SessionPlan(
-        url=(url,),
+        url=tuple(urls),
         count=count,
         workers=workers,
         auth="bearer" if tokens else "none",
         tokens=tokens,
         ready_marker=marker,
+        reconnect=True,
+        watch_marker=emergency[1].encode() if emergency else b"",
     )
     with LoadGenerator(plan) as generator:
-        cpu_before = cpu_seconds(server_pid)
+        cpu_before = sum(cpu_seconds(pid) for pid in server_pids)
         if admin is not None:
             admin.start()
         try:
-            opened = generator.open()
+            with PeakRss(server_pids) as rss:
+                generator.start()
+                triggered = None
+                if emergency is not None:
+                    generator.wait_ready(round(TRIGGER_AT * count), plan.open_timeout_s)
+                    triggered = emergency[0]()
+                opened = generator.wait_open()
         finally:
             if admin is not None:
                 admin.stop()
-        cpu = cpu_seconds(server_pid) - cpu_before
-    return opened.ready, opened.elapsed_s, cpu
+        cpu = sum(cpu_seconds(pid) for pid in server_pids) - cpu_before
+        delivery = (
+            None if triggered is None else generator.collect_storm(triggered, DELIVERY_TIMEOUT_S)
+        )
+    return Storm(
+        opened.ready,
+        opened.elapsed_s,
+        cpu,
+        tuple(rss.peaks_kib),
+        sum(opened.retried.values()),
+        delivery,
+    )
 
 
-def product(count: int, workers: int, via: str) -> Row:
+def product(count: int, workers: int, via: str, *, nodes: int = 1, emergency: bool = False) -> Row:
     with ExitStack() as stack:
         url = stack.enter_context(BenchDatabase())
-        node = stack.enter_context(SignageNode(url, {}, "storm"))
-        fleet = provision(node.base_url, url, count, via=via)
-        admin = AdminProbe(
-            f"{node.base_url}/api/v1/tenants/{fleet.tenant_id}/emergencies?active=true",
-            fleet.operator_token,
-        )
-        ready, took, cpu = _storm(
-            node.ws_url,
+        servers = signage_nodes(stack, url, nodes, name="storm")
+        first = servers[0].base_url
+        fleet = provision(first, url, count, via=via)
+        tenant = f"{first}/api/v1/tenants/{fleet.tenant_id}"
+        admin = AdminProbe(f"{tenant}/emergencies?active=true", fleet.operator_token)
+        storm = _storm(
+            [s.ws_url for s in servers],
             count,
             workers,
-            server_pid=node.pid,
+            server_pids=[s.pid for s in servers],
             tokens=fleet.secrets[:count],
             admin=admin,
+            emergency=_json_trigger(tenant, fleet.operator_token) if emergency else None,
         )
-    return Row("signage (auth, actors, manifest)", count, ready, took, cpu, admin)
+    name = "signage" if nodes == 1 else f"signage x{nodes} nodes"
+    return Row.of(f"{name} (auth, actors, manifest)", count, storm, admin=admin, nodes=nodes)
 
 
 def floor(count: int, workers: int) -> Row:
     with BaselineServer() as server:
         marker = b"storm-opening"
         server.trigger_for(b'{"type":"storm-opening"}')()  # replayed to each new connection
-        ready, took, cpu = _storm(
-            server.ws_url, count, workers, server_pid=server.pid, marker=marker
-        )
-    return Row("bare websockets (floor)", count, ready, took, cpu)
+        storm = _storm([server.ws_url], count, workers, server_pids=[server.pid], marker=marker)
+    return Row.of("bare websockets (floor)", count, storm)
 
 
 def framework(count: int, workers: int) -> Row:
@@ -187,19 +278,20 @@ def framework(count: int, workers: int) -> Row:
         if len(line) != 2 or line[0] != b"READY":
             raise RuntimeError(f"baseline Quart server did not start: {line!r}")
         url = f"ws://127.0.0.1:{int(line[1])}/api/v1/devices/ws"
-        ready, took, cpu = _storm(url, count, workers, server_pid=process.pid)
+        storm = _storm([url], count, workers, server_pids=[process.pid])
     finally:
         stop_process(process, 10.0)
         if process.stdout is not None:
             process.stdout.close()
-    return Row("bare Quart/Hypercorn", count, ready, took, cpu)
+    return Row.of("bare Quart/Hypercorn", count, storm)
 
 
 def render(rows: list[Row]) -> str:
     lines = [
         "| server | screens | ready | all open s | opened / s | vs floor "
-        "| server CPU s | CPU ms / session | CPU vs Quart | admin GET p50 / p99 / max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU s | CPU ms / session | CPU vs Quart | admin GET p50 / p99 / max ms "
+        "| peak RSS MiB | retried |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     floors = {r.sessions: r for r in rows if r.server.startswith("bare websockets")}
     frameworks = {r.sessions: r for r in rows if r.server.startswith("bare Quart")}
@@ -212,11 +304,29 @@ def render(rows: list[Row]) -> str:
             if quart and quart.cpu_ms_per_session
             else "—"
         )
+        rss = " / ".join(f"{kib / 1024:.0f}" for kib in row.peak_rss_kib) or "—"
         lines.append(
             f"| {row.server} | {row.sessions:,} | {row.ready:,} | {row.open_s:.2f} "
             f"| {row.rate:,.0f} | {ratio} | {row.cpu_s:.2f} | {row.cpu_ms_per_session:.2f} "
-            f"| {cpu_ratio} | {_admin_cell(row.admin)} |"
+            f"| {cpu_ratio} | {_admin_cell(row.admin)} | {rss} | {row.retried:,} |"
         )
+    return "\n".join(lines)
+
+
+def render_deliveries(rows: list[Row]) -> str:
+    """The mid-storm emergencies, one line per product row that had one."""
+    lines = [
+        "| server | screens | back before the POST | got it | missed "
+        "| from welcome p50 / p99 / max ms | POST answered ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if (d := row.delivery) is not None:
+            cells = " / ".join(fmt_ms(v) for v in (d.p50_ms, d.p99_ms, d.max_ms))
+            lines.append(
+                f"| {row.server} | {row.sessions:,} | {d.welcomed_before:,} | {d.received:,} "
+                f"| {d.missed:,} | {cells} | {d.answered_ms:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -228,22 +338,61 @@ def _admin_cell(admin: AdminProbe | None) -> str:
     return f"{' / '.join(cells)} ({admin.requests} GETs{failed})"
 
 
+def parse_sizes(text: str, nodes: int) -> list[tuple[int, int]]:
+    """``"1000,10000x3"`` -> ``[(1000, nodes), (10000, 3)]``: screens and product nodes."""
+    sizes = []
+    for item in text.split(","):
+        count, _, over = item.strip().partition("x")
+        sizes.append((int(count), int(over) if over else nodes))
+    if any(count < 1 or k < 1 for count, k in sizes):
+        raise ValueError(f"sizes are N or NxK with N, K >= 1: {text!r}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Reconnect storm: session opening rate.")
-    parser.add_argument("--sizes", default=",".join(str(n) for n in SIZES))
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(n) for n in SIZES),
+        help="screens per storm, comma-separated; NxK runs the product over K nodes",
+    )
+    parser.add_argument("--nodes", type=int, default=1, help="product nodes for a plain N")
+    parser.add_argument(
+        "--emergency-mid-storm",
+        action="store_true",
+        help="POST an emergency once half the screens are back; per-screen latency",
+    )
     parser.add_argument("--provision", choices=("api", "sql"), default="sql")
     parser.add_argument("--workers", type=int, default=fanout_baseline.default_workers())
     args = parser.parse_args(argv)
+    sizes = parse_sizes(args.sizes, args.nodes)
+    raise_open_files_limit()  # the servers started from here inherit it (10,000 sockets)
+    load_start = fanout_baseline.load_average()
     rows: list[Row] = []
     started = time.monotonic()
-    for count in (int(n) for n in args.sizes.split(",")):
-        rows.append(floor(count, args.workers))
-        rows.append(framework(count, args.workers))
-        rows.append(product(count, args.workers, args.provision))
+    baselined: set[int] = set()
+    for count, nodes in sizes:
+        if count not in baselined:
+            baselined.add(count)
+            rows.append(floor(count, args.workers))
+            rows.append(framework(count, args.workers))
+        rows.append(
+            product(
+                count,
+                args.workers,
+                args.provision,
+                nodes=nodes,
+                emergency=args.emergency_mid_storm,
+            )
+        )
     print(render(rows))
+    if args.emergency_mid_storm:
+        print("\nEmergency POSTed mid-storm, latency per screen from its welcome:\n")
+        print(render_deliveries(rows))
     print(
         f"\n{args.workers} generator worker(s); screens provisioned via {args.provision}; "
-        f"load average {fanout_baseline.load_average()}; {time.monotonic() - started:.0f} s"
+        f"load average {load_start} at the start, {fanout_baseline.load_average()} at the "
+        f"end; {time.monotonic() - started:.0f} s"
     )
     return 0
 
