@@ -200,7 +200,11 @@ class Container:
         sso = SingleSignOn.from_settings(
             store, identity_providers, SecretBox.from_settings(settings), tokens, settings
         )
-        reconciler = Reconciler(StoreDirectory(store), tenants=lambda: sessions.tenants())
+        reconciler = Reconciler(
+            StoreDirectory(store),
+            tenants=lambda: sessions.tenants(),
+            catch_up=node_emergencies.request_catch_up,
+        )
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
             metrics=metrics,

@@ -15,7 +15,8 @@ Sequence numbers are gapless per tenant, so the board knows when it missed somet
 :attr:`EmergencyBoard.seq` is the number up to which *every* event is applied; events
 above it that came early wait in a small set until the hole is filled.
 :attr:`EmergencyBoard.has_gap` says a catch-up is due; so does a head read from
-PostgreSQL that is ahead of :attr:`EmergencyBoard.seq` (:meth:`EmergencyBoard.behind`).
+PostgreSQL that is ahead of :attr:`EmergencyBoard.seq` (:meth:`EmergencyBoard.behind`);
+its :class:`BoardPosition` is what a reader outside the board needs to catch it up.
 
 It also answers the two per-screen questions: which frames a session starts with
 (:meth:`EmergencyBoard.opening`, honouring the screen's ``last_seq``), and what a
@@ -47,6 +48,17 @@ REMEMBER_ENDED = 256
 #: Early events kept while a hole waits to be filled; past it the board forgets them and
 #: relies on the catch-up it has asked for (they are all in PostgreSQL).
 MAX_AHEAD = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class BoardPosition:
+    """How far a board got: what a catch-up reads after, as a value the board's owner can
+    hand to whoever reads PostgreSQL for it."""
+
+    #: Every event up to this number is applied; ``None``: no snapshot yet (read one).
+    seq: int | None
+    #: The emergencies the board shows (a snapshot reports their end even if long ago).
+    active: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,9 @@ class EmergencyBoard:
     def behind(self, head: int) -> bool:
         """Whether PostgreSQL's ``head`` holds events this board has not applied."""
         return self.seq is None or self.seq < head
+
+    def position(self) -> BoardPosition:
+        return BoardPosition(self.seq, tuple(self._active))
 
     def active_ids(self) -> list[UUID]:
         return list(self._active)

@@ -6,10 +6,11 @@ from every other node — and applies them to the sessions it knows: closing rev
 devices, regrouping, and (with emergencies) fanning one pre-encoded frame out to many
 outboxes without awaiting any screen.
 
-The relay may lose events (principle 4). After a relay gap, and periodically, the actor
-reconciles its sessions with PostgreSQL (:class:`Resync`), through the reconciler service
-that reads for it (this actor never awaits PostgreSQL after it starts): a device revoked,
-a secret rotated or a tenant suspended while this node heard nothing is closed then.
+The relay may lose events (principle 4). After a relay gap, and periodically, the
+reconciler service asks the actor to reconcile its sessions with PostgreSQL
+(:class:`Resync`) and reads for it (this actor never awaits PostgreSQL after it starts): a
+device revoked, a secret rotated or a tenant suspended while this node heard nothing is
+closed then. Emergencies it missed are read and told to it by the emergency watch.
 
 One per tenant per node, spawned on demand and never passivated (a tenant actor holding
 sessions must not forget them; tenants are few).
@@ -49,7 +50,7 @@ from actors.node.messages import (
     SessionsQuery,
 )
 from actors.node.outbox import Outbox
-from actors.node.tenant_emergencies import CaughtUp, EmergencyHead, NodeEmergencies
+from actors.node.tenant_emergencies import CaughtUp, NodeEmergencies
 from actors.ports.relay import Relay, Resync, Subscription
 from actors.protocol import CloseCode, CommandFrame, Revoked, encode_text
 from actors.runtime import Actor, ActorRef, ActorStopped, Overflow, StopReason, handler
@@ -108,9 +109,11 @@ class TenantActor(Actor):
         self._manifests = manifests
 
     async def on_start(self) -> None:
-        # Incoming relay messages are told to this actor; a gap asks for a resync.
+        # Incoming relay messages are told to this actor; a gap goes to the reconciler.
         self._subscription = await self._relay.subscribe(
-            self.tenant_id, self._relayed, lambda: self._relayed(Resync(reason="relay gap"))
+            self.tenant_id,
+            self._relayed,
+            lambda: self._reconciler.relay_gap(self.tenant_id, self.ref),
         )
         # Subscribed first, then read: an emergency published in between is in both
         # (the board applies each number once), none is in neither.
@@ -226,10 +229,9 @@ class TenantActor(Actor):
 
     @handler(Overflow.COALESCE)
     async def resync(self, msg: Resync) -> None:
-        """Reconcile the local sessions with PostgreSQL (after a relay gap, periodically):
-        the reconciler reads in its own task and answers :class:`Reconciled`."""
+        """Reconcile the local sessions with PostgreSQL (the reconciler asks, after a relay
+        gap and periodically): it reads in its own task and answers :class:`Reconciled`."""
         self.resyncs += 1
-        self.emergencies.request_catch_up(self.ref)  # emergencies the gap may have eaten
         if not self.sessions:
             return
         snapshot = {device_id: s.session_id for device_id, s in self.sessions.items()}
@@ -305,12 +307,8 @@ class TenantActor(Actor):
 
     @handler(Overflow.NEVER_DROP)
     async def caught_up(self, msg: CaughtUp) -> None:
+        """What the emergency watch read for this actor (it decided it was behind)."""
         self._fan_out(self.emergencies.caught_up(msg, self.ref))
-
-    @handler(Overflow.COALESCE)
-    async def emergency_head(self, msg: EmergencyHead) -> None:
-        if self.emergencies.behind(msg.head):
-            self.emergencies.request_catch_up(self.ref)
 
     def _fan_out(self, fanouts: Iterable[Fanout]) -> None:
         """Queue each fan-out's one frame in every targeted local session's outbox."""

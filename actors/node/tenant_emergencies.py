@@ -6,13 +6,17 @@ of and pushes the :class:`~actors.domain.emergency_board.Fanout` it answers to t
 targeted sessions' outboxes: one pre-encoded frame per emergency, whatever the number of
 screens.
 
-Catching up: when the board has a gap (an event number skipped), when the relay had a
-gap, or when PostgreSQL's head is ahead of it, the actor *requests* a catch-up; the
-node's :class:`~actors.services.emergency_watch.EmergencyWatch` reads the outbox from
-PostgreSQL in its own task and tells the actor :class:`CaughtUp`. The actor never waits
-for PostgreSQL on that path, so a slow or unreachable database cannot hold up the fan-out
-of the next emergency, nor the sessions opening meanwhile. (Only a tenant actor's start
-reads its first snapshot itself: no session is registered before it anyway.)
+Catching up: after every change the board's :class:`~actors.domain.emergency_board.BoardPosition`
+(how far it applied, what it shows) is published in :attr:`NodeEmergencies.positions`.
+The node's :class:`~actors.services.emergency_watch.EmergencyWatch` reads PostgreSQL's
+heads periodically, decides from those positions which tenant actors are behind, reads
+what they miss from the outbox in the same pass, in its own task, and tells each actor
+:class:`CaughtUp` once. An actor that knows it misses something (a number skipped, its
+first snapshot failed) and the reconciler (a relay gap) only *request* a catch-up: the
+watch serves it at once the same way. The actor never waits for PostgreSQL on that path,
+so a slow or unreachable database cannot hold up the fan-out of the next emergency, nor
+the sessions opening meanwhile. (Only a tenant actor's start reads its first snapshot
+itself: no session is registered before it anyway.)
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import anyio
 import msgspec
 
 from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot
-from actors.domain.emergency_board import BoardSummary, EmergencyBoard, Fanout
+from actors.domain.emergency_board import BoardPosition, BoardSummary, EmergencyBoard, Fanout
 from actors.metrics import MetricsRegistry
 from actors.runtime import ActorRef
 from actors.services.emergency_feed import EmergencyFeed
@@ -37,23 +41,16 @@ log = logging.getLogger("actors.emergencies")
 
 
 class CaughtUp(msgspec.Struct, frozen=True):
-    """What the watch service read from PostgreSQL for a tenant actor's catch-up request:
+    """What the watch service read from PostgreSQL for a tenant actor that was behind:
     a ``snapshot`` (when the actor had none) and/or the outbox ``events`` after ``after``.
     ``head`` is the tenant's last number at the time of the read; ``more`` says the
-    outbox holds more after ``events`` (the actor asks again)."""
+    outbox holds more after ``events`` (the watch reads on and tells the next batch)."""
 
     after: int | None
     head: int
     snapshot: EmergencySnapshot | None = None
     events: tuple[EmergencyEvent, ...] = ()
     more: bool = False
-
-
-class EmergencyHead(msgspec.Struct, frozen=True):
-    """PostgreSQL's last sequence number for the tenant, as the watch service read it
-    periodically: a tenant actor behind it requests a catch-up (coalesced)."""
-
-    head: int
 
 
 class EmergencyMetrics:
@@ -78,7 +75,8 @@ class EmergencyMetrics:
         )
         self.catch_ups = registry.counter(
             "signage_emergency_catch_ups_total",
-            "Catch-up reads from PostgreSQL, by result (ok, failed).",
+            "Catch-up reads from PostgreSQL (snapshots and outbox batches), by result"
+            " (ok, failed).",
             labels=("result",),
         )
         self.caught_up = registry.counter(
@@ -93,12 +91,11 @@ class EmergencyMetrics:
 
 @dataclass(frozen=True, slots=True)
 class CatchUpRequest:
+    """Catch ``ref`` (the tenant actor of ``tenant_id``) up from where its published
+    position says it is when the watch serves the request."""
+
     tenant_id: UUID
     ref: ActorRef
-    #: Read the outbox after this number; ``None``: read a snapshot first.
-    after: int | None
-    #: Emergencies the actor shows (a snapshot reports their end even if long ago).
-    active: tuple[UUID, ...] = ()
 
 
 class CatchUpQueue:
@@ -132,7 +129,8 @@ class CatchUpQueue:
 
 
 class NodeEmergencies:
-    """What this node's tenant actors share: the feed, the catch-up queue, the metrics."""
+    """What this node's tenant actors share with the watch service: the feed, the
+    catch-up queue, each tenant actor's position, the metrics."""
 
     def __init__(
         self,
@@ -146,11 +144,23 @@ class NodeEmergencies:
         #: Per tenant, the number up to which this node's tenant actor had applied every
         #: event: its next incarnation knows what the sessions that rejoin it have seen.
         self.applied: dict[UUID, int] = {}
+        #: Per tenant, how far the board of its current tenant actor got (published by the
+        #: actor after every change, read by the watch service). Absent until the actor's
+        #: start has tried its first snapshot.
+        self.positions: dict[UUID, BoardPosition] = {}
         self.metrics = EmergencyMetrics(metrics if metrics is not None else MetricsRegistry())
         self.clock = clock or _utc_now
 
     def for_tenant(self, tenant_id: UUID) -> TenantEmergencies:
         return TenantEmergencies(tenant_id, self)
+
+    def request_catch_up(self, tenant_id: UUID, ref: ActorRef) -> None:
+        """Ask the watch service to catch ``ref`` up now (returns at once; a no-op
+        without a feed)."""
+        if self.feed is None:
+            return
+        log.debug("tenant %s: catch-up requested", tenant_id)
+        self.queue.request(CatchUpRequest(tenant_id, ref))
 
 
 class TenantEmergencies:
@@ -162,10 +172,13 @@ class TenantEmergencies:
         self._node = node
         #: What the previous incarnation of this tenant actor had applied (``None``: none).
         self.previous_seq = node.applied.get(tenant_id)
+        # The previous incarnation's position is not this board's: none until load().
+        node.positions.pop(tenant_id, None)
 
     def _applied(self) -> None:
         if self.board.seq is not None:
             self._node.applied[self.tenant_id] = self.board.seq
+        self._node.positions[self.tenant_id] = self.board.position()
 
     # -- events ----------------------------------------------------------------------------
 
@@ -180,20 +193,19 @@ class TenantEmergencies:
     def has_gap(self) -> bool:
         return self.board.has_gap
 
-    def behind(self, head: int) -> bool:
-        return self.board.behind(head)
-
     # -- catching up -----------------------------------------------------------------------
 
     async def load(self) -> list[Fanout]:
-        """Read the tenant's snapshot now (a tenant actor's start); on failure, request a
-        catch-up instead and answer nothing. Never raises."""
+        """Read the tenant's snapshot now (a tenant actor's start); on failure, answer
+        nothing: the board stays without a snapshot, which the watch service reads at its
+        next check. Never raises."""
         feed = self._node.feed
         if feed is None:
             return []
         try:
             snapshot = await feed.snapshot(self.tenant_id, self.board.active_ids())
         except Exception as exc:  # PostgreSQL down: the watch service retries
+            self._applied()
             self._node.metrics.catch_ups.inc(result="failed")
             log.warning("tenant %s: emergency snapshot failed: %s", self.tenant_id, exc)
             return []
@@ -204,16 +216,11 @@ class TenantEmergencies:
 
     def request_catch_up(self, ref: ActorRef) -> None:
         """Ask the watch service to read what the board misses (returns at once)."""
-        if self._node.feed is None:
-            return
-        board = self.board
-        log.debug("tenant %s: catch-up requested after %s", self.tenant_id, board.seq)
-        self._node.queue.request(
-            CatchUpRequest(self.tenant_id, ref, board.seq, tuple(board.active_ids()))
-        )
+        self._node.request_catch_up(self.tenant_id, ref)
 
     def caught_up(self, msg: CaughtUp, ref: ActorRef) -> list[Fanout]:
-        """Apply what the watch service read; requests more if there is more."""
+        """Apply what the watch service read (it tells the next batch itself when there
+        is more); requests a catch-up only when the board still misses a number."""
         if msg.after is not None and msg.after > msg.head:
             # The board had applied numbers PostgreSQL does not hold: the database went
             # back in time (a restore). Start over from what it holds.
@@ -226,6 +233,7 @@ class TenantEmergencies:
             )
             self._node.metrics.rebased.inc()
             self.board = EmergencyBoard()
+            self._applied()
             self.request_catch_up(ref)
             return []
         log.debug(
@@ -240,7 +248,7 @@ class TenantEmergencies:
             fanouts += self.board.load(msg.snapshot)
         fanouts += self.board.catch_up(msg.events)
         self._applied()
-        if msg.more or self.board.has_gap:
+        if not msg.more and self.board.has_gap:
             self.request_catch_up(ref)
         self._node.metrics.caught_up.inc(len(fanouts))
         return fanouts
@@ -270,22 +278,25 @@ class TenantEmergencies:
         return self.board.summary()
 
 
-async def serve_catch_up(feed: EmergencyFeed, request: CatchUpRequest, batch: int) -> CaughtUp:
-    """Read what ``request`` asks for (the watch service's half of a catch-up).
+async def serve_catch_up(
+    feed: EmergencyFeed, tenant_id: UUID, position: BoardPosition, batch: int
+) -> CaughtUp:
+    """Read what a board at ``position`` misses, one batch (the watch service's half of a
+    catch-up): a snapshot first if it has none, then the outbox after it.
 
     :raises Exception: whatever the feed raises (PostgreSQL unreachable...).
     """
-    tenant_id = request.tenant_id
-    if request.after is None:
-        snapshot = await feed.snapshot(tenant_id, request.active)
+    if position.seq is None:
+        snapshot = await feed.snapshot(tenant_id, position.active)
         events = await feed.events_after(tenant_id, snapshot.head, batch)
         head = max([snapshot.head, *(e.seq for e in events)])
         return CaughtUp(None, head, snapshot, tuple(events), more=len(events) >= batch)
-    events = await feed.events_after(tenant_id, request.after, batch)
+    after = position.seq
+    events = await feed.events_after(tenant_id, after, batch)
     if events:
-        return CaughtUp(request.after, events[-1].seq, None, tuple(events), len(events) >= batch)
+        return CaughtUp(after, events[-1].seq, None, tuple(events), len(events) >= batch)
     heads = await feed.heads([tenant_id])
-    return CaughtUp(request.after, heads.get(tenant_id, 0))
+    return CaughtUp(after, heads.get(tenant_id, 0))
 
 
 def _utc_now() -> datetime:

@@ -2,16 +2,20 @@
 
 A runtime service (one per node) that
 
-- serves tenant actors' catch-up requests at once: reads the outbox (or a snapshot) from
-  PostgreSQL in its own task and tells the actor :class:`CaughtUp`;
 - every ``check_every_s``, reads in one query the last sequence number of every tenant
-  this node has an actor for, and tells each its head: an actor that is behind (Redis
-  lost a message, or is down altogether) requests a catch-up. This bounds how late an
-  emergency can reach this node's screens without Redis: one period plus two queries;
+  this node has an actor for, compares each with the position that tenant actor published
+  (:attr:`~actors.node.tenant_emergencies.NodeEmergencies.positions`), and for every actor
+  behind (Redis lost a message, or is down altogether) reads what it misses from the
+  outbox — in the same pass, in its own task — and tells the actor :class:`CaughtUp`
+  once. This bounds how late an emergency can reach this node's screens without Redis:
+  one period plus two queries;
+- serves catch-up requests (a tenant actor that skipped a number, a relay gap reported by
+  the reconciler) at once, the same way;
 - at the same period, ends the emergencies whose expiry has passed (every node tries;
   PostgreSQL lets exactly one of them write each end).
 
-Every step's failure is logged and retried at the next period; none stops the others.
+Every step's failure is logged and retried at the next period (an actor that stayed
+behind is found behind again); none stops the others.
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from uuid import UUID
 
 import anyio
 import anyio.abc
 
+from actors.domain.emergency_board import BoardPosition
 from actors.node.tenant_emergencies import (
-    EmergencyHead,
+    CatchUpRequest,
     NodeEmergencies,
     serve_catch_up,
 )
@@ -34,7 +39,7 @@ from actors.runtime import ActorRef, ActorStopped
 
 log = logging.getLogger("actors.emergencies")
 
-#: Outbox events read per catch-up request.
+#: Outbox events read per query of a catch-up.
 CATCH_UP_BATCH = 500
 
 
@@ -82,27 +87,13 @@ class EmergencyWatch:
             await self.serve_requests()
 
     async def serve_requests(self) -> int:
-        """Serve every pending catch-up request; returns how many were served."""
-        feed = self._node.feed
-        if feed is None:
-            return 0
-        served = 0
-        for request in self._node.queue.take():
-            try:
-                answer = await serve_catch_up(feed, request, self._batch)
-            except Exception as exc:  # PostgreSQL down: the next head check asks again
-                self._node.metrics.catch_ups.inc(result="failed")
-                log.warning("emergency catch-up of tenant %s failed: %s", request.tenant_id, exc)
-                continue
-            self._node.metrics.catch_ups.inc(result="ok")
-            with contextlib.suppress(ActorStopped):  # stopping: its successor reloads
-                request.ref.tell(answer)
-            served += 1
-        return served
+        """Serve every pending catch-up request; returns how many tenant actors were
+        caught up."""
+        return await self._catch_up(self._node.queue.take())
 
     async def tick(self) -> None:
-        """One periodic round: heads to every tenant actor, then expiries (public for
-        tests)."""
+        """One periodic round: every tenant actor behind PostgreSQL caught up, then
+        expiries (public for tests)."""
         self.ticks += 1
         await self._guard("head check", self._check_heads())
         if self._expire is not None:
@@ -117,9 +108,47 @@ class EmergencyWatch:
                 refs[UUID(ref.id)] = ref
         if not refs:
             return
-        for tenant_id, head in (await feed.heads(list(refs))).items():
-            with contextlib.suppress(ActorStopped):
-                refs[tenant_id].tell(EmergencyHead(head))
+        heads = await feed.heads(list(refs))
+        # Requests pending now are served in this pass too: one read per tenant actor.
+        due = {r.tenant_id: r for r in self._node.queue.take()}
+        for tenant_id, ref in refs.items():
+            position = self._node.positions.get(tenant_id)
+            head = heads.get(tenant_id, 0)
+            # Behind (or without a snapshot), or ahead of PostgreSQL (restored from a
+            # backup, or an event committed since the heads were read): the catch-up's
+            # answer tells the actor which.
+            if position is not None and position.seq != head:
+                due.setdefault(tenant_id, CatchUpRequest(tenant_id, ref))
+        await self._catch_up(due.values())
+
+    async def _catch_up(self, requests: Iterable[CatchUpRequest]) -> int:
+        """Read what each requester misses, from its published position, and tell it the
+        answer (batch by batch when there is more); a read that fails is logged and left
+        to the next period. Returns how many were caught up."""
+        feed = self._node.feed
+        if feed is None:
+            return 0
+        metrics = self._node.metrics
+        served = 0
+        for request in requests:
+            position = self._node.positions.get(request.tenant_id)
+            if position is None:  # its start has not read yet: it will
+                continue
+            try:
+                while True:
+                    answer = await serve_catch_up(feed, request.tenant_id, position, self._batch)
+                    metrics.catch_ups.inc(result="ok")
+                    with contextlib.suppress(ActorStopped):  # stopping: its successor reloads
+                        request.ref.tell(answer)
+                    if not answer.more:
+                        break
+                    position = BoardPosition(answer.head)
+            except Exception as exc:  # PostgreSQL down: the next head check finds it behind
+                metrics.catch_ups.inc(result="failed")
+                log.warning("emergency catch-up of tenant %s failed: %s", request.tenant_id, exc)
+                continue
+            served += 1
+        return served
 
     async def _expire_due(self) -> None:
         assert self._expire is not None

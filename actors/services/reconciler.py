@@ -1,13 +1,17 @@
 """The reconciler: checks this node's live sessions against PostgreSQL, off the actors.
 
 Tenant actors never await PostgreSQL after they start (a database outage must not crash
-the actor that holds a tenant's sessions while emergencies wait in its mailbox). When a
-tenant actor is asked to reconcile — after a relay gap, or every ``every_s`` by this
-service (the backstop for relay messages lost while the node heard nothing) — it hands
-the reconciler a snapshot of its sessions and goes on. This service, in its own task, reads
-which of those devices may still hold a session (approved, same secret, tenant active,
-current groups) and tells the actor :class:`Reconciled`; the actor applies it to the
-sessions that have not changed since the snapshot.
+the actor that holds a tenant's sessions while emergencies wait in its mailbox). This
+service owns every reconciliation trigger: a relay gap (:meth:`Reconciler.relay_gap`:
+the tenant's subscription reports it here) and every ``every_s`` (the backstop for relay
+messages lost while the node heard nothing). It asks the tenant actor (:class:`Resync`),
+which hands it a snapshot of its sessions and goes on; after a relay gap it also has the
+emergency watch catch the actor up at once (the watch reads the outbox and tells it).
+
+This service, in its own task, reads which of those devices may still hold a session
+(approved, same secret, tenant active, current groups) and tells the actor
+:class:`Reconciled`; the actor applies it to the sessions that have not changed since
+the snapshot.
 
 A read that fails (PostgreSQL down, slow, or refusing) is logged and retried after
 ``retry_s``; a newer request for the same tenant replaces an older one, so the queue is
@@ -42,6 +46,7 @@ RETRY_S = 5.0
 EVERY_S = 60.0
 
 _PERIODIC = Resync(reason="periodic reconciliation")
+_RELAY_GAP = Resync(reason="relay gap")
 
 
 class SessionDirectory(Protocol):
@@ -85,6 +90,7 @@ class Reconciler:
         directory: SessionDirectory,
         *,
         tenants: Callable[[], Sequence[ActorRef]] = tuple,
+        catch_up: Callable[[UUID, ActorRef], None] | None = None,
         every_s: float = EVERY_S,
         read_timeout_s: float = READ_TIMEOUT_S,
         retry_s: float = RETRY_S,
@@ -92,6 +98,7 @@ class Reconciler:
     ) -> None:
         self._directory = directory
         self._tenants = tenants
+        self._catch_up = catch_up
         self._every_s = every_s
         self._read_timeout_s = read_timeout_s
         self._retry_s = retry_s
@@ -110,6 +117,19 @@ class Reconciler:
         the answer is told to ``ref``. Replaces a request of the same tenant not yet read."""
         self._pending[tenant_id] = _Request(tenant_id, ref, sessions, epoch, self._clock())
         self._wake.set()
+
+    def relay_gap(self, tenant_id: UUID, ref: ActorRef) -> None:
+        """The relay may have lost messages of ``tenant_id`` (the hook of its actor's
+        subscription, called from the relay's reader): the emergency watch catches the
+        actor ``ref`` up and the actor reconciles its sessions. Never blocks, never fails."""
+        try:
+            if self._catch_up is not None:
+                self._catch_up(tenant_id, ref)
+            ref.tell(_RELAY_GAP)
+        except ActorStopped:
+            pass  # stopping: the next incarnation reads afresh
+        except Exception:
+            log.exception("tenant %s: relay gap not handled", tenant_id)
 
     def __len__(self) -> int:
         return len(self._pending)

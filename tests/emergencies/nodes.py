@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 import anyio
 import psycopg
 
-from actors.domain.emergencies import TriggerEmergency
+from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot, TriggerEmergency
 from actors.domain.principal import Principal
 from actors.domain.rbac import Role
 from actors.domain.targets import TargetSpec
@@ -36,7 +36,7 @@ from actors.ports.sessions import SessionIdentity
 from actors.relay import LocalHub, LocalRelay, RelayCodec
 from actors.runtime import ActorRef, Runtime, RuntimeConfig
 from actors.services.emergency_acks import BatchedAcks
-from actors.services.emergency_feed import StoreEmergencyFeed
+from actors.services.emergency_feed import EmergencyFeed, StoreEmergencyFeed
 from actors.services.emergency_watch import EmergencyWatch
 from actors.services.reconciler import Reconciler
 from actors.services.session_directory import StoreDirectory
@@ -96,6 +96,28 @@ class FakeSocket:
         return self.of_type("emergency", "emergency_clear")
 
 
+class CountingFeed:
+    """The node's emergency feed over PostgreSQL, counting the reads made through it."""
+
+    def __init__(self, feed: EmergencyFeed) -> None:
+        self._feed = feed
+        self.snapshots = 0
+        self.outbox_reads = 0
+        self.head_reads = 0
+
+    async def snapshot(self, tenant_id: UUID, also: Sequence[UUID]) -> EmergencySnapshot:
+        self.snapshots += 1
+        return await self._feed.snapshot(tenant_id, also)
+
+    async def events_after(self, tenant_id: UUID, seq: int, limit: int) -> list[EmergencyEvent]:
+        self.outbox_reads += 1
+        return await self._feed.events_after(tenant_id, seq, limit)
+
+    async def heads(self, tenant_ids: Sequence[UUID]) -> dict[UUID, int]:
+        self.head_reads += 1
+        return await self._feed.heads(tenant_ids)
+
+
 @dataclass
 class Node:
     node_id: str
@@ -105,6 +127,8 @@ class Node:
     relay: LocalRelay
     acks: BatchedAcks
     watch: EmergencyWatch
+    feed: CountingFeed
+    metrics: MetricsRegistry
     sockets: dict[UUID, FakeSocket] = field(default_factory=dict)
 
     def connect(
@@ -146,7 +170,8 @@ async def running_node(
     relay = LocalRelay(
         node_id, hub=hub, codec=RelayCodec((*RELAY_MESSAGES, *TENANT_EVENTS)), metrics=metrics
     )
-    node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
+    feed = CountingFeed(StoreEmergencyFeed(store))
+    node_emergencies = NodeEmergencies(feed, metrics)
     acks = BatchedAcks(store, metrics, node_id=node_id, flush_every_s=0.05)
     holder: dict[str, Any] = {}
     watch = EmergencyWatch(
@@ -155,7 +180,7 @@ async def running_node(
         expire=lambda: holder["emergencies"].expire_due(),
         check_every_s=check_every_s,
     )
-    reconciler = Reconciler(StoreDirectory(store))
+    reconciler = Reconciler(StoreDirectory(store), catch_up=node_emergencies.request_catch_up)
     runtime = Runtime(FAST, metrics=metrics, services=(relay, acks, watch, reconciler))
     sessions = NodeSessions(
         runtime,
@@ -172,7 +197,7 @@ async def running_node(
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(runtime.run)
-            yield Node(node_id, runtime, sessions, emergencies, relay, acks, watch)
+            yield Node(node_id, runtime, sessions, emergencies, relay, acks, watch, feed, metrics)
             runtime.stop()
     finally:
         await db.close()

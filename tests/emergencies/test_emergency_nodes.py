@@ -30,6 +30,7 @@ from tests.emergencies.nodes import (
     seed_tenant,
     trigger,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -91,6 +92,44 @@ async def test_a_partitioned_node_catches_up_from_postgresql(
         "id": str(started.id),
         "seq": 2,
     }
+
+
+async def test_an_emergency_the_relay_lost_is_read_once_by_the_watch_and_shown(
+    db_clean: str, hub: LocalHub, stack: AsyncExitStack
+) -> None:
+    """One pass: the watch finds the tenant actor behind PostgreSQL's head, reads the
+    missed outbox row itself and tells the actor once (its only message: it asks for
+    nothing, and the checks that find it level tell it nothing)."""
+    tenant_id, (here, there) = seed_tenant(db_clean, 2)
+    a, b = await nodes(stack, db_clean, hub, 2, check_every_s=0.2)
+    a.connect(tenant_id, here)
+    far = b.connect(tenant_id, there)
+    await far.until(lambda s: bool(s.of_type("manifest")))
+    ticks = b.watch.ticks
+    await eventually(lambda: b.watch.ticks > ticks + 1)  # the tenant actor is level
+    reads, snapshots = b.feed.outbox_reads, b.feed.snapshots
+    handled = _tenant_messages(b, tenant_id)
+    caught_up = b.metrics.sample("signage_emergency_caught_up_total") or 0.0
+    catch_ups = b.metrics.sample("signage_emergency_catch_ups_total", result="ok") or 0.0
+    hub.partition(b.relay)  # the relay message to node b is lost; no gap is reported
+    started = await trigger(a, tenant_id)
+    with anyio.fail_after(2.0):  # a few check periods at most
+        assert (await far.emergencies(1))[0]["id"] == str(started.id)
+    ticks = b.watch.ticks
+    await eventually(lambda: b.watch.ticks > ticks + 1)  # nothing more to read
+    assert b.feed.outbox_reads - reads == 1
+    assert b.feed.snapshots == snapshots
+    assert _tenant_messages(b, tenant_id) - handled == 1  # the CaughtUp
+    assert b.metrics.sample("signage_emergency_caught_up_total") == caught_up + 1
+    assert b.metrics.sample("signage_emergency_catch_ups_total", result="ok") == catch_ups + 1
+    assert len(far.of_type("emergency")) == 1
+
+
+def _tenant_messages(node: Node, tenant_id: UUID) -> int:
+    """How many messages the node's tenant actor of ``tenant_id`` has handled."""
+    snapshot = node.runtime.registry.snapshot("tenant", str(tenant_id))
+    assert snapshot is not None
+    return snapshot.processed
 
 
 async def test_a_relay_gap_catches_up_at_once(
