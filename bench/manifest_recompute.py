@@ -262,6 +262,9 @@ class BenchSocket:
             arrivals.check()
         self.version = version
 
+    def farewell_nowait(self, frame: str, code: int, reason: str) -> bool:
+        return True  # in memory: nothing to wait for
+
     async def close(self, code: int, reason: str) -> None:
         return None
 

@@ -64,6 +64,7 @@ from actors.usecases.tenants import Tenants
 from actors.usecases.users import Users
 from actors.usecases.webhooks import Webhooks
 from edge.admission import Admission
+from edge.device_connections import DeviceConnections
 from edge.edge_metrics import EdgeMetrics
 from edge.webhook_wiring import build_webhooks
 from store import redis_client
@@ -129,6 +130,8 @@ class Container:
     #: Set when the node starts shutting down: new screen sessions are refused (503) and
     #: ``/ready`` says unavailable, so load balancers and screens go elsewhere.
     draining: bool = False
+    #: The screens' connections open now: what a drain waits for, then drops.
+    device_connections: DeviceConnections = field(default_factory=DeviceConnections)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _runtime_task: asyncio.Task[None] | None = None
     _stopped: bool = False
@@ -347,24 +350,30 @@ class Container:
 
     async def drain(self, timeout_s: float) -> int:
         """The first step of a shutdown: refuse new sessions, tell every screen to
-        reconnect (jittered) and close it 1012, and wait up to ``timeout_s`` for the
-        sessions to end. Returns how many sessions were drained. Idempotent.
+        reconnect (jittered) and close it 1012 — the idle ones at once, in one pass — and
+        wait for their close replies under one deadline, ``timeout_s`` from now; then drop
+        the connections of the screens that did not answer. Returns how many sessions were
+        drained. Idempotent.
 
-        Batched writes (acks, last-seen) are flushed when the runtime stops, after the
-        HTTP requests in flight have finished (:meth:`stop`)."""
+        Batched writes (acks, last-seen, plays) are flushed when the runtime stops, after
+        the HTTP requests in flight have finished (:meth:`stop`)."""
         if self.draining:
             return 0
         self.draining = True
-        refs = self.sessions.drain()
-        log.info("draining %d sessions", len(refs))
-        if refs:
-            joins = [asyncio.ensure_future(ref.join()) for ref in refs]
-            _, pending = await asyncio.wait(joins, timeout=timeout_s)
-            for join in pending:
-                join.cancel()
-            if pending:
-                log.warning("%d sessions still closing after %.1f s", len(pending), timeout_s)
-        return len(refs)
+        drained = self.sessions.drain()
+        log.info("draining %d sessions (%d told at once)", drained.sessions, drained.at_once)
+        connections = self.device_connections
+        try:
+            await connections.closed_within(timeout_s)
+        finally:  # also when cancelled (a second signal): nothing waits for them then
+            if connections:
+                log.warning(
+                    "%d screens did not answer the close within %.1f s: dropped %d",
+                    len(connections),
+                    timeout_s,
+                    connections.drop_all(),
+                )
+        return drained.sessions
 
     async def stop(self) -> None:
         """Stop the runtime (its services flush their batched writes), then close Redis and

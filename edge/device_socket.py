@@ -57,12 +57,10 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("device_socket", __name__)
 
-#: How long a close may take before the connection is abandoned to the server.
+#: How long a close may take before the connection is abandoned to the server. (A
+#: draining node does not wait for it per session: it drops every connection still open
+#: at its one deadline, :meth:`edge.container.Container.drain`.)
 CLOSE_TIMEOUT_S = 2.0
-#: The same wait while the node drains: a screen that does not answer the close within it
-#: is left to the exit (its player reconnects on the dropped connection), so that quiet
-#: players cannot hold a shutdown past its few seconds.
-DRAIN_CLOSE_TIMEOUT_S = 0.5
 _REVOKED = encode_text(Revoked())
 
 
@@ -87,6 +85,27 @@ class QuartDeviceSocket:
     def send_nowait(self, frame: str) -> bool:
         fast = self._fast
         return fast is not None and not self.closed and fast.write(frame)
+
+    def farewell_nowait(self, frame: str, code: int, reason: str) -> bool:
+        fast = self._fast
+        if fast is None or self.closed or not fast.farewell(frame, code, reason[:120]):
+            return False
+        # The reader goes on reading (and dropping) until the screen's close reply ends
+        # the connection, or the drain's deadline drops it (:meth:`abort`).
+        self.closed = True
+        self.close_code = code
+        self._closes.inc(code=str(code))
+        return True
+
+    def abort(self) -> bool:
+        """Drop the connection now (the drain's deadline passed); ``False`` if this
+        session has no fast path to reach its transport through (it ends with the
+        server's own stop)."""
+        fast = self._fast
+        if fast is None:
+            return False
+        fast.abort()
+        return True
 
     def gone(self) -> None:
         """The screen disconnected: later sends fail and closes do nothing."""
@@ -151,6 +170,7 @@ async def device_session() -> Response | None:
         raise
     # Built once accepted: the fast path is found on an open connection only.
     socket = QuartDeviceSocket(ws, app.edge_metrics.ws_closes)
+    app.device_connections.add(socket)  # a drain waits for it, then drops it
     ref: ActorRef | None = None
     identity: SessionIdentity | None = None
     opened_at = time.monotonic()
@@ -178,9 +198,7 @@ async def device_session() -> Response | None:
             # The actor owns the socket's writing: it sends the close and stops itself.
             ref.tell(ending)
             await _wait_stopped(ref)
-        await _discard_until_disconnect(
-            ws, DRAIN_CLOSE_TIMEOUT_S if app.draining else CLOSE_TIMEOUT_S
-        )
+        await _discard_until_disconnect(ws, CLOSE_TIMEOUT_S)
     except ActorStopped:
         await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
     except anyio.get_cancelled_exc_class():
@@ -189,9 +207,12 @@ async def device_session() -> Response | None:
     finally:
         admitted()
         with anyio.CancelScope(shield=True):
-            if ref is not None:
-                await _end(ref)
-            await socket.close(CloseCode.INTERNAL_ERROR, "session ended")
+            try:
+                if ref is not None:
+                    await _end(ref)
+                await socket.close(CloseCode.INTERNAL_ERROR, "session ended")
+            finally:
+                app.device_connections.discard(socket)
             if identity is not None:
                 log.info(
                     "session closed: device %s, code %s",

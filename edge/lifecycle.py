@@ -11,7 +11,9 @@ one line and a non-zero exit (:func:`store.startup.with_database`).
 
 1. the node drains (:meth:`~edge.container.Container.drain`): new screen sessions are
    refused with 503, ``/ready`` says unavailable, every screen is told ``reconnect``
-   (with a jittered delay) and closed 1012;
+   (with a jittered delay) and closed 1012 — the idle ones in one pass, written straight
+   to their connections — and the close replies are awaited under one deadline
+   (:data:`CLOSE_REPLIES_S`), after which the screens that did not answer are dropped;
 2. Hypercorn stops accepting and lets the HTTP requests in flight finish;
 3. the app's ``after_serving`` stops the actor runtime (batched acks and last-seen writes
    are flushed) and closes the pool.
@@ -45,6 +47,11 @@ log = logging.getLogger("signage")
 #: The share of ``SHUTDOWN_GRACE_S`` given to closing screen sessions; the rest is for
 #: HTTP requests in flight and the final flush.
 DRAIN_SHARE = 0.6
+#: How long the drain waits for the screens' close replies, all of them under this one
+#: deadline (within the share above): a player that reads answers within a round trip;
+#: the connections of those that did not answer by then are dropped (their players
+#: reconnect on the dropped connection just the same).
+CLOSE_REPLIES_S = 1.0
 #: How long the final stop (runtime, flush, pool) may take once the grace has run out.
 FINAL_STOP_S = 5.0
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -135,7 +142,7 @@ async def serve_node(
 
     async def drained() -> None:
         await stopping.wait()
-        await node.drain(grace_s * DRAIN_SHARE)
+        await node.drain(min(grace_s * DRAIN_SHARE, CLOSE_REPLIES_S))
 
     serving = asyncio.create_task(
         worker_serve(

@@ -23,6 +23,12 @@ of a header built here and the UTF-8 payload — the technique of Centrifugo's
   device actor's send timeout — and ends its session (slow screens are disconnected,
   never waited for).
 
+A shutting-down node says goodbye through it too (:meth:`RawTextFrames.farewell`): the
+last text frame and the close frame in one write, the server's side of the close
+handshake recorded in Hypercorn's and wsproto's state as ``websocket.close`` would, so
+that the screen's close reply ends the connection as usual; a screen that never replies
+is dropped with :meth:`RawTextFrames.abort` when the drain's deadline passes.
+
 Frames from both paths are whole frames appended in the order the session's single writer
 (its device actor) produced them; Hypercorn's own control frames (pong, close) are whole
 writes too, so nothing interleaves inside a frame.
@@ -38,6 +44,8 @@ from typing import Any
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection
+from wsproto.utilities import LocalProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +155,41 @@ class RawTextFrames:
     def write(self, text: str) -> bool:
         """Append ``text`` as one text frame now; ``False`` (nothing written) when the
         regular path must be used. Never raises, never waits."""
-        stream = self._stream
         transport = self._transport
-        if (
-            stream.closed
-            or stream.state is not ASGIWebsocketState.CONNECTED
-            or stream.connection.state is not ConnectionState.OPEN
-            or transport.is_closing()
-            or transport.get_write_buffer_size() >= MAX_BUFFERED
-        ):
+        if not self._open() or transport.get_write_buffer_size() >= MAX_BUFFERED:
             return False
         transport.write(_wire(text))
         return True
+
+    def _open(self) -> bool:
+        """Neither side started closing, and the handshake is complete."""
+        stream = self._stream
+        return not (
+            stream.closed
+            or stream.state is not ASGIWebsocketState.CONNECTED
+            or stream.connection.state is not ConnectionState.OPEN
+            or self._transport.is_closing()
+        )
+
+    def farewell(self, text: str, code: int, reason: str) -> bool:
+        """Append ``text`` as a last text frame and then the close frame (``code``), now,
+        in one write, and record the close as Hypercorn does for ``websocket.close``: the
+        screen's close reply then ends the connection. ``False`` (nothing written) when
+        the connection is not open. The buffer limit does not apply: the connection ends
+        here, and two small frames are all it can add. Never raises, never waits."""
+        if not self._open():
+            return False
+        stream = self._stream
+        try:
+            close = stream.connection.send(CloseConnection(code=code, reason=reason))
+        except LocalProtocolError:
+            return False
+        stream.state = ASGIWebsocketState.CLOSED  # what Hypercorn's own close sets
+        payload = text.encode()
+        self._transport.write(text_frame_header(len(payload)) + payload + close)
+        return True
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes and all (a screen that did not answer
+        the close in time): Hypercorn sees it closed and ends the session's handler."""
+        self._transport.abort()

@@ -174,11 +174,29 @@ class DeviceActor(Actor):
             return
         code, why = _CLOSE_ON_STOP[reason]
         if reason is StopReason.SHUTDOWN:
-            spread = self._jitter() if self._jitter is not None else 0.5
-            frame = encode_text(Reconnect(after_ms=int(spread * RECONNECT_SPREAD_MS)))
             with anyio.move_on_after(1.0):
-                await self._try_send(frame)
+                await self._try_send(self._reconnect_frame())
         await self._close(code, why)
+
+    def farewell_now(self) -> bool:
+        """The shutdown's fast path, called by the node's drain (same event loop, not this
+        actor's task): while this actor is idle — its direct lane granted, so nothing is
+        being written — hand the screen ``reconnect`` and the close (1012) at once, without
+        waiting for the reply. ``False``: not idle (or no fast path): ``on_stop`` says
+        goodbye the regular, bounded way when the actor is stopped."""
+        if self._closed or not self.outbox.direct.open:
+            return False
+        code, why = _CLOSE_ON_STOP[StopReason.SHUTDOWN]
+        if not self.socket.farewell_nowait(self._reconnect_frame(), code, why):
+            return False
+        self.outbox.direct.revoke()
+        self._closed = True
+        self.frames_sent += 1
+        return True
+
+    def _reconnect_frame(self) -> str:
+        spread = self._jitter() if self._jitter is not None else 0.5
+        return encode_text(Reconnect(after_ms=int(spread * RECONNECT_SPREAD_MS)))
 
     async def on_overflow(self) -> None:
         await self._close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect to catch up")

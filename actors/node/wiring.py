@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from actors.node import device_actor, tenant_actor
@@ -34,6 +35,16 @@ TENANT_MAILBOX = 32_768
 TENANT_RESERVE = 32_768
 #: Tenant actors rebuild from PostgreSQL after a crash (a resync), and give up quietly.
 TENANT_RESTART = RestartPolicy(max_restarts=10, within_s=60.0, on_give_up="stop")
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What :meth:`NodeSessions.drain` did."""
+
+    #: Device sessions stopped.
+    sessions: int
+    #: Of them, the ones told ``reconnect`` and closed in the call itself.
+    at_once: int
 
 
 class NodeSessions:
@@ -120,13 +131,22 @@ class NodeSessions:
         """The device actors of this node (one per open session)."""
         return [c.ref for c in self.runtime.registry.cells() if c.kind == device_actor.KIND]
 
-    def drain(self) -> list[ActorRef]:
+    def drain(self) -> Drained:
         """Stop every session for a node shutdown: each screen is told ``reconnect`` (with
-        a jittered delay) and closed 1012. Returns at once with the actors asked."""
-        refs = self.devices()
-        for ref in refs:
-            ref.stop(StopReason.SHUTDOWN)
-        return refs
+        a jittered delay) and closed 1012. The sessions idle now — most of them — are told
+        at once, in this call (:meth:`DeviceActor.farewell_now`: no task, no timer per
+        session); the others by their actor's ``on_stop``. Returns without waiting for any
+        screen's close reply: bounding that wait is the caller's."""
+        sessions = at_once = 0
+        for cell in self.runtime.registry.cells():
+            if cell.kind != device_actor.KIND:
+                continue
+            sessions += 1
+            actor = cell.actor
+            if isinstance(actor, DeviceActor) and actor.farewell_now():
+                at_once += 1
+            cell.ref.stop(StopReason.SHUTDOWN)
+        return Drained(sessions, at_once)
 
     def open(
         self, identity: SessionIdentity, socket: DeviceSocket, *, last_seq: int | None

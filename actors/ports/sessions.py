@@ -57,6 +57,13 @@ class DeviceSocket(Protocol):
         The fan-out's fast path: no timer, no await. Never raises."""
         ...
 
+    def farewell_nowait(self, frame: str, code: int, reason: str) -> bool:
+        """Hand ``frame`` and then the close (``code``) to the connection at once, without
+        waiting for the screen's close reply (the shutdown's fast path: the node bounds
+        every reply by one deadline, then drops the connections still open). ``False`` —
+        nothing sent — when :meth:`send` and :meth:`close` must be used. Never raises."""
+        ...
+
 
 class SessionOpening(Protocol):
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import anyio
 import pytest
 
-from actors.node.device_actor import DeviceActor
+from actors.node.device_actor import RECONNECT_SPREAD_MS, DeviceActor
 from actors.node.messages import (
     Flush,
     SessionClosed,
@@ -57,6 +57,9 @@ class FakeSocket:
 
     def send_nowait(self, frame: str) -> bool:
         return False  # every frame takes the bounded path (that is what these tests test)
+
+    def farewell_nowait(self, frame: str, code: int, reason: str) -> bool:
+        return False  # the goodbye too (on_stop's send and close)
 
     async def wait_for(self, predicate: Any) -> None:
         with anyio.fail_after(WAIT_S):
@@ -222,6 +225,12 @@ class DirectSocket(FakeSocket):
         self.changed.set()
         return True
 
+    def farewell_nowait(self, frame: str, code: int, reason: str) -> bool:
+        if not self.send_nowait(frame):
+            return False
+        self.closed = code
+        return True
+
 
 async def test_an_idle_device_actor_grants_the_direct_lane_and_revokes_it_when_it_closes(
     runtime: Runtime,
@@ -246,12 +255,9 @@ class NoDirectory:
         return {}
 
 
-async def test_a_reconnect_storm_registers_every_session_without_killing_the_tenant_actor(
-    runtime: Runtime,
-) -> None:
-    """3,000 screens of one tenant open at once: the tenant actor's mailbox takes every
-    registration (never-drop) instead of overflowing and dying with the tenant's sessions."""
-    sessions = NodeSessions(
+def _node_sessions() -> NodeSessions:
+    """A node's session machinery on a runtime of its own (not started)."""
+    return NodeSessions(
         Runtime(),
         relay=LocalRelay("n1"),
         reconciler=Reconciler(NoDirectory()),
@@ -259,6 +265,14 @@ async def test_a_reconnect_storm_registers_every_session_without_killing_the_ten
         acks=NoAcks(),
         presence=LocalPresence("n1"),
     )
+
+
+async def test_a_reconnect_storm_registers_every_session_without_killing_the_tenant_actor(
+    runtime: Runtime,
+) -> None:
+    """3,000 screens of one tenant open at once: the tenant actor's mailbox takes every
+    registration (never-drop) instead of overflowing and dying with the tenant's sessions."""
+    sessions = _node_sessions()
     storm = 3_000
     tenant_id = uuid4()
     async with anyio.create_task_group() as tg:
@@ -279,4 +293,44 @@ async def test_a_reconnect_storm_registers_every_session_without_killing_the_ten
         assert tenant is not None
         assert tenant.restarts == 0
         assert all(s.closed is None for s in sockets)
+        sessions.runtime.stop()
+
+
+async def test_a_drain_tells_idle_screens_at_once_and_the_others_when_their_actor_stops() -> None:
+    """``NodeSessions.drain``: a session idle now (its direct lane granted) gets
+    ``reconnect`` and the close 1012 in the call itself, without a task or a timer of its
+    own; one that is not idle (no fast path) gets them from its actor's ``on_stop``."""
+    sessions = _node_sessions()
+    tenant_id = uuid4()
+    idle, slow = DirectSocket(), FakeSocket()
+    async with anyio.create_task_group() as tg:
+        await tg.start(sessions.runtime.run)
+        refs = [
+            sessions.open(
+                SessionIdentity(device_id=uuid4(), tenant_id=tenant_id, groups=(), timezone="UTC"),
+                socket,
+                last_seq=None,
+            )
+            for socket in (idle, slow)
+        ]
+
+        def idle_now() -> bool:
+            found = sessions.presence.sessions(tenant_id, [UUID(refs[0].id)])
+            return bool(found) and found[0][1].outbox.direct.open
+
+        await eventually(idle_now, timeout_s=WAIT_S, every_s=0.005)
+        await slow.wait_for(lambda s: s.frames)  # welcome
+
+        drained = sessions.drain()
+
+        assert (drained.sessions, drained.at_once) == (2, 1)
+        assert [f["type"] for f in idle.frames] == ["welcome", "reconnect"]
+        assert idle.closed == CloseCode.SERVICE_RESTART  # before any actor ran again
+        assert 0 <= idle.frames[-1]["after_ms"] <= RECONNECT_SPREAD_MS
+        with anyio.fail_after(WAIT_S):
+            for ref in refs:
+                await ref.join()
+        assert [f["type"] for f in idle.frames] == ["welcome", "reconnect"]  # told once
+        assert [f["type"] for f in slow.frames] == ["welcome", "reconnect"]
+        assert slow.closed == CloseCode.SERVICE_RESTART
         sessions.runtime.stop()

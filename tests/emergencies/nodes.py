@@ -76,6 +76,12 @@ class FakeSocket:
         self._changed.set()
         return True
 
+    def farewell_nowait(self, frame: str, code: int, reason: str) -> bool:
+        if not self.send_nowait(frame):
+            return False
+        self.closed = (code, reason)
+        return True
+
     async def close(self, code: int, reason: str) -> None:
         if self.closed is None:
             self.closed = (code, reason)
