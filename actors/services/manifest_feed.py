@@ -317,9 +317,16 @@ class ManifestFeed:
         missing = [device_id for device_id in job.fetches if device_id not in frames]
         if missing:
             # First session of a new device: its manifest is computed now, for it alone.
+            # The frames just stored come back with the recomputation; only a device it
+            # did not change (another node stored it meanwhile) is read.
             self._recomputes.inc()
-            await self._source.recompute(tenant_id, DeviceScope.devices(*missing))
-            frames.update(await self._source.frames(tenant_id, dict.fromkeys(missing, 0)))
+            computed = (
+                await self._source.recompute(tenant_id, DeviceScope.devices(*missing))
+            ).frames
+            frames.update((d, computed[d]) for d in missing if d in computed)
+            unread = [device_id for device_id in missing if device_id not in computed]
+            if unread:
+                frames.update(await self._source.frames(tenant_id, dict.fromkeys(unread, 0)))
         _answer(job, frames)
         self._hand_over(job.deliveries.items(), frames)
 

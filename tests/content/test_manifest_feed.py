@@ -45,6 +45,9 @@ class FakeSource:
     acks_stored: anyio.Event = field(default_factory=anyio.Event)
     fail_next: bool = False
     version: int = 0
+    #: Devices whose manifest another node stores first: a recompute leaves them unchanged.
+    stored_elsewhere: dict[tuple[UUID, UUID], tuple[int, str]] = field(default_factory=dict)
+    reads: list[dict[UUID, int]] = field(default_factory=list)
 
     async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputation:
         self.recomputed.append((tenant_id, scope))
@@ -57,7 +60,10 @@ class FakeSource:
             raise RuntimeError("database down")
         self.version += 1
         frames = {}
+        self.stored.update(self.stored_elsewhere)
         for device_id in scope.device_ids:
+            if (tenant_id, device_id) in self.stored_elsewhere:
+                continue  # unchanged: not in the recomputation's frames
             frames[device_id] = (self.version, f"frame-{self.version}")
             self.stored[(tenant_id, device_id)] = frames[device_id]
         return Recomputed(frames)
@@ -65,6 +71,7 @@ class FakeSource:
     async def frames(
         self, tenant_id: UUID, known: Mapping[UUID, int]
     ) -> dict[UUID, tuple[int, str]]:
+        self.reads.append(dict(known))
         found = {}
         for device_id, version in known.items():
             have = self.stored.get((tenant_id, device_id))
@@ -172,6 +179,22 @@ async def test_a_new_device_gets_its_first_manifest_computed() -> None:
     async with running(source) as feed:
         assert await feed.fetch(T1, device) == (1, "frame-1")
     assert source.recomputed == [(T1, DeviceScope.devices(device))]
+
+
+async def test_a_first_manifest_is_answered_from_its_recomputation_not_read_back() -> None:
+    device = uuid4()
+    source = FakeSource()
+    async with running(source) as feed:
+        assert await feed.fetch(T1, device) == (1, "frame-1")
+    assert source.reads == [{device: 0}]  # the look-up that found none, no read-back
+
+
+async def test_a_first_manifest_another_node_stored_meanwhile_is_read() -> None:
+    device = uuid4()
+    source = FakeSource(stored_elsewhere={(T1, device): (4, "frame-4")})
+    async with running(source) as feed:
+        assert await feed.fetch(T1, device) == (4, "frame-4")
+    assert source.reads == [{device: 0}, {device: 0}]
 
 
 async def test_an_opening_that_cannot_be_served_in_time_starts_without() -> None:
