@@ -36,3 +36,28 @@ async def eventually(
             if result:
                 return
             await anyio.sleep(every_s)
+
+
+async def polled[T](
+    fetch: Callable[[], Awaitable[T]],
+    until: Callable[[T], object],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    every_s: float = 0.05,
+) -> T:
+    """:func:`eventually` for a value: fetch it (e.g. a report behind a batched writer)
+    until ``until(value)`` holds, and return that value.
+
+    :raises TimeoutError: if no fetched value satisfies ``until`` within ``timeout_s``.
+    """
+    found: list[T] = []
+
+    async def holds() -> bool:
+        value = await fetch()
+        if until(value):
+            found.append(value)
+            return True
+        return False
+
+    await eventually(holds, timeout_s=timeout_s, every_s=every_s)
+    return found[0]

@@ -36,6 +36,7 @@ from tests.devices.conftest import (  # noqa: F401 - fixtures re-exported for th
     tenant,
     ws_url,
 )
+from tests.waiting import polled
 
 pytestmark = pytest.mark.anyio
 
@@ -146,11 +147,11 @@ async def report_when(
 ) -> dict[str, Any]:
     """Poll the emergency's report until ``done(delivery)`` holds (acks are written in
     batches: the report catches up within a flush)."""
-    with anyio.fail_after(timeout):
-        while True:
-            response = await caller.get(f"{emergencies_of(tenant)}/{emergency_id}")
-            body: dict[str, Any] = await response.get_json()
-            assert response.status_code == 200, body
-            if done(body["delivery"]):
-                return body
-            await anyio.sleep(0.05)  # polling a batched writer; no event to wait on
+
+    async def fetch() -> dict[str, Any]:
+        response = await caller.get(f"{emergencies_of(tenant)}/{emergency_id}")
+        body: dict[str, Any] = await response.get_json()
+        assert response.status_code == 200, body
+        return body
+
+    return await polled(fetch, lambda body: done(body["delivery"]), timeout_s=timeout)

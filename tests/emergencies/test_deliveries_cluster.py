@@ -13,7 +13,8 @@ import anyio
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.emergencies.cluster import cluster
+from tests.emergencies.cluster import Api, cluster
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -63,12 +64,12 @@ async def test_each_screen_is_listed_with_its_node_from_any_node(
 
             for server in nodes.servers:
                 reader = nodes.operator.on(server)
-                with anyio.fail_after(WAIT_S):
-                    while True:
-                        body = await anyio.to_thread.run_sync(reader.call, "GET", path)
-                        if settled(body["items"]):
-                            break
-                        await anyio.sleep(0.1)  # polling batched acks and presence
+
+                async def settled_on(reader: Api = reader) -> bool:
+                    body = await anyio.to_thread.run_sync(reader.call, "GET", path)
+                    return settled(body["items"])
+
+                await eventually(settled_on, timeout_s=WAIT_S, every_s=0.1)
             report = await anyio.to_thread.run_sync(
                 nodes.operator.call,
                 "GET",

@@ -26,6 +26,7 @@ from actors.settings import Settings
 from actors.usecases.emergency_templates import EmergencyTemplates
 from tests.auth.conftest import Caller, container_of
 from tests.emergencies.conftest import Approve, Connect, emergencies_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -465,8 +466,7 @@ async def test_an_archive_in_flight_makes_the_trigger_wait_then_refuse(
                     (written["id"],),
                 )
                 tg.start_soon(trigger_it)
-                while not await trigger_waits():
-                    await anyio.sleep(0.01)  # polling PostgreSQL's view of the wait
+                await eventually(trigger_waits, timeout_s=10.0)
                 assert answers == []
                 await archiver.execute(
                     "UPDATE emergency_templates SET state = 'archived',"

@@ -21,6 +21,7 @@ from actors.protocol import ProtocolError, decode_inbound
 from actors.settings import Settings
 from tests.auth.conftest import Caller
 from tests.devices.conftest import Screen
+from tests.waiting import polled
 
 pytestmark = pytest.mark.anyio
 
@@ -55,12 +56,11 @@ async def report(caller: Caller, tenant: dict[str, Any], **params: str) -> Any:
 
 
 async def report_when(caller: Caller, tenant: dict[str, Any], total: int, **params: str) -> Any:
-    with anyio.fail_after(WAIT_S):
-        while True:
-            body = await report(caller, tenant, **params)
-            if sum(row["plays"] for row in body["items"]) >= total:
-                return body
-            await anyio.sleep(0.05)  # polling a batched writer; no event to wait on
+    return await polled(
+        lambda: report(caller, tenant, **params),
+        lambda body: sum(row["plays"] for row in body["items"]) >= total,
+        timeout_s=WAIT_S,
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import json
 import time
 from typing import Any
 
-import anyio
 import psycopg
 import pytest
 
@@ -19,7 +18,7 @@ from store.webhook_http import HttpWebhookSender
 from tests.auth.conftest import Caller
 from tests.devices.conftest import Screen
 from tests.servers import free_port
-from tests.waiting import eventually
+from tests.waiting import eventually, polled
 from tests.webhooks.conftest import create_webhook, webhooks_of
 from tests.webhooks.receiver import Receiver, serving
 
@@ -38,12 +37,7 @@ async def delivery_log(caller: Caller, tenant: dict[str, Any], hook: dict[str, A
 async def log_when(
     caller: Caller, tenant: dict[str, Any], hook: dict[str, Any], done: Any
 ) -> list[dict[str, Any]]:
-    with anyio.fail_after(WAIT_S):
-        while True:
-            items: list[dict[str, Any]] = await delivery_log(caller, tenant, hook)
-            if done(items):
-                return items
-            await anyio.sleep(0.05)  # polling the worker's writes; no event to wait on
+    return await polled(lambda: delivery_log(caller, tenant, hook), done, timeout_s=WAIT_S)
 
 
 def bodies(receiver: Receiver, secret: str) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
@@ -79,21 +78,24 @@ async def test_deliveries_written_before_a_restart_are_delivered_after_it(
                     assert response.status_code == 201, response.text
                     started.append(response.json()["id"])
                 log = f"{hooks}/{hook['id']}/deliveries"
-                with anyio.fail_after(10):
-                    while (await http.get(log, headers=admin)).json()["items"][-1]["attempts"] < 1:
-                        await anyio.sleep(0.05)  # polling the worker; no event to wait on
+
+                async def attempted() -> bool:
+                    items = (await http.get(log, headers=admin)).json()["items"]
+                    return bool(items[-1]["attempts"] >= 1)
+
+                await eventually(attempted, timeout_s=10, every_s=0.05)
         assert receiver.snapshot() == []
 
         with serving(receiver), running_server(tmp_path, env, node_id="after") as node:
             await eventually(lambda: len(receiver.snapshot()) >= 3, timeout_s=15)
             async with httpx.AsyncClient(base_url=node.base_url, timeout=10) as http:
                 admin = await _login(http)
-                with anyio.fail_after(10):
-                    while any(
-                        d["state"] != "delivered"
-                        for d in (await http.get(log, headers=admin)).json()["items"]
-                    ):
-                        await anyio.sleep(0.05)
+
+                async def all_delivered() -> bool:
+                    items = (await http.get(log, headers=admin)).json()["items"]
+                    return all(d["state"] == "delivered" for d in items)
+
+                await eventually(all_delivered, timeout_s=10, every_s=0.05)
         events = []
         for request in receiver.snapshot():
             signature = request.headers["signage-signature"]
