@@ -14,9 +14,9 @@ twice for the same thing:
 Sequence numbers are gapless per tenant, so the board knows when it missed something:
 :attr:`EmergencyBoard.seq` is the number up to which *every* event is applied; events
 above it that came early wait in a small set until the hole is filled.
-:attr:`EmergencyBoard.has_gap` says a catch-up is due; so does a head read from
-PostgreSQL that is ahead of :attr:`EmergencyBoard.seq` (:meth:`EmergencyBoard.behind`);
-its :class:`BoardPosition` is what a reader outside the board needs to catch it up.
+:attr:`EmergencyBoard.has_gap` says a catch-up is due; its :class:`BoardPosition` is what
+a reader outside the board needs to catch it up, and says whether one is due against a
+head read from PostgreSQL (:meth:`BoardPosition.due`).
 
 It also answers the two per-screen questions: which frames a session starts with
 (:meth:`EmergencyBoard.opening`, honouring the screen's ``last_seq``), and what a
@@ -59,6 +59,12 @@ class BoardPosition:
     seq: int | None
     #: The emergencies the board shows (a snapshot reports their end even if long ago).
     active: tuple[UUID, ...] = ()
+
+    def due(self, head: int) -> bool:
+        """Whether a catch-up is due against PostgreSQL's ``head``: no snapshot yet, events
+        not applied, or numbers PostgreSQL does not hold (restored from a backup, or an
+        event committed since the head was read) — the catch-up's answer says which."""
+        return self.seq != head
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +120,6 @@ class EmergencyBoard:
     def has_gap(self) -> bool:
         """Some event is missing: not loaded yet, or a number skipped."""
         return self.seq is None or bool(self._ahead)
-
-    def behind(self, head: int) -> bool:
-        """Whether PostgreSQL's ``head`` holds events this board has not applied."""
-        return self.seq is None or self.seq < head
 
     def position(self) -> BoardPosition:
         return BoardPosition(self.seq, tuple(self._active))

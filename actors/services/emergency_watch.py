@@ -113,11 +113,7 @@ class EmergencyWatch:
         due = {r.tenant_id: r for r in self._node.queue.take()}
         for tenant_id, ref in refs.items():
             position = self._node.positions.get(tenant_id)
-            head = heads.get(tenant_id, 0)
-            # Behind (or without a snapshot), or ahead of PostgreSQL (restored from a
-            # backup, or an event committed since the heads were read): the catch-up's
-            # answer tells the actor which.
-            if position is not None and position.seq != head:
+            if position is not None and position.due(heads.get(tenant_id, 0)):
                 due.setdefault(tenant_id, CatchUpRequest(tenant_id, ref))
         await self._catch_up(due.values())
 

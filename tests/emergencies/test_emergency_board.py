@@ -203,11 +203,12 @@ def test_load_withdraws_what_ended_meanwhile() -> None:
     assert board.active_ids() == []
 
 
-def test_behind_compares_with_postgresqls_head() -> None:
-    board = loaded(3)
-    assert board.behind(4)
-    assert not board.behind(3)
-    assert EmergencyBoard().behind(0)
+def test_a_catch_up_is_due_unless_the_position_is_postgresqls_head() -> None:
+    position = loaded(3).position()
+    assert position.due(4)  # behind
+    assert not position.due(3)
+    assert position.due(2)  # ahead: PostgreSQL went back in time (a restore)
+    assert EmergencyBoard().position().due(0)  # no snapshot yet
 
 
 # -- openings ------------------------------------------------------------------------------
