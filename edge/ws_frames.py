@@ -111,11 +111,17 @@ def text_frame_header(length: int) -> bytes:
 _last: tuple[str, bytes] = ("", text_frame_header(0))
 
 
+def _framed(text: str) -> bytes:
+    """``text`` as one whole text frame on the wire."""
+    payload = text.encode()
+    return text_frame_header(len(payload)) + payload
+
+
 def _wire(text: str) -> bytes:
+    """:func:`_framed`, through the one-entry cache of a fan-out's shared text."""
     global _last
     if _last[0] is not text:
-        payload = text.encode()
-        _last = (text, text_frame_header(len(payload)) + payload)
+        _last = (text, _framed(text))
     return _last[1]
 
 
@@ -185,8 +191,8 @@ class RawTextFrames:
         except LocalProtocolError:
             return False
         stream.state = ASGIWebsocketState.CLOSED  # what Hypercorn's own close sets
-        payload = text.encode()
-        self._transport.write(text_frame_header(len(payload)) + payload + close)
+        # Framed without the cache: each screen's goodbye is its own (jittered) text.
+        self._transport.write(_framed(text) + close)
         return True
 
     def abort(self) -> None:
