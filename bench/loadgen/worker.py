@@ -17,7 +17,7 @@ import gc
 import resource
 import time
 from collections import Counter
-from collections.abc import MutableSequence
+from collections.abc import Iterable, MutableSequence
 from multiprocessing.connection import Connection
 
 from bench.loadgen.handshake import new_key, upgrade_request
@@ -117,11 +117,8 @@ class _Worker:
         gate = asyncio.Semaphore(spec.connect_concurrency)
         failures: Counter[str] = Counter()
         if spec.watch_marker:  # every screen expected; Collect follows Opened
-            self._round.arm(spec.watch_marker, spec.count, by_screen=True)
-            self._expected_by_target = [0] * len(spec.targets)
-            for i in range(spec.count):
-                self._expected_by_target[(spec.first + i) % len(spec.targets)] += 1
-            self._cpu_at_arm = time.process_time()
+            every_screen = ((spec.first + i) % len(spec.targets) for i in range(spec.count))
+            self._begin_round(spec.watch_marker, every_screen, by_screen=True)
         try:
             async with asyncio.timeout(spec.open_timeout_s), asyncio.TaskGroup() as tasks:
                 for i in range(spec.count):
@@ -261,15 +258,22 @@ class _Worker:
                 expected.append(session)
         self._errors.clear()
         self._reconnect_failures.clear()
-        self._expected_by_target = [0] * len(self._spec.targets)
-        for session in expected:
-            self._expected_by_target[session.target] += 1
-        self._round.arm(command.marker, len(expected))
-        self._cpu_at_arm = time.process_time()
+        self._begin_round(command.marker, (session.target for session in expected))
         gc.disable()
         if command.reconnect_fraction > 0:
             self._start_storm(expected, command.reconnect_fraction)
         return Armed(self._spec.worker_id, len(expected))
+
+    def _begin_round(
+        self, marker: bytes, targets: Iterable[int], *, by_screen: bool = False
+    ) -> None:
+        """Arm the round for one expected session per item of ``targets`` (its target's
+        index), counted per target for the report, and start its CPU clock."""
+        self._expected_by_target = [0] * len(self._spec.targets)
+        for target in targets:
+            self._expected_by_target[target] += 1
+        self._round.arm(marker, sum(self._expected_by_target), by_screen=by_screen)
+        self._cpu_at_arm = time.process_time()
 
     def _start_storm(self, expected: list[DeviceSession], fraction: float) -> None:
         """Drop ``fraction`` of the expected sessions, spread evenly, and reconnect them at
