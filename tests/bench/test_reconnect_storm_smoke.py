@@ -22,7 +22,10 @@ def test_every_server_takes_back_every_screen() -> None:
     ]
     assert [row.ready for row in rows] == [SESSIONS] * 3
     assert all(row.open_s > 0 for row in rows)
-    assert all(row.cpu_s > 0 for row in rows)  # each server's own CPU time is measured
+    # Each server's own CPU time is measured, in clock ticks (10 ms): a bare baseline may
+    # take 30 screens in less than one, the product (auth, database, actors) never does.
+    assert all(row.cpu_s >= 0 for row in rows)
+    assert rows[2].cpu_s > 0
     admin = rows[2].admin  # the admin's GETs sent while the product's storm ran
     assert admin is not None
     assert admin.requests >= 1
