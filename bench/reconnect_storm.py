@@ -124,56 +124,18 @@ class AdminProbe:
 
 @dataclass(frozen=True, slots=True)
 class Storm:
-    """What one storm measured (see :class:`Row`)."""
+    """What one storm measured."""
 
-    ready: int
-    open_s: float
-    cpu_s: float
-    peak_rss_kib: tuple[int, ...]
-    retried: int
-    delivery: StormDelivery | None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    server: str
-    sessions: int
     ready: int
     open_s: float
     #: CPU seconds (user + system) the server process(es) used while the storm opened.
     cpu_s: float
-    #: The admin GETs sent meanwhile (the product only).
-    admin: AdminProbe | None = None
-    nodes: int = 1
     #: Each server process's highest RSS during the storm, KiB.
-    peak_rss_kib: tuple[int, ...] = ()
+    peak_rss_kib: tuple[int, ...]
     #: Failed attempts the players retried (refused upgrades, closes before ready, ...).
-    retried: int = 0
+    retried: int
     #: The emergency POSTed mid-storm (``--emergency-mid-storm``, the product only).
-    delivery: StormDelivery | None = None
-
-    @classmethod
-    def of(
-        cls,
-        server: str,
-        sessions: int,
-        storm: Storm,
-        *,
-        admin: AdminProbe | None = None,
-        nodes: int = 1,
-    ) -> Row:
-        return cls(
-            server,
-            sessions,
-            storm.ready,
-            storm.open_s,
-            storm.cpu_s,
-            admin,
-            nodes,
-            storm.peak_rss_kib,
-            storm.retried,
-            storm.delivery,
-        )
+    delivery: StormDelivery | None
 
     @property
     def rate(self) -> float:
@@ -182,6 +144,16 @@ class Row:
     @property
     def cpu_ms_per_session(self) -> float:
         return 1000.0 * self.cpu_s / self.ready if self.ready else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    server: str
+    sessions: int
+    storm: Storm
+    #: The admin GETs sent meanwhile (the product only).
+    admin: AdminProbe | None = None
+    nodes: int = 1
 
 
 def _storm(
@@ -255,7 +227,7 @@ def product(count: int, workers: int, via: str, *, nodes: int = 1, emergency: bo
             emergency=_json_trigger(tenant, fleet.operator_token) if emergency else None,
         )
     name = "signage" if nodes == 1 else f"signage x{nodes} nodes"
-    return Row.of(f"{name} (auth, actors, manifest)", count, storm, admin=admin, nodes=nodes)
+    return Row(f"{name} (auth, actors, manifest)", count, storm, admin=admin, nodes=nodes)
 
 
 def floor(count: int, workers: int) -> Row:
@@ -263,7 +235,7 @@ def floor(count: int, workers: int) -> Row:
         marker = b"storm-opening"
         server.trigger_for(b'{"type":"storm-opening"}')()  # replayed to each new connection
         storm = _storm([server.ws_url], count, workers, server_pids=[server.pid], marker=marker)
-    return Row.of("bare websockets (floor)", count, storm)
+    return Row("bare websockets (floor)", count, storm)
 
 
 def framework(count: int, workers: int) -> Row:
@@ -283,7 +255,7 @@ def framework(count: int, workers: int) -> Row:
         stop_process(process, 10.0)
         if process.stdout is not None:
             process.stdout.close()
-    return Row.of("bare Quart/Hypercorn", count, storm)
+    return Row("bare Quart/Hypercorn", count, storm)
 
 
 def render(rows: list[Row]) -> str:
@@ -293,22 +265,23 @@ def render(rows: list[Row]) -> str:
         "| peak RSS MiB | retried |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    floors = {r.sessions: r for r in rows if r.server.startswith("bare websockets")}
-    frameworks = {r.sessions: r for r in rows if r.server.startswith("bare Quart")}
+    floors = {r.sessions: r.storm for r in rows if r.server.startswith("bare websockets")}
+    frameworks = {r.sessions: r.storm for r in rows if r.server.startswith("bare Quart")}
     for row in rows:
+        s = row.storm
         base = floors.get(row.sessions)
-        ratio = f"{row.open_s / base.open_s:.2f}x" if base and base.open_s else "—"
+        ratio = f"{s.open_s / base.open_s:.2f}x" if base and base.open_s else "—"
         quart = frameworks.get(row.sessions)
         cpu_ratio = (
-            f"{row.cpu_ms_per_session / quart.cpu_ms_per_session:.2f}x"
+            f"{s.cpu_ms_per_session / quart.cpu_ms_per_session:.2f}x"
             if quart and quart.cpu_ms_per_session
             else "—"
         )
-        rss = " / ".join(f"{kib / 1024:.0f}" for kib in row.peak_rss_kib) or "—"
+        rss = " / ".join(f"{kib / 1024:.0f}" for kib in s.peak_rss_kib) or "—"
         lines.append(
-            f"| {row.server} | {row.sessions:,} | {row.ready:,} | {row.open_s:.2f} "
-            f"| {row.rate:,.0f} | {ratio} | {row.cpu_s:.2f} | {row.cpu_ms_per_session:.2f} "
-            f"| {cpu_ratio} | {_admin_cell(row.admin)} | {rss} | {row.retried:,} |"
+            f"| {row.server} | {row.sessions:,} | {s.ready:,} | {s.open_s:.2f} "
+            f"| {s.rate:,.0f} | {ratio} | {s.cpu_s:.2f} | {s.cpu_ms_per_session:.2f} "
+            f"| {cpu_ratio} | {_admin_cell(row.admin)} | {rss} | {s.retried:,} |"
         )
     return "\n".join(lines)
 
@@ -321,7 +294,7 @@ def render_deliveries(rows: list[Row]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        if (d := row.delivery) is not None:
+        if (d := row.storm.delivery) is not None:
             cells = " / ".join(fmt_ms(v) for v in (d.p50_ms, d.p99_ms, d.max_ms))
             lines.append(
                 f"| {row.server} | {row.sessions:,} | {d.welcomed_before:,} | {d.received:,} "

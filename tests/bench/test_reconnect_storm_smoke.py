@@ -20,19 +20,19 @@ def test_every_server_takes_back_every_screen() -> None:
         framework(SESSIONS, 1),
         product(SESSIONS, 1, "sql", emergency=True),
     ]
-    assert [row.ready for row in rows] == [SESSIONS] * 3
-    assert all(row.open_s > 0 for row in rows)
+    assert [row.storm.ready for row in rows] == [SESSIONS] * 3
+    assert all(row.storm.open_s > 0 for row in rows)
     # Each server's own CPU time is measured, in clock ticks (10 ms): a bare baseline may
     # take 30 screens in less than one, the product (auth, database, actors) never does.
-    assert all(row.cpu_s >= 0 for row in rows)
-    assert rows[2].cpu_s > 0
+    assert all(row.storm.cpu_s >= 0 for row in rows)
+    assert rows[2].storm.cpu_s > 0
     admin = rows[2].admin  # the admin's GETs sent while the product's storm ran
     assert admin is not None
     assert admin.requests >= 1
     assert admin.failures == 0
     assert admin.quantile_ms(0.99) is not None
-    assert all(row.peak_rss_kib and min(row.peak_rss_kib) > 0 for row in rows)
-    delivery = rows[2].delivery  # the emergency POSTed once half the screens were back
+    assert all(row.storm.peak_rss_kib and min(row.storm.peak_rss_kib) > 0 for row in rows)
+    delivery = rows[2].storm.delivery  # the emergency POSTed once half the screens were back
     assert delivery is not None
     assert (delivery.received, delivery.missed) == (SESSIONS, 0)
     assert delivery.max_ms is not None
