@@ -159,14 +159,14 @@ def reconnect_delay(
     *,
     retry_after_s: float | None = None,
     after_ms: int | None = None,
-    rng: Callable[[], float] = random.random,
+    rng: Callable[[], float] | None = None,
 ) -> float:
     """Seconds to wait before the next attempt, after ``failures`` attempts in a row that
     did not reach a welcome (0 after a session that did)."""
     if after_ms is not None:  # the node asked for it: it is draining (1012)
         return after_ms / 1000.0
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** max(0, failures))
-    delay = rng() * ceiling  # full jitter: a building's screens spread over the window
+    delay = (rng or random.random)() * ceiling  # full jitter: a building's screens spread over the window
     if retry_after_s is not None:
         delay = max(delay, retry_after_s)
     return delay
@@ -184,6 +184,7 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
         retry_after: float | None = None
         after_ms: int | None = None
         code: int | None = None
+        welcomed = False
         try:
             async with connect(url, compression=None) as ws:
                 hello = {"type": "hello", "token": screen.secret, "last_seq": last_seq}
@@ -193,7 +194,7 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
                     async for raw in ws:
                         frame = json.loads(raw)
                         if frame.get("type") == "welcome":
-                            failures = 0
+                            welcomed = True
                         elif frame.get("type") == "reconnect":
                             after_ms = int(frame.get("after_ms") or 0)
                         last_seq = max(last_seq, int(frame.get("seq") or 0))
@@ -213,8 +214,8 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
         if code == 4401:
             _say(f"[screen {screen.index}] refused (4401): not (or no longer) allowed")
             return
+        failures = 0 if welcomed else failures + 1
         delay = reconnect_delay(failures, retry_after_s=retry_after, after_ms=after_ms)
-        failures += 1
         _say(f"[screen {screen.index}] disconnected ({code}); reconnecting in {delay:.1f} s")
         await asyncio.sleep(delay)
 

@@ -57,3 +57,33 @@ def test_the_reconnect_contract_honours_the_server() -> None:
     assert reconnect_delay(9, retry_after_s=5, rng=lambda: 0.5) == 30.0
     # A draining node's reconnect frame says exactly when.
     assert reconnect_delay(7, after_ms=2_500, rng=lambda: 0.9) == 2.5
+
+
+async def test_a_first_failed_attempt_backs_off_over_the_two_second_window(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/devices.md: after a failed attempt the window is ``1 s × 2^n``, ``n`` being the
+    attempts in a row that did not reach ``welcome``: 2 s after the first, not 1 s."""
+    import argparse
+    import socket
+
+    from simulator import screen
+    from tests.waiting import eventually
+
+    with socket.socket() as probe:  # a port nothing listens on: the attempt fails at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(screen.random, "random", lambda: 0.999)
+    args = argparse.Namespace(url=f"http://127.0.0.1:{port}", heartbeat_s=30.0)
+    player = screen.SimScreen(index=7, device_id="d", secret="s", pairing_code="p")
+    said: list[str] = []
+
+    def reconnecting() -> bool:
+        said.extend(capsys.readouterr().out.splitlines())
+        return any("reconnecting in" in line for line in said)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(screen._session, args, player)
+        await eventually(reconnecting, timeout_s=10)
+        tasks.cancel_scope.cancel()
+    assert any(line.endswith("reconnecting in 2.0 s") for line in said), said
