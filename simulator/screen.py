@@ -166,7 +166,8 @@ def reconnect_delay(
     if after_ms is not None:  # the node asked for it: it is draining (1012)
         return after_ms / 1000.0
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** max(0, failures))
-    delay = (rng or random.random)() * ceiling  # full jitter: a building's screens spread over the window
+    # Full jitter: a building's screens spread over the window.
+    delay = (rng or random.random)() * ceiling
     if retry_after_s is not None:
         delay = max(delay, retry_after_s)
     return delay

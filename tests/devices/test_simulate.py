@@ -62,7 +62,7 @@ def test_the_reconnect_contract_honours_the_server() -> None:
 async def test_a_first_failed_attempt_backs_off_over_the_two_second_window(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """docs/devices.md: after a failed attempt the window is ``1 s × 2^n``, ``n`` being the
+    """docs/devices.md: after a failed attempt the window is ``1 s * 2^n``, ``n`` being the
     attempts in a row that did not reach ``welcome``: 2 s after the first, not 1 s."""
     import argparse
     import socket
@@ -73,7 +73,7 @@ async def test_a_first_failed_attempt_backs_off_over_the_two_second_window(
     with socket.socket() as probe:  # a port nothing listens on: the attempt fails at once
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setattr(screen.random, "random", lambda: 0.999)
+    monkeypatch.setattr("random.random", lambda: 0.999)
     args = argparse.Namespace(url=f"http://127.0.0.1:{port}", heartbeat_s=30.0)
     player = screen.SimScreen(index=7, device_id="d", secret="s", pairing_code="p")
     said: list[str] = []
