@@ -29,6 +29,13 @@ on))``: the promise is < 2 s from each screen's welcome, and none missing it.
 - the framework: bare Quart on Hypercorn (:mod:`bench.baseline_quart_server`) sending
   two frames (welcome and manifest), no auth, no database, no actors.
 
+The storm is open-loop: the generator bounds the *upgrades* in flight
+(``SessionPlan.connect_concurrency`` per worker, to stay under the accept backlog), not
+the openings, so every screen that has its ``101`` waits for its opening frames at the
+same time, as after a power cut. ``--closed-loop`` holds each slot until the session is
+ready instead (the rate is then the cap over the time one opening takes); either mode
+applies to the baselines and the product alike.
+
 ::
 
     python -m bench.reconnect_storm [--sizes 1000,5000,10000x3] [--nodes 1]
@@ -166,6 +173,7 @@ def _storm(
     marker: bytes = READY_MARKER,
     admin: AdminProbe | None = None,
     emergency: tuple[Trigger, str] | None = None,
+    open_loop: bool = True,
 ) -> Storm:
     """N players connecting at once to ``urls`` (dealt round-robin, each moving on to the
     next address after a failure); with ``emergency``, its trigger is fired once
@@ -179,6 +187,7 @@ def _storm(
         ready_marker=marker,
         reconnect=True,
         watch_marker=emergency[1].encode() if emergency else b"",
+        open_loop=open_loop,
     )
     with LoadGenerator(plan) as generator:
         cpu_before = sum(cpu_seconds(pid) for pid in server_pids)
@@ -209,7 +218,15 @@ def _storm(
     )
 
 
-def product(count: int, workers: int, via: str, *, nodes: int = 1, emergency: bool = False) -> Row:
+def product(
+    count: int,
+    workers: int,
+    via: str,
+    *,
+    nodes: int = 1,
+    emergency: bool = False,
+    open_loop: bool = True,
+) -> Row:
     with ExitStack() as stack:
         url = stack.enter_context(BenchDatabase())
         servers = signage_nodes(stack, url, nodes, name="storm")
@@ -225,20 +242,28 @@ def product(count: int, workers: int, via: str, *, nodes: int = 1, emergency: bo
             tokens=fleet.secrets[:count],
             admin=admin,
             emergency=_json_trigger(tenant, fleet.operator_token) if emergency else None,
+            open_loop=open_loop,
         )
     name = "signage" if nodes == 1 else f"signage x{nodes} nodes"
     return Row(f"{name} (auth, actors, manifest)", count, storm, admin=admin, nodes=nodes)
 
 
-def floor(count: int, workers: int) -> Row:
+def floor(count: int, workers: int, *, open_loop: bool = True) -> Row:
     with BaselineServer() as server:
         marker = b"storm-opening"
         server.trigger_for(b'{"type":"storm-opening"}')()  # replayed to each new connection
-        storm = _storm([server.ws_url], count, workers, server_pids=[server.pid], marker=marker)
+        storm = _storm(
+            [server.ws_url],
+            count,
+            workers,
+            server_pids=[server.pid],
+            marker=marker,
+            open_loop=open_loop,
+        )
     return Row("bare websockets (floor)", count, storm)
 
 
-def framework(count: int, workers: int) -> Row:
+def framework(count: int, workers: int, *, open_loop: bool = True) -> Row:
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.baseline_quart_server"],
         cwd=REPO,
@@ -250,7 +275,7 @@ def framework(count: int, workers: int) -> Row:
         if len(line) != 2 or line[0] != b"READY":
             raise RuntimeError(f"baseline Quart server did not start: {line!r}")
         url = f"ws://127.0.0.1:{int(line[1])}/api/v1/devices/ws"
-        storm = _storm([url], count, workers, server_pids=[process.pid])
+        storm = _storm([url], count, workers, server_pids=[process.pid], open_loop=open_loop)
     finally:
         stop_process(process, 10.0)
         if process.stdout is not None:
@@ -336,9 +361,15 @@ def main(argv: list[str] | None = None) -> int:
         help="POST an emergency once half the screens are back; per-screen latency",
     )
     parser.add_argument("--provision", choices=("api", "sql"), default="sql")
+    parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="hold each generator slot until the session is ready, not until its 101",
+    )
     parser.add_argument("--workers", type=int, default=fanout_baseline.default_workers())
     args = parser.parse_args(argv)
     sizes = parse_sizes(args.sizes, args.nodes)
+    open_loop = not args.closed_loop
     raise_open_files_limit()  # the servers started from here inherit it (10,000 sockets)
     load_start = fanout_baseline.load_average()
     rows: list[Row] = []
@@ -347,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     for count, nodes in sizes:
         if count not in baselined:
             baselined.add(count)
-            rows.append(floor(count, args.workers))
-            rows.append(framework(count, args.workers))
+            rows.append(floor(count, args.workers, open_loop=open_loop))
+            rows.append(framework(count, args.workers, open_loop=open_loop))
         rows.append(
             product(
                 count,
@@ -356,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.provision,
                 nodes=nodes,
                 emergency=args.emergency_mid_storm,
+                open_loop=open_loop,
             )
         )
     print(render(rows))
@@ -363,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nEmergency POSTed mid-storm, latency per screen from its welcome:\n")
         print(render_deliveries(rows))
     print(
-        f"\n{args.workers} generator worker(s); screens provisioned via {args.provision}; "
+        f"\n{args.workers} generator worker(s), {'open' if open_loop else 'closed'} loop; "
+        f"screens provisioned via {args.provision}; "
         f"load average {load_start} at the start, {fanout_baseline.load_average()} at the "
         f"end; {time.monotonic() - started:.0f} s"
     )

@@ -106,6 +106,14 @@ class SessionPlan:
     refusal's ``Retry-After``, on the next URL of the list (4401 is final). A non-empty
     ``watch_marker`` arms every session for it from its first byte (a trigger fired while
     the storm opens, see :meth:`LoadGenerator.collect_storm`).
+
+    ``open_loop`` makes ``connect_concurrency`` bound the *upgrades* in flight rather than
+    the openings: a slot is freed when the ``101`` arrives (or the attempt fails), while
+    the session goes on waiting for its ``ready_marker`` under the same
+    ``handshake_timeout_s``. Closed loop (the default) holds the slot until the session
+    is ready, so at most ``connect_concurrency`` sessions per worker are opening at once
+    and the rate measured is that cap over the time one opening takes, not a server's
+    answer to "everyone at once".
     """
 
     url: str | tuple[str, ...]
@@ -126,6 +134,7 @@ class SessionPlan:
     max_lifetime_s: float = 1800.0
     reconnect: bool = False
     watch_marker: bytes = b""
+    open_loop: bool = False
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -276,6 +285,7 @@ class LoadGenerator:
                     max_lifetime_s=plan.max_lifetime_s,
                     reconnect=plan.reconnect,
                     watch_marker=plan.watch_marker,
+                    open_loop=plan.open_loop,
                 )
             )
             first += count

@@ -59,6 +59,8 @@ class WorkerSpec:
     reconnect: bool = False
     #: Non-empty: every session watches for it from its first byte (``SessionPlan``).
     watch_marker: bytes = b""
+    #: Slots held until the upgrade, not until ready (see ``SessionPlan.open_loop``).
+    open_loop: bool = False
 
 
 @dataclass(frozen=True, slots=True)

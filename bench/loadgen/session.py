@@ -120,6 +120,7 @@ class DeviceSession(asyncio.Protocol):
     containing ``ready_marker`` if one is given) → watching rounds → closed.
     ``ready`` resolves when the session is ready and fails with the reason if it never
     gets there; whoever opened the session must await it (or cancel it on timeout).
+    ``upgraded`` resolves when the handshake is over, either way.
     """
 
     __slots__ = (
@@ -138,6 +139,7 @@ class DeviceSession(asyncio.Protocol):
         "ready",
         "stall",
         "target",
+        "upgraded",
         "welcomed_at",
     )
 
@@ -169,7 +171,12 @@ class DeviceSession(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         #: Never reads again once ready: the "device that stopped reading" of adversarial runs.
         self.stall = stall
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[None] = loop.create_future()
+        #: Resolves (always with ``None``) once the upgrade is over: the ``101`` checked, or
+        #: the attempt failed first (``ready`` then says why). An open-loop generator frees
+        #: its slot here.
+        self.upgraded: asyncio.Future[None] = loop.create_future()
         self.is_ready = False
         self.open = False
         #: True while this session is expected to receive the current round's marker
@@ -211,7 +218,7 @@ class DeviceSession(asyncio.Protocol):
         self.open = False
         if not self.ready.done():
             reason = "closed before ready" if exc is None else failure_reason(exc)
-            self.ready.set_exception(ConnectionError(reason))
+            self._not_ready(ConnectionError(reason))
         if self.awaiting:
             self.awaiting = False
             self._round.lose_one()
@@ -245,6 +252,7 @@ class DeviceSession(asyncio.Protocol):
             return b""
         self._request = b""
         self._reader = FrameReader()
+        self._upgrade_over()
         if self._hello is not None:
             hello = json.dumps({"type": "hello", "token": self._hello}).encode()
             self._write(client_frame(OP_TEXT, hello))
@@ -260,10 +268,18 @@ class DeviceSession(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_result(None)
 
+    def _not_ready(self, exc: Exception) -> None:
+        self.ready.set_exception(exc)
+        self._upgrade_over()
+
+    def _upgrade_over(self) -> None:
+        if not self.upgraded.done():
+            self.upgraded.set_result(None)
+
     def _on_close_frame(self, payload: bytes) -> None:
         code = close_code(payload)
         if not self.ready.done():
-            self.ready.set_exception(
+            self._not_ready(
                 NotOpened(f"server closed {code} before ready", final=code == CLOSE_UNAUTHORIZED)
             )
         elif code != CLOSE_NORMAL:
@@ -276,7 +292,7 @@ class DeviceSession(asyncio.Protocol):
         if self.ready.done():
             self._errors[reason] += 1
         else:
-            self.ready.set_exception(NotOpened(reason, retry_after_s=retry_after_s))
+            self._not_ready(NotOpened(reason, retry_after_s=retry_after_s))
         if code is not None:
             self._write(client_frame(OP_CLOSE, close_payload(code)))
         self._close_transport()

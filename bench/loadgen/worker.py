@@ -204,22 +204,27 @@ class _Worker:
 
         source = spec.source_addresses[i % len(spec.source_addresses)]
         loop = asyncio.get_running_loop()
-        async with gate:
-            try:
-                async with asyncio.timeout(spec.handshake_timeout_s):
+        try:
+            # The slot is held until the upgrade is over (open loop) or until ready; the
+            # time limit runs from taking the slot until ready either way.
+            async with gate:
+                deadline = loop.time() + spec.handshake_timeout_s
+                async with asyncio.timeout_at(deadline):
                     _transport, session = await loop.create_connection(
                         factory, target.host, target.port, local_addr=(source, 0)
                     )
-                    await session.ready
-            except (TimeoutError, OSError) as exc:
-                reason = "handshake timeout" if isinstance(exc, TimeoutError) else None
-                if born is not None:
-                    born.discard()  # an awaiting session settles as lost in connection_lost
-                elif in_round and self._round.marker:
-                    self._round.lose_one()  # never connected: lost all the same
-                if isinstance(exc, NotOpened):
-                    return str(exc), exc.retry_after_s, exc.final
-                return reason or failure_reason(exc), None, False
+                    await (session.upgraded if spec.open_loop else session.ready)
+            async with asyncio.timeout_at(deadline):
+                await session.ready
+        except (TimeoutError, OSError) as exc:
+            reason = "handshake timeout" if isinstance(exc, TimeoutError) else None
+            if born is not None:
+                born.discard()  # an awaiting session settles as lost in connection_lost
+            elif in_round and self._round.marker:
+                self._round.lose_one()  # never connected: lost all the same
+            if isinstance(exc, NotOpened):
+                return str(exc), exc.retry_after_s, exc.final
+            return reason or failure_reason(exc), None, False
         return None
 
     def _adopt(self) -> int:

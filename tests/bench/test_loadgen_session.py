@@ -110,6 +110,19 @@ async def test_ready_marker_defers_readiness_to_the_welcome_frame() -> None:
     assert session.is_ready
 
 
+async def test_the_upgrade_is_over_at_the_101_or_at_a_refusal_whatever_ready_waits_for() -> None:
+    session, _transport, key, _round, _errors = open_session(ready_marker=b'"type":"manifest"')
+    assert not session.upgraded.done()
+    session.data_received(switching(key) + server_text(b'{"type":"welcome"}'))
+    assert session.upgraded.done()
+    assert not session.ready.done()  # the player still waits for its opening frames
+    refused, _transport, _key, _round, _errors = open_session(ready_marker=b"manifest")
+    refused.data_received(b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n")
+    assert refused.upgraded.done()
+    with pytest.raises(NotOpened, match="HTTP 503"):
+        await refused.ready
+
+
 async def test_ping_is_answered_with_a_masked_pong_of_the_same_payload() -> None:
     session, transport, key, _round, _errors = open_session()
     session.data_received(switching(key) + bytes((0x89, 0x04)) + b"beat")

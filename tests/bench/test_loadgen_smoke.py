@@ -137,6 +137,28 @@ def test_sessions_are_dealt_over_several_nodes_and_reported_per_node(
     assert summary.last_ms == max(t.last_ms or 0.0 for t in summary.by_target)
 
 
+def test_open_loop_frees_a_slot_at_the_upgrade_not_when_ready(server: BaselineServer) -> None:
+    # Ready only once the server broadcasts the marker, which happens after every session
+    # is connected: with one slot per worker, only an open-loop generator gets there.
+    marker = b"open-loop-go"
+    plan = SessionPlan(
+        url=server.ws_url,
+        count=5,
+        workers=1,
+        ready_marker=marker,
+        connect_concurrency=1,
+        open_loop=True,
+        handshake_timeout_s=10.0,
+    )
+    with LoadGenerator(plan) as generator:
+        generator.start()
+        assert server.wait_connections(5, timeout_s=5) == 5
+        assert generator.ready_so_far() == 0  # upgraded, still waiting for their frame
+        server.trigger_for(emergency_payload(marker.decode()))()
+        opened = generator.wait_open()
+    assert (opened.ready, opened.failed, opened.errors) == (5, 0, {})
+
+
 def test_sessions_that_cannot_open_are_counted_by_reason(server: BaselineServer) -> None:
     # The control port answers HTTP, but never 101.
     rejected = SessionPlan(url=f"ws://127.0.0.1:{server.control_port}/", count=5, workers=1)
