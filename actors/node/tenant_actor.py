@@ -253,7 +253,9 @@ class TenantActor(Actor):
             elif current.groups != session.groups:
                 self._regroup(device_id, session, current.groups, current.timezone)
         if self._manifests is not None:
-            # Manifest notices the gap may have eaten: sessions behind get the newer one.
+            # Manifest notices the gap may have eaten: sessions behind get the newer one,
+            # openings no cached frame that may be older.
+            self._manifests.forget(self.tenant_id, None)
             self._manifests.deliver(self.tenant_id, self.sessions.items())
 
     def _regroup(
@@ -284,7 +286,10 @@ class TenantActor(Actor):
         """Another node stored new manifest versions (this node's own are handed to its
         sessions by the feed directly): the feed reads and pushes them (never here: this
         actor never waits for PostgreSQL on its fan-out path)."""
-        if self._manifests is None or not self.sessions:
+        if self._manifests is None:
+            return
+        self._manifests.forget(self.tenant_id, msg.device_ids)  # openings read them anew
+        if not self.sessions:
             return
         if msg.device_ids is None:
             self._manifests.deliver(self.tenant_id, self.sessions.items())

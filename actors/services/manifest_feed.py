@@ -14,6 +14,17 @@ One runtime service per node. Work arrives per tenant, from three sides, and nev
 - :meth:`ManifestFeed.fetch` — a device actor opens a session and needs its manifest
   (computed first when the device has none yet).
 
+Openings are answered without a job from a per-tenant cache of the frames this feed last
+computed, read or was handed, when it holds the device's and no change of the tenant is
+waiting to be recomputed (an opening then waits for it, as before): a reconnect storm
+after a network blip waits on nothing. A cached frame may be older than the stored one
+(another node's notice lost with a relay gap): that is safe because registering a
+session with its tenant actor always asks for a delivery (:meth:`ManifestFeed.deliver`),
+which reads anything newer than what the session's outbox then holds. Frames this node
+computes enter the cache in the same step as they are handed to live sessions, so an
+opening either is one of those sessions or reads the cache after; another node's notice
+drops the devices it names (:meth:`ManifestFeed.forget`), a reconciliation the tenant's.
+
 Requests for one tenant merge into one pending job (scopes united, one delivery per
 device, every waiting opening answered by the same read), so the pending state is bounded
 by the tenants and sessions of this node, never by the rate of changes. ``workers`` tasks
@@ -78,9 +89,12 @@ class ManifestSource(Protocol):
 
 
 class ManifestDelivery(Protocol):
-    """What a tenant actor asks of the feed (:meth:`ManifestFeed.deliver`)."""
+    """What a tenant actor asks of the feed (:meth:`ManifestFeed.deliver`,
+    :meth:`ManifestFeed.forget`)."""
 
     def deliver(self, tenant_id: UUID, targets: Iterable[tuple[UUID, ManifestTarget]]) -> None: ...
+
+    def forget(self, tenant_id: UUID, device_ids: Iterable[UUID] | None) -> None: ...
 
 
 #: A live session as the feed needs it: its actor (to wake) and its outbox.
@@ -113,6 +127,9 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
     ack_flush_s: float = 2.0
     #: Acknowledgements buffered before the oldest are dropped (they are informational).
     ack_buffer: int = 50_000
+    #: Devices whose last frame the opening cache holds (all tenants); past it, it starts
+    #: over (frames are shared strings: an entry costs ~100 bytes).
+    cached_frames: int = 200_000
 
 
 class _Waiter:
@@ -148,12 +165,17 @@ class ManifestFeed:
         self._jobs: dict[UUID, _Job] = {}
         self._ready: deque[UUID] = deque()
         self._busy: set[UUID] = set()
+        #: Tenants whose running job recomputes a change (a refresh's scope).
+        self._recomputing: set[UUID] = set()
         self._more = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
         self._stop = anyio.Event()
         self._running = False
         self._acks: deque[tuple[UUID, UUID, int, datetime]] = deque(maxlen=self._config.ack_buffer)
+        #: The opening cache: tenant -> device -> the newest (version, frame) seen here.
+        self._cache: dict[UUID, dict[UUID, tuple[int, str]]] = {}
+        self._cached = 0
         registry = metrics or MetricsRegistry()
         self._recomputes = registry.counter(
             "signage_manifest_recomputations_total", "Manifest recomputations run on this node."
@@ -166,6 +188,10 @@ class ManifestFeed:
         )
         self._seconds = registry.histogram(
             "signage_manifest_job_seconds", "Time one tenant's manifest job took."
+        )
+        self._hits = registry.counter(
+            "signage_manifest_opening_cache_hits_total",
+            "Session openings answered from the feed's cache of frames, without a job.",
         )
 
     # -- requests (never block) ------------------------------------------------------------
@@ -194,6 +220,11 @@ class ManifestFeed:
         session then starts without it, and the manifest follows by :meth:`deliver`)."""
         if not self._running:
             return None
+        cached = self._cache.get(tenant_id)
+        found = None if cached is None else cached.get(device_id)
+        if found is not None and not self._changing(tenant_id):
+            self._hits.inc()
+            return found
         waiter = _Waiter()
         self._job(tenant_id).fetches.setdefault(device_id, []).append(waiter)
         self._schedule(tenant_id)
@@ -204,8 +235,52 @@ class ManifestFeed:
     def push(self, tenant_id: UUID, frames: Mapping[UUID, tuple[int, str]]) -> int:
         """Queue just-computed frames ``{device: (version, frame)}`` in this node's
         sessions of those devices (the session index says which) and wake them; a session
-        never goes back to an older version. Returns how many sessions were handed one."""
+        never goes back to an older version. Returns how many sessions were handed one.
+        The frames enter the tenant's opening cache in the same step, if it has one (an
+        opening made it: the tenant's actor here hears other nodes' notices)."""
+        self._remember(tenant_id, frames, start=False)
         return self._hand_over(self._sessions.sessions(tenant_id, frames), frames)
+
+    def forget(self, tenant_id: UUID, device_ids: Iterable[UUID] | None) -> None:
+        """Drop these devices' cached frames (``None``: the tenant's): another node stored
+        newer ones, or may have (a reconciliation after a relay gap)."""
+        cached = self._cache.get(tenant_id)
+        if cached is None:
+            return
+        if device_ids is None:
+            del self._cache[tenant_id]
+            self._cached -= len(cached)
+            return
+        for device_id in device_ids:
+            if cached.pop(device_id, None) is not None:
+                self._cached -= 1
+
+    def _changing(self, tenant_id: UUID) -> bool:
+        """Whether a change of the tenant is pending or being recomputed."""
+        job = self._jobs.get(tenant_id)
+        return tenant_id in self._recomputing or (job is not None and job.scope is not None)
+
+    def _remember(
+        self, tenant_id: UUID, frames: Mapping[UUID, tuple[int, str]], *, start: bool = True
+    ) -> None:
+        """Keep the newest frame of each device for openings (bounded, see
+        :attr:`FeedConfig.cached_frames`); ``start=False``: only in a tenant's existing
+        cache."""
+        if not frames or (not start and tenant_id not in self._cache):
+            return
+        if self._cached + len(frames) > self._config.cached_frames:
+            self._cache.clear()
+            self._cached = 0
+        cached = self._cache.get(tenant_id)
+        if cached is None:
+            cached = self._cache[tenant_id] = {}
+        for device_id, found in frames.items():
+            have = cached.get(device_id)
+            if have is None:
+                self._cached += 1
+            elif have[0] >= found[0]:
+                continue
+            cached[device_id] = found
 
     def _hand_over(
         self,
@@ -279,6 +354,8 @@ class ManifestFeed:
             tenant_id = self._ready.popleft()
             job = self._jobs.pop(tenant_id)
             self._busy.add(tenant_id)
+            if job.scope is not None:
+                self._recomputing.add(tenant_id)
             started = anyio.current_time()
             try:
                 await self._run(tenant_id, job)
@@ -288,6 +365,7 @@ class ManifestFeed:
             finally:
                 _answer(job, {})  # waiters not answered by the job get None
                 self._busy.discard(tenant_id)
+                self._recomputing.discard(tenant_id)
                 self._seconds.observe(anyio.current_time() - started)
                 if tenant_id in self._jobs:
                     self._ready.append(tenant_id)
@@ -327,6 +405,7 @@ class ManifestFeed:
             unread = [device_id for device_id in missing if device_id not in computed]
             if unread:
                 frames.update(await self._source.frames(tenant_id, dict.fromkeys(unread, 0)))
+        self._remember(tenant_id, frames)
         _answer(job, frames)
         self._hand_over(job.deliveries.items(), frames)
 

@@ -4,7 +4,7 @@ versions only, the horizon ticker and batched acknowledgements."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -274,3 +274,170 @@ def test_the_outbox_refuses_older_manifest_versions() -> None:
     assert outbox.pop() == "v4"  # coalesced: only the newest is sent
     assert outbox.pop() is None
     assert outbox.put_manifest("unversioned")  # the idle opening carries none
+
+
+# -- the opening cache -----------------------------------------------------------------
+
+
+@dataclass
+class Index:
+    """This node's sessions by device, as presence holds them (the feed's SessionIndex)."""
+
+    connected: dict[UUID, Session] = field(default_factory=dict)
+
+    def sessions(self, tenant_id: UUID, device_ids: Iterable[UUID]) -> list[tuple[UUID, Session]]:
+        return [(d, self.connected[d]) for d in device_ids if d in self.connected]
+
+
+@asynccontextmanager
+async def running_with(
+    source: FakeSource, index: Index, **config: float
+) -> AsyncIterator[ManifestFeed]:
+    settings = {"workers": 2, "tick_s": 3600.0, "opening_timeout_s": 1.0, **config}
+    feed = ManifestFeed(source, sessions=index, config=FeedConfig(**settings))  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(feed.run)
+        try:
+            yield feed
+        finally:
+            feed.stop()
+
+
+async def open_session(feed: ManifestFeed, index: Index, device_id: UUID) -> Session:
+    """What a device actor and its tenant actor do when a screen connects: the session
+    joins presence, registers (which asks for a delivery), then fetches its opening."""
+    session = index.connected[device_id] = Session()
+    feed.deliver(T1, [(device_id, session)])  # type: ignore[list-item]
+    found = await feed.fetch(T1, device_id)
+    if found is not None:
+        session.outbox.put_manifest(found[1], found[0])
+    return session
+
+
+async def test_an_opening_after_the_first_is_answered_from_the_cache_without_a_read() -> None:
+    device = uuid4()
+    source = FakeSource(stored={(T1, device): (7, "frame-7")})
+    async with running(source) as feed:
+        assert await feed.fetch(T1, device) == (7, "frame-7")
+        assert await feed.fetch(T1, device) == (7, "frame-7")
+    assert source.reads == [{device: 0}]
+    assert source.recomputed == []
+
+
+async def test_frames_computed_or_delivered_here_are_what_the_next_opening_gets() -> None:
+    changed, delivered = uuid4(), uuid4()
+    source = FakeSource(
+        stored={(T1, changed): (1, "frame-1"), (T1, delivered): (1, "frame-1")}, version=1
+    )
+    async with running(source) as feed:
+        for device in (changed, delivered):
+            assert await feed.fetch(T1, device) == (1, "frame-1")
+        feed.refresh(T1, DeviceScope.devices(changed))  # a change committed on this node
+        await settled(feed)
+        assert await feed.fetch(T1, changed) == (2, "frame-2")
+        assert source.reads == [{changed: 0}, {delivered: 0}]  # the first openings only
+        source.stored[(T1, delivered)] = (5, "frame-5")  # another node's, then its notice
+        feed.deliver(T1, [(delivered, Session())])  # type: ignore[list-item]
+        await settled(feed)
+        reads = len(source.reads)
+        assert await feed.fetch(T1, delivered) == (5, "frame-5")
+        assert len(source.reads) == reads  # from the cache
+
+
+async def test_another_nodes_notice_makes_openings_read_again() -> None:
+    one, other = uuid4(), uuid4()
+    source = FakeSource(stored={(T1, one): (1, "frame-1"), (T1, other): (1, "frame-1")})
+    async with running(source) as feed:
+        for device in (one, other):
+            await feed.fetch(T1, device)
+        source.stored[(T1, one)] = source.stored[(T1, other)] = (3, "frame-3")
+        feed.forget(T1, [one])
+        assert await feed.fetch(T1, one) == (3, "frame-3")
+        assert await feed.fetch(T1, other) == (1, "frame-1")  # not named: still cached
+        feed.forget(T1, None)
+        assert await feed.fetch(T1, other) == (3, "frame-3")
+
+
+async def test_the_cache_starts_over_past_its_bound() -> None:
+    devices = [uuid4() for _ in range(3)]
+    source = FakeSource(stored={(T1, d): (1, "frame-1") for d in devices})
+    async with running(source, cached_frames=2) as feed:
+        for device in devices:
+            await feed.fetch(T1, device)  # the third one clears the first two
+        reads = len(source.reads)
+        await feed.fetch(T1, devices[2])
+        assert len(source.reads) == reads
+        await feed.fetch(T1, devices[0])
+        assert len(source.reads) == reads + 1
+
+
+async def test_a_stale_cached_opening_is_corrected_by_the_registrations_delivery() -> None:
+    # Another node stored a newer frame and its notice was lost: the opening is answered
+    # from the (older) cache, and the delivery every registration asks for brings the new.
+    device = uuid4()
+    source = FakeSource(stored={(T1, device): (1, "frame-1")})
+    index = Index()
+    async with running_with(source, index) as feed:
+        await feed.fetch(T1, device)
+        source.stored[(T1, device)] = (4, "frame-4")
+        session = await open_session(feed, index, device)
+        await settled(feed)
+    assert session.outbox.manifest_version == 4
+
+
+async def test_a_schedule_change_racing_a_storm_reaches_every_screen() -> None:
+    # A warm cache, then a change for every device while screens reconnect: those
+    # opening before the change is stored, while it is being stored, and after it.
+    devices = [uuid4() for _ in range(60)]
+    source = FakeSource(stored={(T1, d): (1, "frame-1") for d in devices})
+    index = Index()
+    sessions: list[Session] = []
+    async with running_with(source, index) as feed:
+        for device in devices:
+            await feed.fetch(T1, device)
+        source.version = 1
+        source.gates[T1] = anyio.Event()
+        for device in devices[:20]:
+            sessions.append(await open_session(feed, index, device))
+        feed.refresh(T1, DeviceScope.devices(*devices))
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T1, anyio.Event()).wait()
+        async with anyio.create_task_group() as storm:
+            for device in devices[20:40]:
+                storm.start_soon(_opened_into, feed, index, device, sessions)
+            await anyio.wait_all_tasks_blocked()
+            source.gates[T1].set()
+        for device in devices[40:]:
+            sessions.append(await open_session(feed, index, device))
+        await settled(feed)
+    assert [s.outbox.manifest_version for s in sessions] == [2] * len(devices)
+
+
+async def _opened_into(
+    feed: ManifestFeed, index: Index, device_id: UUID, into: list[Session]
+) -> None:
+    into.append(await open_session(feed, index, device_id))
+
+
+async def test_an_opening_waits_for_a_change_of_its_tenant_being_recomputed() -> None:
+    device = uuid4()
+    source = FakeSource(stored={(T1, device): (1, "frame-1")}, version=1)
+    async with running(source) as feed:
+        await feed.fetch(T1, device)
+        source.gates[T1] = anyio.Event()
+        feed.refresh(T1, DeviceScope.devices(device))
+        with anyio.fail_after(WAIT_S):
+            await source.started.setdefault(T1, anyio.Event()).wait()
+        async with anyio.create_task_group() as tasks:
+            answers: list[tuple[int, str] | None] = []
+            tasks.start_soon(_fetched_into, feed, device, answers)
+            await anyio.wait_all_tasks_blocked()
+            assert answers == []  # not the cached frame-1
+            source.gates[T1].set()
+    assert answers == [(2, "frame-2")]
+
+
+async def _fetched_into(
+    feed: ManifestFeed, device_id: UUID, into: list[tuple[int, str] | None]
+) -> None:
+    into.append(await feed.fetch(T1, device_id))
