@@ -52,6 +52,11 @@ class ManifestRepository(Protocol):
         version is above the one given (0: any stored version)."""
         ...
 
+    async def current(self, tenant_id: UUID) -> tuple[list[tuple[UUID, int, str]], list[UUID]]:
+        """Every approved device's stored ``(device id, version, document)``, and the
+        approved devices that have none yet."""
+        ...
+
     async def claim_due(self, *, before: datetime, lease_s: float, limit: int) -> list[UUID]:
         """Platform scope: lease up to ``limit`` tenants that have manifests planned from
         before ``before`` and no live lease; returns their ids."""

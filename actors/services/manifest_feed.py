@@ -43,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -73,6 +73,20 @@ class Recomputation(Protocol):
         ...
 
 
+class StoredFrames(Protocol):
+    """What a tenant-wide read returns that the feed uses."""
+
+    @property
+    def frames(self) -> Mapping[UUID, tuple[int, str]]:
+        """``(version, frame)`` of each approved device with a stored manifest."""
+        ...
+
+    @property
+    def unplanned(self) -> Sequence[UUID]:
+        """The approved devices without one yet."""
+        ...
+
+
 class ManifestSource(Protocol):
     """What the feed needs from the manifests use case (:class:`~actors.usecases.
     manifests.Manifests` implements it)."""
@@ -82,6 +96,8 @@ class ManifestSource(Protocol):
     async def frames(
         self, tenant_id: UUID, known: Mapping[UUID, int]
     ) -> dict[UUID, tuple[int, str]]: ...
+
+    async def current(self, tenant_id: UUID) -> StoredFrames: ...
 
     async def claim_due(self, limit: int) -> list[UUID]: ...
 
@@ -236,8 +252,8 @@ class ManifestFeed:
         """Queue just-computed frames ``{device: (version, frame)}`` in this node's
         sessions of those devices (the session index says which) and wake them; a session
         never goes back to an older version. Returns how many sessions were handed one.
-        The frames enter the tenant's opening cache in the same step, if it has one (an
-        opening made it: the tenant's actor here hears other nodes' notices)."""
+        The frames enter the tenant's opening cache in the same step, if it has one (see
+        :meth:`_warm`)."""
         self._remember(tenant_id, frames, start=False)
         return self._hand_over(self._sessions.sessions(tenant_id, frames), frames)
 
@@ -266,12 +282,16 @@ class ManifestFeed:
         """Keep the newest frame of each device for openings (bounded, see
         :attr:`FeedConfig.cached_frames`); ``start=False``: only in a tenant's existing
         cache."""
-        if not frames or (not start and tenant_id not in self._cache):
+        cached = self._cache.get(tenant_id)
+        if not frames or (cached is None and not start):
             return
-        if self._cached + len(frames) > self._config.cached_frames:
+        added = len(frames) if cached is None else sum(1 for d in frames if d not in cached)
+        if self._cached + added > self._config.cached_frames:
             self._cache.clear()
             self._cached = 0
-        cached = self._cache.get(tenant_id)
+            if not start:
+                return
+            cached = None
         if cached is None:
             cached = self._cache[tenant_id] = {}
         for device_id, found in frames.items():
@@ -382,6 +402,8 @@ class ManifestFeed:
                 self.push(tenant_id, fresh)
         if not job.fetches and not job.deliveries:
             return
+        if job.fetches and tenant_id not in self._cache:
+            await self._warm(tenant_id, frames)
         # Anything not just computed is read: sessions another node's change concerns,
         # openings of devices this recomputation did not touch.
         known = {
@@ -405,9 +427,28 @@ class ManifestFeed:
             unread = [device_id for device_id in missing if device_id not in computed]
             if unread:
                 frames.update(await self._source.frames(tenant_id, dict.fromkeys(unread, 0)))
-        self._remember(tenant_id, frames)
+        self._remember(tenant_id, frames, start=False)
         _answer(job, frames)
         self._hand_over(job.deliveries.items(), frames)
+
+    async def _warm(self, tenant_id: UUID, frames: dict[UUID, tuple[int, str]]) -> None:
+        """A tenant's first openings since this node started (or since its cache was
+        dropped), as in the storm after a restart: every frame it has stored is read at
+        once, and every approved device without one is computed at once, into ``frames``
+        (frames just computed there win) and the cache, instead of a read and a
+        computation for each batch of openings. Only this starts a tenant's cache (so a
+        tenant's actor is alive here: it hears other nodes' notices); frames computed,
+        read or delivered later keep it current."""
+        stored = await self._source.current(tenant_id)
+        for device_id, found in stored.frames.items():
+            frames.setdefault(device_id, found)
+        unplanned = [device_id for device_id in stored.unplanned if device_id not in frames]
+        if unplanned:
+            self._recomputes.inc()
+            computed = await self._source.recompute(tenant_id, DeviceScope.devices(*unplanned))
+            frames.update(computed.frames)
+        self._remember(tenant_id, frames)
+        self._cache.setdefault(tenant_id, {})
 
     async def _ticker(self) -> None:
         flushed = anyio.current_time()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -92,6 +92,30 @@ class Recomputed(msgspec.Struct, frozen=True, kw_only=True):
     #: The ``manifest`` frame ``(version, text)`` of each changed device (devices sharing
     #: a document share one string).
     frames: dict[UUID, tuple[int, str]] = msgspec.field(default_factory=dict)
+
+
+class TenantFrames(msgspec.Struct, frozen=True, kw_only=True):
+    """A tenant's stored frames (:meth:`Manifests.current`)."""
+
+    #: ``(version, frame)`` of each approved device with a stored manifest.
+    frames: dict[UUID, tuple[int, str]]
+    #: The approved devices without one yet.
+    unplanned: tuple[UUID, ...]
+
+
+def _frames_of(rows: Iterable[tuple[UUID, int, str]]) -> dict[UUID, tuple[int, str]]:
+    """``{device: (version, frame)}`` from stored ``(device, version, document)`` rows."""
+    # Devices sharing a document and version share one frame string (str hashes are
+    # cached: after the first device, the look-up does not rehash the document).
+    shared: dict[tuple[int, str], str] = {}
+    found: dict[UUID, tuple[int, str]] = {}
+    for device_id, version, document in rows:
+        key = (version, document)
+        frame = shared.get(key)
+        if frame is None:
+            frame = shared[key] = frame_text(version, document)
+        found[device_id] = (version, frame)
+    return found
 
 
 class DeviceManifestView(msgspec.Struct, frozen=True, kw_only=True):
@@ -213,17 +237,17 @@ class Manifests:
             return {}
         async with self._uow.tenant(tenant_id) as tx:
             rows = await tx.manifests.newer(tenant_id, known)
-        # Devices sharing a document and version share one frame string (str hashes are
-        # cached: after the first device, the look-up does not rehash the document).
-        shared: dict[tuple[int, str], str] = {}
-        found: dict[UUID, tuple[int, str]] = {}
-        for device_id, version, document in rows:
-            key = (version, document)
-            frame = shared.get(key)
-            if frame is None:
-                frame = shared[key] = frame_text(version, document)
-            found[device_id] = (version, frame)
-        return found
+        return _frames_of(rows)
+
+    async def current(self, tenant_id: UUID) -> TenantFrames:
+        """In one read: the frame of every approved device of the tenant that has a stored
+        manifest, and the approved devices that have none yet.
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        async with self._uow.tenant(tenant_id) as tx:
+            rows, unplanned = await tx.manifests.current(tenant_id)
+        return TenantFrames(frames=_frames_of(rows), unplanned=tuple(unplanned))
 
     async def of_device(
         self, who: Principal, tenant_id: UUID, device_id: UUID

@@ -87,6 +87,12 @@ JOIN device_manifests m
   ON m.tenant_id = %(tenant_id)s AND m.device_id = k.device_id AND m.version > k.version
 """
 
+_CURRENT = """
+SELECT d.id, m.version, m.hash FROM devices d
+LEFT JOIN device_manifests m ON m.tenant_id = d.tenant_id AND m.device_id = d.id
+WHERE d.tenant_id = %(tenant_id)s AND d.status = 'approved'
+"""
+
 _DOCUMENTS = """
 SELECT hash, document FROM manifest_documents
 WHERE tenant_id = %(tenant_id)s AND hash = ANY(%(hashes)b::text[])
@@ -219,6 +225,23 @@ class ManifestRepository:
         heads: list[tuple[UUID, int, str]] = [
             (row[0], int(row[1]), row[2]) for row in await cur.fetchall()
         ]
+        return await self._with_documents(tenant_id, heads)
+
+    async def current(self, tenant_id: UUID) -> tuple[list[tuple[UUID, int, str]], list[UUID]]:
+        cur = await self._conn.execute(_CURRENT, {"tenant_id": tenant_id})
+        heads: list[tuple[UUID, int, str]] = []
+        unplanned: list[UUID] = []
+        for device_id, version, digest in await cur.fetchall():
+            if version is None:
+                unplanned.append(device_id)
+            else:
+                heads.append((device_id, int(version), digest))
+        return await self._with_documents(tenant_id, heads), unplanned
+
+    async def _with_documents(
+        self, tenant_id: UUID, heads: list[tuple[UUID, int, str]]
+    ) -> list[tuple[UUID, int, str]]:
+        """``heads`` (device, version, hash) with each hash's document in place of it."""
         if not heads:
             return []
         # Shared documents cross the wire once, not once per device.

@@ -31,6 +31,12 @@ class Recomputed:
     frames: dict[UUID, tuple[int, str]]
 
 
+@dataclass(frozen=True)
+class Stored:
+    frames: dict[UUID, tuple[int, str]]
+    unplanned: list[UUID]
+
+
 @dataclass
 class FakeSource:
     """Stores (version, frame) per (tenant, device); recompute gives every device in the
@@ -48,6 +54,9 @@ class FakeSource:
     #: Devices whose manifest another node stores first: a recompute leaves them unchanged.
     stored_elsewhere: dict[tuple[UUID, UUID], tuple[int, str]] = field(default_factory=dict)
     reads: list[dict[UUID, int]] = field(default_factory=list)
+    #: Tenant-wide reads (``current``), and the approved devices they report unplanned.
+    currents: list[UUID] = field(default_factory=list)
+    unplanned: dict[UUID, list[UUID]] = field(default_factory=dict)
 
     async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputation:
         self.recomputed.append((tenant_id, scope))
@@ -78,6 +87,11 @@ class FakeSource:
             if have is not None and have[0] > version:
                 found[device_id] = have
         return found
+
+    async def current(self, tenant_id: UUID) -> Stored:
+        self.currents.append(tenant_id)
+        stored = {d: found for (t, d), found in self.stored.items() if t == tenant_id}
+        return Stored(stored, [d for d in self.unplanned.get(tenant_id, []) if d not in stored])
 
     async def claim_due(self, limit: int) -> list[UUID]:
         due, self.due = self.due[:limit], self.due[limit:]
@@ -320,8 +334,7 @@ async def test_an_opening_after_the_first_is_answered_from_the_cache_without_a_r
     async with running(source) as feed:
         assert await feed.fetch(T1, device) == (7, "frame-7")
         assert await feed.fetch(T1, device) == (7, "frame-7")
-    assert source.reads == [{device: 0}]
-    assert source.recomputed == []
+    assert (source.currents, source.reads, source.recomputed) == ([T1], [], [])
 
 
 async def test_frames_computed_or_delivered_here_are_what_the_next_opening_gets() -> None:
@@ -335,7 +348,7 @@ async def test_frames_computed_or_delivered_here_are_what_the_next_opening_gets(
         feed.refresh(T1, DeviceScope.devices(changed))  # a change committed on this node
         await settled(feed)
         assert await feed.fetch(T1, changed) == (2, "frame-2")
-        assert source.reads == [{changed: 0}, {delivered: 0}]  # the first openings only
+        assert (source.currents, source.reads) == ([T1], [])  # the first opening only
         source.stored[(T1, delivered)] = (5, "frame-5")  # another node's, then its notice
         feed.deliver(T1, [(delivered, Session())])  # type: ignore[list-item]
         await settled(feed)
@@ -360,15 +373,15 @@ async def test_another_nodes_notice_makes_openings_read_again() -> None:
 
 async def test_the_cache_starts_over_past_its_bound() -> None:
     devices = [uuid4() for _ in range(3)]
-    source = FakeSource(stored={(T1, d): (1, "frame-1") for d in devices})
-    async with running(source, cached_frames=2) as feed:
+    source = FakeSource(stored={(T1, d): (1, "frame-1") for d in devices}, version=1)
+    async with running(source, cached_frames=3) as feed:
         for device in devices:
-            await feed.fetch(T1, device)  # the third one clears the first two
-        reads = len(source.reads)
-        await feed.fetch(T1, devices[2])
-        assert len(source.reads) == reads
-        await feed.fetch(T1, devices[0])
-        assert len(source.reads) == reads + 1
+            await feed.fetch(T1, device)
+        assert source.currents == [T1]
+        feed.refresh(T1, DeviceScope.devices(uuid4()))  # one device more: past the bound
+        await settled(feed)
+        assert await feed.fetch(T1, devices[1]) == (1, "frame-1")
+        assert source.currents == [T1, T1]  # read again, from the start
 
 
 async def test_a_stale_cached_opening_is_corrected_by_the_registrations_delivery() -> None:
@@ -441,3 +454,23 @@ async def _fetched_into(
     feed: ManifestFeed, device_id: UUID, into: list[tuple[int, str] | None]
 ) -> None:
     into.append(await feed.fetch(T1, device_id))
+
+
+async def test_a_tenants_first_openings_read_it_whole_and_compute_the_unplanned_at_once() -> None:
+    planned, unplanned = [uuid4() for _ in range(3)], [uuid4() for _ in range(3)]
+    source = FakeSource(
+        stored={(T1, d): (2, "frame-2") for d in planned}, unplanned={T1: unplanned}, version=2
+    )
+    async with running(source) as feed:
+        async with anyio.create_task_group() as storm:
+            answers: list[tuple[int, str] | None] = []
+            for device in (*planned, *unplanned):
+                storm.start_soon(_fetched_into, feed, device, answers)
+        assert (
+            sorted(a for a in answers if a is not None)
+            == [(2, "frame-2")] * 3 + [(3, "frame-3")] * 3
+        )
+        assert await feed.fetch(T1, unplanned[0]) == (3, "frame-3")  # cached
+    assert source.currents == [T1]
+    assert source.recomputed == [(T1, DeviceScope.devices(*unplanned))]
+    assert source.reads == []

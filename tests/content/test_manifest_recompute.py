@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
+import psycopg
 import pytest
 from quart import Quart
 
@@ -128,6 +129,27 @@ async def test_frames_carry_the_stored_version_and_are_shared(app: Quart, team: 
     assert fa is fb  # one string for both screens
     assert fa.startswith(f'{{"type":"manifest","version":{va},')
     assert await manifests.frames(tid, dict.fromkeys(ids, va)) == {}
+
+
+async def test_a_tenant_is_read_whole_with_its_devices_yet_unplanned(
+    app: Quart, team: Team, settings: Settings
+) -> None:
+    planned = await claimed_device(team, name="planned")  # the claim computes its manifest
+    unplanned = await claimed_device(team, name="unplanned")
+    revoked = await claimed_device(team, name="revoked")
+    await ok(await team.manager.post(f"{team.base}/devices/{revoked['device_id']}/revoke"))
+    manifests, _, _ = await use_case(app, team)
+    tid = UUID(team.tenant_id)
+    assert settings.database_url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        await conn.execute(  # as for a device provisioned outside the claim
+            "DELETE FROM device_manifests WHERE device_id = %s", (unplanned["device_id"],)
+        )
+        await conn.commit()
+    stored = await manifests.current(tid)
+    did = UUID(planned["device_id"])
+    assert stored.frames == await manifests.frames(tid, {did: 0})
+    assert stored.unplanned == (UUID(unplanned["device_id"]),)
 
 
 async def test_acknowledgements_never_go_backwards_nor_ahead(app: Quart, team: Team) -> None:
