@@ -198,7 +198,9 @@ async def device_session() -> Response | None:
             # The actor owns the socket's writing: it sends the close and stops itself.
             ref.tell(ending)
             await _wait_stopped(ref)
-        await _discard_until_disconnect(ws, CLOSE_TIMEOUT_S)
+        elif not socket.closed:  # the actor stopped and nobody closed: the node is stopping
+            await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
+        await _keep_reports(ws, ref, CLOSE_TIMEOUT_S)
     except ActorStopped:
         await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
     except anyio.get_cancelled_exc_class():
@@ -254,16 +256,29 @@ class _Once:
             action()
 
 
-async def _discard_until_disconnect(ws: Websocket, timeout_s: float) -> None:
-    """After the close frame, keep reading (and dropping) what the screen still sends
-    until its close reply ends the connection, for at most ``timeout_s``.
+#: What a screen reports that must be kept even while its session closes.
+_REPORTS = (Ack, Played, CommandResultFrame)
+
+
+async def _keep_reports(ws: Websocket, ref: ActorRef, timeout_s: float) -> None:
+    """After the close frame, keep reading what the screen still sends until its close
+    reply ends the connection, for at most ``timeout_s``: its reports (acks above all,
+    sent before it saw the close) still go to its actor — or, the actor stopped, to its
+    ``on_undelivered`` — and everything else is dropped.
 
     Returning earlier would leave frames in flight with nobody reading them: Hypercorn
     then blocks on its bounded per-connection queue and never sees the close reply.
     """
     with anyio.move_on_after(timeout_s):
         while True:
-            await ws.receive()
+            raw = await ws.receive()
+            try:
+                frame = decode_inbound(raw) if isinstance(raw, str) else None
+            except ProtocolError:
+                continue
+            if isinstance(frame, _REPORTS):
+                with contextlib.suppress(ActorStopped, MailboxFull):
+                    ref.tell(frame)
 
 
 async def _wait_stopped(ref: ActorRef) -> None:
@@ -338,7 +353,16 @@ async def _read(
     app: Container, ws: Websocket, socket: QuartDeviceSocket, ref: ActorRef
 ) -> CloseSession | None:
     """Validate and forward inbound frames; returns how to close when the screen broke
-    a rule (the actor sends the close), or ``None`` if the session ended otherwise."""
+    a rule (the actor sends the close), or ``None`` if the session ended otherwise —
+    its actor stopped (a node's drain) included: what it was told then went to its
+    ``on_undelivered``."""
+    try:
+        return await _forward(app, ws, ref)
+    except ActorStopped:
+        return None
+
+
+async def _forward(app: Container, ws: Websocket, ref: ActorRef) -> CloseSession | None:
     settings = app.settings
     bucket = TokenBucket(
         settings.ws_inbound_per_s, settings.ws_inbound_burst, updated=time.monotonic()

@@ -218,18 +218,38 @@ class DeviceActor(Actor):
 
     @handler(Overflow.BLOCK)
     async def command_result(self, msg: CommandResultFrame) -> None:
+        self._answered(msg)
+
+    @handler(Overflow.BLOCK)
+    async def played(self, msg: Played) -> None:
+        self._played(msg)
+
+    @handler(Overflow.BLOCK)
+    async def ack(self, msg: Ack) -> None:
+        self._acked(msg)
+
+    def on_undelivered(self, message: msgspec.Struct) -> None:
+        """What the screen reported is kept even when this actor stopped before handling
+        it (a node's drain stops every session while acks are in flight): acks, plays and
+        command results go to their batched writers here, flushed at the node's stop."""
+        if isinstance(message, Ack):
+            self._acked(message)
+        elif isinstance(message, Played):
+            self._played(message)
+        elif isinstance(message, CommandResultFrame):
+            self._answered(message)
+
+    def _answered(self, msg: CommandResultFrame) -> None:
         me = self.identity
         self._presence.seen(me.device_id)
         self._fleet.answered(me.tenant_id, me.device_id, msg, _now())
 
-    @handler(Overflow.BLOCK)
-    async def played(self, msg: Played) -> None:
+    def _played(self, msg: Played) -> None:
         me = self.identity
         self._presence.seen(me.device_id)
         self._plays.played(me.tenant_id, me.device_id, msg.items, _now())
 
-    @handler(Overflow.BLOCK)
-    async def ack(self, msg: Ack) -> None:
+    def _acked(self, msg: Ack) -> None:
         me = self.identity
         self._presence.seen(me.device_id)
         if msg.emergency_id is not None:

@@ -169,6 +169,13 @@ class Actor:
         returned, whatever ended the incarnation; bounded by the runtime's stop timeout
         and shielded from cancellation. Errors are logged, never propagated."""
 
+    def on_undelivered(self, message: msgspec.Struct) -> None:
+        """A message this actor will not handle: still queued when it was stopped (the
+        mailbox discards it), or told after that. An actor whose messages carry facts that
+        must not be lost (a screen's acknowledgements) records them here. Synchronous,
+        called from the stopping or sending task; errors are logged, never propagated.
+        The default ignores the message."""
+
     async def on_overflow(self) -> None:
         """Called, before the next message, when a never-drop message had to go into the
         mailbox's reserve: this actor is falling behind its never-drop traffic.

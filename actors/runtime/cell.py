@@ -63,6 +63,7 @@ class ActorCell:
         "_factory",
         "_idle_after_s",
         "_kill_cause",
+        "_latest",
         "_metrics",
         "_next",
         "_on_closed",
@@ -123,6 +124,8 @@ class ActorCell:
         self._actor_type = type(first)
         self._factory = factory
         self._next: Actor | None = first
+        #: The latest incarnation built: told of the messages it will not handle.
+        self._latest: Actor = first
         self._idle_after_s = idle_after_s
         self._metrics = metrics
         self._on_closed = on_closed
@@ -186,6 +189,15 @@ class ActorCell:
                 item.reply.fail(ActorStopped(f"{self.path} stopped before answering"))
             else:
                 item.reply.fail(MailboxFull(f"{self.path} dropped the request ({reason})"))
+        elif reason == "stopped":
+            self.undelivered(item)
+
+    def undelivered(self, message: msgspec.Struct) -> None:
+        """``message`` will not be handled (the actor stopped): its ``on_undelivered``."""
+        try:
+            self._latest.on_undelivered(message)
+        except Exception:
+            log.exception("actor %s: on_undelivered(%s) failed", self.path, type(message).__name__)
 
     # -- the incarnation (runs in the supervisor's task for this child) ----------------
 
@@ -198,6 +210,7 @@ class ActorCell:
         """
         actor = self._next if self._next is not None else self._factory()
         self._next = None
+        self._latest = actor
         if type(actor) is not self._actor_type:
             raise TypeError(f"{self.path}: the factory built {type(actor).__name__}")
         actor.ref = self.ref

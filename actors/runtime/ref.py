@@ -13,7 +13,7 @@ import anyio
 import msgspec
 
 from actors.runtime.actor import StopReason
-from actors.runtime.errors import AskTimeout, UnhandledMessage
+from actors.runtime.errors import ActorStopped, AskTimeout, UnhandledMessage
 from actors.runtime.mailbox import Overflow
 
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ class ActorRef:
         message's type (see :mod:`actors.runtime.mailbox`).
 
         :raises UnhandledMessage: if the actor has no handler for ``type(message)``.
-        :raises ActorStopped: if the actor has stopped.
+        :raises ActorStopped: if the actor has stopped (the message is handed to its
+            :meth:`~actors.runtime.actor.Actor.on_undelivered`).
         :raises MailboxFull: for a block-policy message when the mailbox is full (use
             :meth:`send` to wait for room instead).
         :raises MailboxOverflow: for a never-drop message when the mailbox is full past
@@ -108,7 +109,11 @@ class ActorRef:
                 f"{self._cell.kind} actors do not handle {type(message).__name__}"
             )
         key = entry.key
-        self._mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
+        try:
+            self._mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
+        except ActorStopped:
+            self._cell.undelivered(message)
+            raise
 
     async def send(
         self,
@@ -129,15 +134,19 @@ class ActorRef:
             raise UnhandledMessage(f"{cell.kind} actors do not handle {type(message).__name__}")
         key = entry.key
         mailbox = cell.mailbox
-        if entry.overflow is not Overflow.BLOCK or mailbox.has_room:  # the common case
-            mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
-            return
-        await mailbox.put(
-            message,
-            entry.overflow,
-            None,
-            timeout=cell.ask_timeout_s if timeout is None else timeout,
-        )
+        try:
+            if entry.overflow is not Overflow.BLOCK or mailbox.has_room:  # the common case
+                mailbox.put_nowait(message, entry.overflow, None if key is None else key(message))
+                return
+            await mailbox.put(
+                message,
+                entry.overflow,
+                None,
+                timeout=cell.ask_timeout_s if timeout is None else timeout,
+            )
+        except ActorStopped:
+            cell.undelivered(message)
+            raise
 
     async def ask[R](
         self,

@@ -235,3 +235,35 @@ async def test_subclasses_inherit_and_extend_handlers(runtime: Runtime) -> None:
 
     assert {Crash, Stranger} <= set(Extended.__handlers__)
     assert Stranger not in Recorder.__handlers__
+
+
+class Keeper(Recorder):
+    """A recorder that keeps what it will not handle."""
+
+    def __init__(self, journal: Journal, kept: list[msgspec.Struct]) -> None:
+        super().__init__(journal)
+        self.kept = kept
+
+    def on_undelivered(self, message: msgspec.Struct) -> None:
+        self.kept.append(message)
+
+
+async def test_messages_an_actor_will_not_handle_go_to_its_on_undelivered(
+    runtime: Runtime,
+) -> None:
+    journal, kept = Journal(), list[msgspec.Struct]()
+    runtime.register(ActorKind("keeper"))
+    ref = runtime.spawn("keeper", "k", lambda: Keeper(journal, kept))
+    ref.tell(Hang())
+    await journal.entered.wait()
+    ref.tell(Note(sender=0, seq=1))
+    await ref.send(Note(sender=0, seq=2))
+    ref.stop()  # the two queued notes are discarded
+    with pytest.raises(ActorStopped):
+        ref.tell(Note(sender=0, seq=3))
+    with pytest.raises(ActorStopped):
+        await ref.send(Note(sender=0, seq=4))
+    journal.release.set()
+    await ref.join(5.0)
+    assert [m.seq for m in kept if isinstance(m, Note)] == [1, 2, 3, 4]
+    assert [m for m in journal.seen if isinstance(m, Note)] == []
