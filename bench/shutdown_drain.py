@@ -25,6 +25,7 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import fanout_baseline
 from bench.emergency_setup import BenchDatabase, SignageNode, provision
@@ -46,7 +47,13 @@ class Row:
 
 
 def measure(
-    count: int, workers: int, quiet_every: int, via: str, grace_s: float, profile: str = ""
+    count: int,
+    workers: int,
+    quiet_every: int,
+    via: str,
+    grace_s: float,
+    profile: str = "",
+    node_log: str = "",
 ) -> Row:
     with ExitStack() as stack:
         url = stack.enter_context(BenchDatabase())
@@ -79,7 +86,10 @@ def measure(
         took = time.monotonic() - started
         if profile:
             spy.wait(30)
-        found = _DRAINED.findall(node.log_tail(200_000_000))
+        log = node.log_tail(200_000_000)
+        if node_log:  # the node's own timeline of the drain (its log lines are timestamped)
+            Path(node_log).write_text(log)
+        found = _DRAINED.findall(log)
         drained = int(found[-1]) if found else -1
     quiet = count // quiet_every if quiet_every else 0
     return Row(count, quiet, drained, code, took)
@@ -106,9 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provision", choices=("api", "sql"), default="sql")
     parser.add_argument("--workers", type=int, default=fanout_baseline.default_workers())
     parser.add_argument("--profile", default="", help="py-spy raw output path (one size)")
+    parser.add_argument("--node-log", default="", help="keep the node's log here (one size)")
     args = parser.parse_args(argv)
     rows = [
-        measure(int(n), args.workers, args.quiet_every, args.provision, args.grace, args.profile)
+        measure(
+            int(n),
+            args.workers,
+            args.quiet_every,
+            args.provision,
+            args.grace,
+            args.profile,
+            args.node_log,
+        )
         for n in args.sizes.split(",")
     ]
     print(render(rows))
