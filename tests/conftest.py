@@ -59,7 +59,14 @@ def database_url() -> Iterator[str]:
 
 def truncate_all(url: str) -> None:
     """Empty every table but ``schema_migrations`` (as the owner, triggers bypassed:
-    the audit table refuses TRUNCATE to everyone else)."""
+    the audit table refuses DELETE and TRUNCATE to everyone else).
+
+    Only the tables that hold a row are emptied, with DELETE, in one transaction that does
+    not wait for its WAL flush: TRUNCATE of all 40-odd tables rewrites every table and index
+    file and cost 0.3-1.5 s after each test, most of the suite's time; a DELETE of a few
+    small tables costs milliseconds. What the next test sees is the same: no row anywhere
+    (sequences are left alone either way).
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         tables = [
             r[0]
@@ -68,14 +75,21 @@ def truncate_all(url: str) -> None:
                 " AND tablename <> 'schema_migrations'"
             ).fetchall()
         ]
-        if tables:
+        if not tables:
+            return
+        holding = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {} WHERE EXISTS (SELECT FROM {})").format(
+                sql.Literal(t), sql.Identifier(t)
+            )
+            for t in tables
+        )
+        full = [r[0] for r in conn.execute(holding).fetchall()]
+        if full:
             with conn.transaction():
                 conn.execute("SET LOCAL session_replication_role = replica")
-                conn.execute(
-                    sql.SQL("TRUNCATE {} CASCADE").format(
-                        sql.SQL(", ").join(sql.Identifier(t) for t in tables)
-                    )
-                )
+                conn.execute("SET LOCAL synchronous_commit = off")
+                for table in full:
+                    conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
 
 @pytest.fixture
