@@ -18,7 +18,7 @@ PORT ?= 8000
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
 
-.PHONY: run test lint lock-check lock typecheck pytest bench faults migrate clean venv
+.PHONY: run test lint lock-check lock typecheck pytest bench faults fuzz migrate clean venv
 
 venv: $(VENV)/.installed
 
@@ -67,6 +67,12 @@ bench: venv
 # stop Redis, SIGTERM under load, a 1,000-screen storm). `.ci/run` runs them after `make test`.
 faults: venv
 	$(BIN)/pytest -m faults $(PYTEST_ARGS)
+
+# The deep API fuzz: tests/test_api_fuzz.py with FUZZ_EXAMPLES examples per operation and
+# mode (`make test` runs the same tests with 3). `.ci/run` runs it after `make faults`.
+FUZZ_EXAMPLES ?= 12
+fuzz: venv
+	SIGNAGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_api_fuzz.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
