@@ -208,24 +208,29 @@ async def device_session() -> Response | None:
         raise
     finally:
         admitted()
+        # A draining node ends every session at once: the drain stopped the actors (the
+        # runtime's stop waits for all of them together) and logs one line for all.
+        draining = app.draining
         with anyio.CancelScope(shield=True):
             try:
                 if ref is not None:
-                    await _end(ref)
-                await socket.close(CloseCode.INTERNAL_ERROR, "session ended")
+                    await _end(ref, wait=not draining)
+                if not socket.closed:
+                    await socket.close(CloseCode.INTERNAL_ERROR, "session ended")
             finally:
                 app.device_connections.discard(socket)
-            if identity is not None:
-                log.info(
-                    "session closed: device %s, code %s",
-                    identity.device_id,
-                    socket.close_code or "none (the screen left)",
-                    extra={
-                        **_session_fields(app, identity),
-                        "code": socket.close_code,
-                        "duration_s": round(time.monotonic() - opened_at, 1),
-                    },
-                )
+        if identity is not None and (not draining or log.isEnabledFor(logging.DEBUG)):
+            log.log(
+                logging.DEBUG if draining else logging.INFO,
+                "session closed: device %s, code %s",
+                identity.device_id,
+                socket.close_code or "none (the screen left)",
+                extra={
+                    **_session_fields(app, identity),
+                    "code": socket.close_code,
+                    "duration_s": round(time.monotonic() - opened_at, 1),
+                },
+            )
     return None
 
 
@@ -286,12 +291,13 @@ async def _wait_stopped(ref: ActorRef) -> None:
         await ref.join(CLOSE_TIMEOUT_S)
 
 
-async def _end(ref: ActorRef) -> None:
-    """Make sure the device actor is stopped, and wait for it (bounded): a wedged actor
-    cannot keep this handler, and its connection, alive."""
+async def _end(ref: ActorRef, *, wait: bool = True) -> None:
+    """Make sure the device actor is stopped, and wait for it (bounded: a wedged actor
+    cannot keep this handler, and its connection, alive) unless ``wait`` is false."""
     if ref.alive:
         ref.stop()
-    await _wait_stopped(ref)
+    if wait:
+        await _wait_stopped(ref)
 
 
 async def _authenticate(

@@ -13,7 +13,10 @@ one line and a non-zero exit (:func:`store.startup.with_database`).
    refused with 503, ``/ready`` says unavailable, every screen is told ``reconnect``
    (with a jittered delay) and closed 1012 — the idle ones in one pass, written straight
    to their connections — and the close replies are awaited under one deadline
-   (:data:`CLOSE_REPLIES_S`), after which the screens that did not answer are dropped;
+   (:data:`CLOSE_REPLIES_S`), after which the screens that did not answer are dropped.
+   The process is about to exit: garbage collections are off from here on, and the
+   sessions' handlers end without waiting for their actors one by one (the runtime's
+   stop waits for all of them) or logging a line each;
 2. Hypercorn stops accepting and lets the HTTP requests in flight finish;
 3. the app's ``after_serving`` stops the actor runtime (batched acks and last-seen writes
    are flushed) and closes the pool.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Iterator
@@ -142,6 +146,7 @@ async def serve_node(
 
     async def drained() -> None:
         await stopping.wait()
+        _no_more_collections()
         await node.drain(min(grace_s * DRAIN_SHARE, CLOSE_REPLIES_S))
 
     serving = asyncio.create_task(
@@ -170,6 +175,14 @@ async def serve_node(
             await asyncio.wait_for(
                 asyncio.shield(node.stop()), 1.0 if now.is_set() else FINAL_STOP_S
             )
+
+
+def _no_more_collections() -> None:
+    """The process is about to exit: a garbage collection now would only pause the drain
+    (ending 10,000 sessions at once sets off collections, and a full one walks millions
+    of objects). What the drain allocates is freed by reference counting as usual; the
+    GC policy holds off while collections are off."""
+    gc.disable()
 
 
 async def _first(

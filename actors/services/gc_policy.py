@@ -27,6 +27,9 @@ lowest count seen since, so a blip that drops every screen and brings them back 
 check still counts), it unfreezes and runs one full collection: the ended sessions'
 cycles are reclaimed once, instead of being frozen again.
 
+A stopping node sets collections off for its drain (:mod:`edge.lifecycle`); the policy
+then holds off: no freeze, no reclaiming collection.
+
 It also reports every collection (generation, pause) in the metrics, which is how the
 choice can be checked in production.
 """
@@ -133,7 +136,7 @@ class GcPolicy:
     def check(self) -> None:
         """One look at the session count; freezes (or unfreezes, collects and freezes)
         when due (public for tests)."""
-        if self._settle_s <= 0:
+        if self._settle_s <= 0 or not gc.isenabled():  # off: the node is stopping
             return
         now = self._clock()
         count = self._sessions()

@@ -109,3 +109,20 @@ def test_settle_zero_never_freezes(unfrozen: None) -> None:
         policy.check()
     assert policy.freezes == 0
     assert gc.get_freeze_count() == 0
+
+
+def test_nothing_is_frozen_or_collected_while_collections_are_off(unfrozen: None) -> None:
+    """A stopping node sets collections off for its drain: the policy holds off."""
+    count, clock = [0], _Clock()
+    policy = _policy(count, clock)
+    policy.check()
+    gc.disable()
+    try:
+        for opened in (400, 900, 1_500):  # would freeze at every check
+            count[0] = opened
+            clock.now += 1.0
+            policy.check()
+    finally:
+        gc.enable()
+    assert policy.freezes == 0
+    assert gc.get_freeze_count() == 0
