@@ -402,8 +402,16 @@ class ManifestFeed:
                 self.push(tenant_id, fresh)
         if not job.fetches and not job.deliveries:
             return
-        if job.fetches and tenant_id not in self._cache:
+        cached = self._cache.get(tenant_id)
+        if job.fetches and cached is None:
             await self._warm(tenant_id, frames)
+        elif cached is not None:
+            # Openings that came while the tenant was busy (its warm-up, say): the cache
+            # answers them now that nothing of it is waiting to be recomputed.
+            for device_id in job.fetches:
+                found = cached.get(device_id)
+                if found is not None:
+                    frames.setdefault(device_id, found)
         # Anything not just computed is read: sessions another node's change concerns,
         # openings of devices this recomputation did not touch.
         known = {

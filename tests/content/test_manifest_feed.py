@@ -474,3 +474,19 @@ async def test_a_tenants_first_openings_read_it_whole_and_compute_the_unplanned_
     assert source.currents == [T1]
     assert source.recomputed == [(T1, DeviceScope.devices(*unplanned))]
     assert source.reads == []
+
+
+async def test_openings_that_waited_for_the_warm_up_are_answered_from_the_cache() -> None:
+    first, later = uuid4(), uuid4()
+    source = FakeSource(unplanned={T1: [first, later]}, gates={T1: anyio.Event()})
+    async with running(source) as feed:
+        async with anyio.create_task_group() as tasks:
+            answers: list[tuple[int, str] | None] = []
+            tasks.start_soon(_fetched_into, feed, first, answers)
+            with anyio.fail_after(WAIT_S):
+                await source.started.setdefault(T1, anyio.Event()).wait()  # warming up
+            tasks.start_soon(_fetched_into, feed, later, answers)
+            await anyio.wait_all_tasks_blocked()
+            source.gates[T1].set()
+        assert answers == [(1, "frame-1"), (1, "frame-1")]
+    assert (source.currents, source.reads) == ([T1], [])
