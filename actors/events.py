@@ -75,6 +75,18 @@ class SessionTakenOver(
     session_id: UUID
 
 
+class SessionsTakenOver(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="sessions_taken_over"
+):
+    """Sessions a node opened, ``(device_id, session_id, opened_at)`` each (``opened_at``:
+    wall-clock seconds): any *older* session of those devices, on any other node, is
+    closed (4409). One message per tenant and round (:mod:`actors.node.takeovers`), so a
+    reconnect storm costs the relay a few messages, not one per screen; a message that
+    arrives late (after the screen moved on to a newer session) closes nothing."""
+
+    sessions: tuple[tuple[UUID, UUID, float], ...]
+
+
 class ManifestsChanged(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="manifests_changed"
 ):
@@ -93,6 +105,7 @@ TENANT_EVENTS: tuple[type[msgspec.Struct], ...] = (
     DeviceUpdated,
     TenantSuspended,
     SessionTakenOver,
+    SessionsTakenOver,
     ManifestsChanged,
     # Defined with their rules in actors/domain/emergencies.py; unlike the others they
     # carry a per-tenant sequence number, so a node that misses one notices and reads it

@@ -23,6 +23,7 @@ from actors.node.ack_routing import WithManifestAcks
 from actors.node.opening import ManifestOpening
 from actors.node.presence import LocalPresence
 from actors.node.publisher import NodeEvents
+from actors.node.takeovers import Takeovers
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.node.wiring import NodeSessions
 from actors.ports.relay import RELAY_MESSAGES, Relay
@@ -109,6 +110,7 @@ class Container:
     sessions: NodeSessions
     reconciler: Reconciler
     events: NodeEvents
+    takeovers: Takeovers
     devices: Devices
     fleet: Fleet
     device_connects: KeyedBuckets
@@ -208,11 +210,13 @@ class Container:
             tenants=lambda: sessions.tenants(),
             catch_up=node_emergencies.request_catch_up,
         )
+        takeovers = Takeovers(relay)
         runtime = Runtime(
             RuntimeConfig.from_settings(settings),
             metrics=metrics,
             services=(
                 relay,
+                takeovers,
                 reconciler,
                 presence_service,
                 acks,
@@ -282,6 +286,7 @@ class Container:
             sessions=sessions,
             reconciler=reconciler,
             events=events,
+            takeovers=takeovers,
             devices=devices,
             fleet=Fleet(store, events, presence_reader),
             ops=Ops(store, runtime, settings.node_id),

@@ -26,7 +26,6 @@ from quart.wrappers import Websocket
 
 from actors.domain.device_secret import hash_device_secret
 from actors.errors import Throttled, Unauthenticated, Unavailable
-from actors.events import SessionTakenOver
 from actors.metrics import Counter
 from actors.node.messages import CloseSession, Notice
 from actors.ports.sessions import SessionIdentity
@@ -188,9 +187,9 @@ async def device_session() -> Response | None:
             identity.device_id,
             extra=_session_fields(app, identity),
         )
-        await app.events.publish(
-            identity.tenant_id, SessionTakenOver(identity.device_id, identity.session_id)
-        )
+        # Any session of the device on another node closes (4409); on this one, the
+        # actor just spawned replaced it.
+        app.takeovers.announce(identity)
         ending: CloseSession | None = None
         with socket.reading:  # cancelled when the actor closes the socket
             ending = await _read(app, ws, socket, ref)

@@ -36,6 +36,7 @@ from actors.events import (
     DevicesRevoked,
     DeviceUpdated,
     ManifestsChanged,
+    SessionsTakenOver,
     SessionTakenOver,
     TenantSuspended,
 )
@@ -70,6 +71,8 @@ class LocalSession:
     groups: tuple[str, ...]
     secret_digest: bytes
     session_id: UUID
+    #: When the session was authenticated (wall clock, :attr:`SessionIdentity.opened_at`).
+    opened_at: float
 
 
 class TenantSummary(msgspec.Struct, frozen=True):
@@ -144,7 +147,7 @@ class TenantActor(Actor):
         me = msg.identity
         self._forget(me.device_id)
         self.sessions[me.device_id] = LocalSession(
-            msg.ref, msg.outbox, me.groups, me.secret_digest, me.session_id
+            msg.ref, msg.outbox, me.groups, me.secret_digest, me.session_id, me.opened_at
         )
         for group in me.groups:
             self.by_group.setdefault(group, set()).add(me.device_id)
@@ -207,11 +210,26 @@ class TenantActor(Actor):
     async def session_taken_over(self, msg: SessionTakenOver) -> None:
         session = self.sessions.get(msg.device_id)
         if session is not None and session.session_id != msg.session_id:
-            self._forget(msg.device_id)
-            _tell(
-                session.ref,
-                CloseSession(code=CloseCode.REPLACED, reason="replaced by a newer session"),
-            )
+            self._replaced(msg.device_id, session)
+
+    @handler(Overflow.NEVER_DROP)
+    async def sessions_taken_over(self, msg: SessionsTakenOver) -> None:
+        for device_id, session_id, opened_at in msg.sessions:
+            session = self.sessions.get(device_id)
+            # Only an older session gives way: a late word about a session this one
+            # replaced (the screen moved here since) must not close it.
+            if (
+                session is not None
+                and session.session_id != session_id
+                and session.opened_at <= opened_at
+            ):
+                self._replaced(device_id, session)
+
+    def _replaced(self, device_id: UUID, session: LocalSession) -> None:
+        self._forget(device_id)
+        _tell(
+            session.ref, CloseSession(code=CloseCode.REPLACED, reason="replaced by a newer session")
+        )
 
     @handler(Overflow.NEVER_DROP)
     async def tenant_suspended(self, msg: TenantSuspended) -> None:
@@ -263,7 +281,12 @@ class TenantActor(Actor):
     ) -> None:
         self._forget(device_id)
         self.sessions[device_id] = LocalSession(
-            session.ref, session.outbox, groups, session.secret_digest, session.session_id
+            session.ref,
+            session.outbox,
+            groups,
+            session.secret_digest,
+            session.session_id,
+            session.opened_at,
         )
         for group in groups:
             self.by_group.setdefault(group, set()).add(device_id)

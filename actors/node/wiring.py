@@ -157,6 +157,9 @@ class NodeSessions:
 
         :raises ActorStopped: if the node is shutting down.
         """
+        # The tenant's actor first: it subscribes to the relay while the device actor
+        # sends welcome, so a tenant's first session waits less for its registration.
+        self.tenant(identity.tenant_id)
         return self.runtime.registry.spawn(
             device_actor.KIND,
             str(identity.device_id),

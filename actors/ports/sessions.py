@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -25,6 +26,9 @@ class SessionIdentity(msgspec.Struct, frozen=True, kw_only=True):
     #: SHA-256 of the secret the session authenticated with: reconciliation closes a
     #: session whose device has rotated its secret since.
     secret_digest: bytes = b""
+    #: Wall-clock seconds when it was authenticated: of two sessions of a device on two
+    #: nodes, the older gives way (:class:`~actors.events.SessionsTakenOver`).
+    opened_at: float = msgspec.field(default_factory=time.time)
 
 
 class Opening(msgspec.Struct, frozen=True):

@@ -186,3 +186,31 @@ async def test_deleting_through_node_a_closes_the_session_on_node_b(
                 pass
             await ws.wait_closed()
     assert ws.close_code == CloseCode.UNAUTHORIZED
+
+
+async def test_a_session_opened_on_node_a_closes_the_devices_session_on_node_b_4409(
+    cluster: tuple[Server, Server],
+) -> None:
+    a, b = cluster
+    tenant, secret, auth = await _approved_device(a, b)
+    headers = {"Authorization": f"Bearer {secret}"}
+    path = f"/api/v1/tenants/{tenant['id']}/devices/{tenant['device_id']}"
+    async with (
+        httpx.AsyncClient(base_url=a.base_url, timeout=10) as node_a,
+        connect(f"{b.ws_url}/api/v1/devices/ws", additional_headers=headers) as old,
+    ):
+        assert (await _frame(old))["type"] == "welcome"
+
+        async def on(node: str) -> bool:
+            found = (await node_a.get(path, headers=auth)).json()
+            return bool(found["online"] and found["node_id"] == node)
+
+        await eventually(lambda: on("node-b"), timeout_s=10, every_s=0.1)
+        async with connect(f"{a.ws_url}/api/v1/devices/ws", additional_headers=headers) as new:
+            assert (await _frame(new))["type"] == "welcome"
+            with anyio.fail_after(5):
+                await old.wait_closed()
+            assert old.close_code == CloseCode.REPLACED
+            await new.send('{"type":"heartbeat"}')
+            await new.ping()  # the new session is still up
+            await eventually(lambda: on("node-a"), timeout_s=10, every_s=0.1)
