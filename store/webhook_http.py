@@ -15,6 +15,7 @@ safety rule is visible here rather than a client library's default:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -32,13 +33,20 @@ from actors.errors import Invalid
 READ_CHUNK = 8192
 
 
+@functools.cache
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying context per process and CA file, never changed once made: loading a
+    trust store takes ~40 ms, which every app built (each test's, too) used to pay."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
 class HttpWebhookSender:
     def __init__(
         self, policy: DestinationPolicy, *, timeout_s: float, ca_file: str | None = None
     ) -> None:
         self._policy = policy
         self._timeout_s = timeout_s
-        self._tls = ssl.create_default_context(cafile=ca_file)
+        self._tls = _tls_context(ca_file)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
         try:
