@@ -59,6 +59,26 @@ def test_a_storm_is_frozen_while_it_opens(unfrozen: None) -> None:
     assert policy.freezes == 3
 
 
+def test_automatic_full_collections_are_held_off_during_a_storm_only(unfrozen: None) -> None:
+    shipped = gc.get_threshold()
+    count, clock = [0], _Clock()
+    policy = _policy(count, clock)
+    try:
+        policy.check()
+        count[0] = 500
+        clock.now += 1.0
+        policy.check()
+        assert policy.in_storm
+        assert gc.get_threshold()[:2] == shipped[:2]  # the young generations as shipped
+        assert gc.get_threshold()[2] > 1000 * shipped[2]
+        clock.now += 1.0
+        policy.check()  # no more opening: the storm is over
+        assert not policy.in_storm
+        assert gc.get_threshold() == shipped
+    finally:
+        gc.set_threshold(*shipped)
+
+
 def test_a_trickle_waits_for_the_count_to_settle(unfrozen: None) -> None:
     count, clock = [100], _Clock()
     policy = _policy(count, clock)
