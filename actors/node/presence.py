@@ -107,6 +107,15 @@ class LocalPresence:
         """Every live session: ``(tenant_id, device_id, last_seen_at)``."""
         return [(e.tenant_id, d, e.last_seen_at) for d, e in self._live.items()]
 
+    def entries(self, device_ids: Iterable[UUID]) -> list[tuple[UUID, UUID, datetime]]:
+        """Those of ``device_ids`` with a live session here, as :meth:`live` gives them."""
+        live = self._live
+        return [
+            (entry.tenant_id, device_id, entry.last_seen_at)
+            for device_id in device_ids
+            if (entry := live.get(device_id)) is not None
+        ]
+
     def take_seen(self) -> list[tuple[UUID, datetime, str]]:
         """Sessions seen since the last call, ``(device_id, at, node_id)``, for one batched
         ``last_seen_at`` write; marks them clean. Sessions that ended since are in it too

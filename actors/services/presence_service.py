@@ -2,9 +2,12 @@
 
 Every ``announce_every_s`` (0.25 s) it announces the sessions opened since, and forgets
 the ones ended since, in one batch each: other nodes see a screen come and go within
-0.5 s. Every ``interval_s`` it re-announces every live session to the shared presence
-(Redis, with TTLs, so a dead node's screens fall offline by themselves); every
-``node_heartbeat_s`` it upserts this node's row (for ``/api/v1/ops/nodes``); every
+0.5 s. Each live session is announced again ``interval_s`` (5 s) after its last
+announcement, in the same batch as whatever else is due at that tick, so the shared
+presence (Redis, with TTLs, so a dead node's screens fall offline by themselves) costs a
+steady ``sessions / interval_s`` writes a second, spread over the ticks: 10,000 screens
+reconnecting at once are not all written again, together, every interval while they do.
+Every ``node_heartbeat_s`` it upserts this node's row (for ``/api/v1/ops/nodes``); every
 ``last_seen_every_s`` it writes ``last_seen_at`` of the sessions seen since, in one
 statement. (Reconciling sessions with PostgreSQL is the reconciler's:
 :mod:`actors.services.reconciler`.)
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from uuid import UUID
@@ -33,7 +37,9 @@ log = logging.getLogger(__name__)
 
 class PresenceConfig(msgspec.Struct, frozen=True, kw_only=True):
     announce_every_s: float = 0.25
-    interval_s: float = 2.0
+    #: How long after its last announcement a live session is announced again: a third
+    #: of ``ttl_s``, so a key survives two lost refreshes.
+    interval_s: float = 5.0
     ttl_s: int = 15
     node_heartbeat_s: float = 5.0
     last_seen_every_s: float = 30.0
@@ -74,6 +80,11 @@ class PresenceService:
         self._clock = clock
         self._stop = anyio.Event()
         self._due: dict[str, float] = {}
+        #: When each announced session is due again, and the same in order of time (an
+        #: entry whose time no longer matches ``_refresh_at`` is stale: skipped). Both are
+        #: bounded by the sessions announced within one ``interval_s``.
+        self._refresh_at: dict[UUID, float] = {}
+        self._refresh_queue: deque[tuple[float, UUID]] = deque()
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,15 +110,33 @@ class PresenceService:
             gone = self._local.take_departed()
             if gone:
                 await self._shared.forget(node, gone)
-            fresh = self._local.take_fresh()
-            if self._due_now("announce", config.interval_s):
-                await self._shared.publish(node, self._local.live(), config.ttl_s)
-            elif fresh:
-                await self._shared.publish(node, fresh, config.ttl_s)
+            announce = self._local.take_fresh()
+            announce += self._local.entries(self._due_for_refresh())
+            if announce:
+                self._schedule(announce)
+                await self._shared.publish(node, announce, config.ttl_s)
         if self._due_now("heartbeat", config.node_heartbeat_s):
             await self._guard("node heartbeat", self._heartbeat())
         if self._due_now("last_seen", config.last_seen_every_s):
             await self._guard("last_seen flush", self._flush_last_seen())
+
+    def _due_for_refresh(self) -> list[UUID]:
+        """The announced sessions whose next announcement is due (taken off the queue)."""
+        now, queue, refresh_at = self._clock(), self._refresh_queue, self._refresh_at
+        due: list[UUID] = []
+        while queue and queue[0][0] <= now:
+            at, device_id = queue.popleft()
+            if refresh_at.get(device_id) == at:
+                del refresh_at[device_id]
+                due.append(device_id)
+        return due
+
+    def _schedule(self, announced: Sequence[tuple[UUID, UUID, datetime]]) -> None:
+        at = self._clock() + self._config.interval_s
+        for _tenant, device_id, _seen in announced:
+            if self._refresh_at.get(device_id) != at:
+                self._refresh_at[device_id] = at
+                self._refresh_queue.append((at, device_id))
 
     def _due_now(self, step: str, every_s: float) -> bool:
         now = self._clock()

@@ -1,17 +1,19 @@
 """The presence service against the real Redis and PostgreSQL: a session opened or ended
 on one node is seen by the others at the next announcement (every 0.25 s), not only at
-the periodic re-announce of every session."""
+its periodic re-announcement; each live session is announced again one interval after
+its last announcement, not every session at every interval."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import cast
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
+from actors.domain.devices import Presence
 from actors.node.presence import LocalPresence, SessionOwner
 from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
 from store import redis_client
@@ -90,3 +92,61 @@ def test_a_reconnect_writes_one_time_per_device_the_newest() -> None:
     local.disconnected(device, first)
     local.connected(tenant, device, second)  # second 1
     assert local.take_seen() == [(device, datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC), "node-a")]
+
+
+class RecordingPresence:
+    """The shared presence as the list of each batch announced (device ids)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[UUID]] = []
+
+    async def publish(
+        self, node_id: str, live: Sequence[tuple[UUID, UUID, datetime]], ttl_s: int
+    ) -> None:
+        self.batches.append([device_id for _tenant, device_id, _seen in live])
+
+    async def forget(self, node_id: str, gone: Sequence[tuple[UUID, UUID]]) -> None:
+        pass
+
+    async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
+        return {}
+
+
+async def test_each_session_is_announced_again_one_interval_after_its_last_announcement(
+    store: Store,
+) -> None:
+    now = [0.0]
+    here = LocalPresence("node-a")
+    shared = RecordingPresence()
+    service = PresenceService(
+        here,
+        shared,
+        store,
+        started_at=datetime.now(UTC),
+        config=PresenceConfig(interval_s=5.0),
+        clock=lambda: now[0],
+    )
+    tenant, first, second = uuid4(), uuid4(), uuid4()
+    owner = _owner()
+
+    async def at(t: float) -> list[UUID]:
+        now[0] = t
+        before = len(shared.batches)
+        await service.tick()
+        return [d for batch in shared.batches[before:] for d in batch]
+
+    here.connected(tenant, first, owner)
+    assert await at(0.0) == [first]
+    assert await at(1.0) == []
+    here.connected(tenant, second, _owner())
+    assert await at(2.0) == [second]
+    assert await at(4.75) == []
+    assert await at(5.0) == [first]  # not second: announced 3 s ago
+    assert await at(7.0) == [second]
+    here.disconnected(first, owner)
+    assert await at(10.0) == []  # ended: no longer announced
+    here.connected(tenant, first, _owner())
+    assert await at(10.25) == [first]
+    assert await at(12.0) == [second]
+    assert await at(15.0) == []  # first's next time is 15.25
+    assert await at(15.25) == [first]
