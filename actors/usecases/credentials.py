@@ -4,10 +4,14 @@ transaction each.
 
 The first handshake to ask opens a batch and yields once to the event loop, so that the
 handshakes already scheduled join it; then it reads every digest of the batch with one
-``SELECT ... WHERE secret_hash = ANY(...)`` and wakes the others. A batch holds at most
-``max_batch`` digests (the next asker opens another). Nothing is cached: every handshake
-sees PostgreSQL as it is when its batch is read, so a revoked or rotated secret is refused
-from the next batch on, on every node.
+``SELECT ... WHERE secret_hash = ANY(...)`` and wakes the others. While ``max_in_flight``
+reads are under way, an open batch keeps gathering the handshakes that arrive meanwhile
+until one of them ends (in a storm, one read per read's time instead of one per loop
+iteration: batches of hundreds rather than a few). A batch holds at most ``max_batch``
+digests (the next asker opens another; the full one is read once a read ends, without
+gathering more). Nothing is cached: every handshake sees PostgreSQL as it is when its
+batch is read, so a revoked or rotated secret is refused from the next batch on, on
+every node.
 
 The read runs shielded from the leader's cancellation (a screen that hangs up must not
 strand the others waiting on its batch) and bounded by ``timeout_s``.
@@ -26,6 +30,8 @@ from actors.errors import Unauthenticated, Unavailable
 from actors.ports.uow import UnitOfWork
 
 MAX_BATCH = 500
+#: Reads under way at once before an open batch waits (gathering) for one to end.
+MAX_IN_FLIGHT = 1
 TIMEOUT_S = 5.0
 
 
@@ -41,12 +47,20 @@ class CredentialLookups:
     """See the module docstring."""
 
     def __init__(
-        self, uow: UnitOfWork, *, max_batch: int = MAX_BATCH, timeout_s: float = TIMEOUT_S
+        self,
+        uow: UnitOfWork,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        timeout_s: float = TIMEOUT_S,
     ) -> None:
         self._uow = uow
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._timeout_s = timeout_s
         self._open: _Batch | None = None
+        self._in_flight = 0
+        self._read_ended = anyio.Event()
         #: Statements run and secrets resolved (for tests and the bench).
         self.reads = 0
         self.looked_up = 0
@@ -82,11 +96,19 @@ class CredentialLookups:
                 await (
                     anyio.lowlevel.checkpoint()
                 )  # the handshakes already scheduled join this batch
+                while self._in_flight >= self._max_in_flight and self._open is batch:
+                    await self._read_ended.wait()  # (bounded by that read's timeout)
                 if self._open is batch:
                     self._open = None
-                with anyio.fail_after(self._timeout_s):
-                    async with self._uow.platform() as tx:
-                        batch.found = await tx.devices.credentials(list(batch.digests))
+                self._in_flight += 1
+                try:
+                    with anyio.fail_after(self._timeout_s):
+                        async with self._uow.platform() as tx:
+                            batch.found = await tx.devices.credentials(list(batch.digests))
+                finally:
+                    self._in_flight -= 1
+                    self._read_ended.set()
+                    self._read_ended = anyio.Event()
                 self.reads += 1
                 self.looked_up += len(batch.digests)
             except Exception as exc:  # PostgreSQL down or slow: every waiter gets 503

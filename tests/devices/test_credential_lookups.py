@@ -3,7 +3,9 @@ PostgreSQL; unknown and revoked secrets are still told apart and refused."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import cast
 
 import anyio
 import psycopg
@@ -13,6 +15,7 @@ from websockets.asyncio.client import connect
 
 from actors.domain.devices import Credential
 from actors.errors import Unauthenticated
+from actors.ports.uow import Tx, UnitOfWork
 from actors.usecases.credentials import CredentialLookups
 from edge.container import EXTENSION_KEY, Container
 from store.uow import Store
@@ -58,6 +61,45 @@ async def test_concurrent_lookups_are_one_statement(
     assert revoked.status == "revoked"
     assert not revoked.may_connect
     assert found[unknown] == "unknown"
+
+
+class _HeldStore:
+    """The store, with every transaction held until ``release`` is set (a slow read)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.release = anyio.Event()
+        self.held = anyio.Event()
+
+    @asynccontextmanager
+    async def platform(self) -> AsyncIterator[Tx]:
+        self.held.set()
+        await self.release.wait()
+        async with self._store.platform() as tx:
+            yield tx
+
+
+async def test_handshakes_arriving_during_a_read_share_the_next_one(
+    app: Quart, approved: Approve, store: Store
+) -> None:
+    screens = [await approved(f"R{i}") for i in range(4)]
+    held = _HeldStore(store)
+    lookups = CredentialLookups(cast(UnitOfWork, held))
+    found: list[Credential] = []
+
+    async def look(secret: str) -> None:
+        found.append(await lookups.credential(secret))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(look, screens[0].secret)
+        with anyio.fail_after(5):
+            await held.held.wait()  # the first read is under way
+        for screen in screens[1:]:  # one at a time: each would have been a read of its own
+            tg.start_soon(look, screen.secret)
+            await anyio.wait_all_tasks_blocked()
+        held.release.set()
+    assert (lookups.reads, lookups.looked_up) == (2, 4)
+    assert sorted(str(c.device_id) for c in found) == sorted(s.device_id for s in screens)
 
 
 async def test_screens_connecting_together_share_a_read(
