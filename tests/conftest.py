@@ -121,6 +121,14 @@ def settings(db_clean: str) -> Settings:
 
 
 @pytest.fixture
+def send_buffer_bytes() -> int | None:
+    """The kernel send buffer of each connection to an app served on a real port
+    (``tests.live.served``); None is the system's. A module overrides it to fill a
+    connection that is not read in kilobytes instead of megabytes."""
+    return None
+
+
+@pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Quart]:
     application = create_app(settings)
     async with application.test_app():

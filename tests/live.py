@@ -7,6 +7,7 @@ and protocol stack), cheap enough for every test: no subprocess, one port per te
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,14 +35,29 @@ async def _listening(port: int) -> None:
 
 
 @asynccontextmanager
-async def served(app: Quart, settings: Settings) -> AsyncIterator[int]:
-    """Serve ``app`` (lifespan included) on a free port until the block ends."""
+async def served(
+    app: Quart, settings: Settings, *, send_buffer_bytes: int | None = None
+) -> AsyncIterator[int]:
+    """Serve ``app`` (lifespan included) on a free port until the block ends.
+
+    ``send_buffer_bytes`` fixes the kernel's send buffer of every connection (accepted
+    sockets inherit the listening socket's): a screen that stops reading then fills it in
+    that many bytes, not in loopback's autotuned 4 MiB. None: the system's.
+    """
     port = free_port()
     prepare_stack()
+    config = hypercorn_config(settings, "127.0.0.1", port)
+    if send_buffer_bytes is not None:
+        listener = socket.socket()
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            listener.close()
+            raise
+        config.bind = [f"fd://{listener.detach()}"]  # Hypercorn owns it from here
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(app, hypercorn_config(settings, "127.0.0.1", port), shutdown_trigger=stop.wait)
-    )
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     try:
         await _listening(port)
         yield port

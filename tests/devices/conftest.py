@@ -57,9 +57,9 @@ def settings(db_clean: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Quart]:
+async def app(settings: Settings, send_buffer_bytes: int | None) -> AsyncIterator[Quart]:
     application = create_app(settings)
-    async with served(application, settings) as port:
+    async with served(application, settings, send_buffer_bytes=send_buffer_bytes) as port:
         application.config["TEST_PORT"] = port
         yield application
 
