@@ -108,12 +108,13 @@ class SessionPlan:
     the storm opens, see :meth:`LoadGenerator.collect_storm`).
 
     ``open_loop`` makes ``connect_concurrency`` bound the *upgrades* in flight rather than
-    the openings: a slot is freed when the ``101`` arrives (or the attempt fails), while
-    the session goes on waiting for its ``ready_marker`` under the same
-    ``handshake_timeout_s``. Closed loop (the default) holds the slot until the session
-    is ready, so at most ``connect_concurrency`` sessions per worker are opening at once
-    and the rate measured is that cap over the time one opening takes, not a server's
-    answer to "everyone at once".
+    the openings: a slot is freed when the ``101`` arrives (or the attempt fails), and
+    ``handshake_timeout_s`` bounds the upgrade only; the upgraded session then waits for
+    its ``ready_marker`` for as long as the open phase lasts (``open_timeout_s``), as a
+    player keeps a session it got (``simulator.screen``). Closed loop (the default) holds
+    the slot until the session is ready, so at most ``connect_concurrency`` sessions per
+    worker are opening at once and the rate measured is that cap over the time one
+    opening takes, not a server's answer to "everyone at once".
     """
 
     url: str | tuple[str, ...]

@@ -205,17 +205,16 @@ class _Worker:
         source = spec.source_addresses[i % len(spec.source_addresses)]
         loop = asyncio.get_running_loop()
         try:
-            # The slot is held until the upgrade is over (open loop) or until ready; the
-            # time limit runs from taking the slot until ready either way.
-            async with gate:
-                deadline = loop.time() + spec.handshake_timeout_s
-                async with asyncio.timeout_at(deadline):
-                    _transport, session = await loop.create_connection(
-                        factory, target.host, target.port, local_addr=(source, 0)
-                    )
-                    await (session.upgraded if spec.open_loop else session.ready)
-            async with asyncio.timeout_at(deadline):
-                await session.ready
+            # Closed loop: the slot and the time limit last until the session is ready.
+            # Open loop: both end with the upgrade; an upgraded session then waits for
+            # its opening frames for as long as the open phase lasts, as a player does
+            # (simulator.screen keeps a session until it closes).
+            async with gate, asyncio.timeout(spec.handshake_timeout_s):
+                _transport, session = await loop.create_connection(
+                    factory, target.host, target.port, local_addr=(source, 0)
+                )
+                await (session.upgraded if spec.open_loop else session.ready)
+            await session.ready
         except (TimeoutError, OSError) as exc:
             reason = "handshake timeout" if isinstance(exc, TimeoutError) else None
             if born is not None:

@@ -7,6 +7,7 @@ so that CI notices when either side rots without paying for a benchmark.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -148,12 +149,13 @@ def test_open_loop_frees_a_slot_at_the_upgrade_not_when_ready(server: BaselineSe
         ready_marker=marker,
         connect_concurrency=1,
         open_loop=True,
-        handshake_timeout_s=10.0,
+        handshake_timeout_s=0.5,  # bounds the upgrade only
     )
     with LoadGenerator(plan) as generator:
         generator.start()
         assert server.wait_connections(5, timeout_s=5) == 5
         assert generator.ready_so_far() == 0  # upgraded, still waiting for their frame
+        time.sleep(1.0)  # not a synchronisation: past the upgrade's time limit, on purpose
         server.trigger_for(emergency_payload(marker.decode()))()
         opened = generator.wait_open()
     assert (opened.ready, opened.failed, opened.errors) == (5, 0, {})
