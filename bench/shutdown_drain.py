@@ -35,6 +35,7 @@ SIZES = (1_000, 5_000, 10_000)
 QUIET_EVERY = 10
 EXIT_TIMEOUT_S = 60.0
 _DRAINED = re.compile(r"draining (\d+) sessions")
+_DROPPED = re.compile(r"(\d+) screens did not answer the close")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class Row:
     sessions: int
     quiet: int
     drained: int
+    #: Connections dropped at the close-reply deadline (the screens that did not answer).
+    dropped: int
     exit_code: int
     exit_s: float
 
@@ -91,18 +94,20 @@ def measure(
             Path(node_log).write_text(log)
         found = _DRAINED.findall(log)
         drained = int(found[-1]) if found else -1
+        dropped = sum(int(n) for n in _DROPPED.findall(log))
     quiet = count // quiet_every if quiet_every else 0
-    return Row(count, quiet, drained, code, took)
+    return Row(count, quiet, drained, dropped, code, took)
 
 
 def render(rows: list[Row]) -> str:
     lines = [
-        "| sessions | of them quiet | drained | exit code | SIGTERM → exit s |",
-        "|---:|---:|---:|---:|---:|",
+        "| sessions | of them quiet | drained | dropped | exit code | SIGTERM → exit s |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row.sessions:,} | {row.quiet:,} | {row.drained:,} | {row.exit_code} "
+            f"| {row.sessions:,} | {row.quiet:,} | {row.drained:,} | {row.dropped:,} "
+            f"| {row.exit_code} "
             f"| {row.exit_s:.2f} |"
         )
     return "\n".join(lines)

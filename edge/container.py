@@ -371,12 +371,17 @@ class Container:
         try:
             await connections.closed_within(timeout_s)
         finally:  # also when cancelled (a second signal): nothing waits for them then
-            if connections:
+            # Still open: the screens that did not answer, and those whose answer the
+            # server is still tearing down (a busy node ends them all at about the same
+            # time, after the deadline). Only the former are dropped.
+            still = len(connections)
+            if still and (dropped := connections.drop_all()):
                 log.warning(
-                    "%d screens did not answer the close within %.1f s: dropped %d",
-                    len(connections),
+                    "%d screens did not answer the close within %.1f s: dropped (%d more"
+                    " still closing)",
+                    dropped,
                     timeout_s,
-                    connections.drop_all(),
+                    still - dropped,
                 )
         return drained.sessions
 

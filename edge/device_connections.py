@@ -18,8 +18,9 @@ class Droppable(Protocol):
     """A device connection as the drain sees it."""
 
     def abort(self) -> bool:
-        """Drop the connection now; ``False`` if it cannot be reached (it then ends with
-        the server's own stop)."""
+        """Drop the connection now; ``False`` if it was not (the screen answered the close
+        and it is ending by itself, or it cannot be reached: it then ends with the
+        server's own stop)."""
         ...
 
 
@@ -50,7 +51,7 @@ class DeviceConnections:
         return not self._open
 
     def drop_all(self) -> int:
-        """Drop every connection still open; how many were dropped."""
+        """Drop every connection still open that can be; how many were dropped."""
         return sum(connection.abort() for connection in list(self._open))
 
     def __len__(self) -> int:

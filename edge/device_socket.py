@@ -97,11 +97,12 @@ class QuartDeviceSocket:
         return True
 
     def abort(self) -> bool:
-        """Drop the connection now (the drain's deadline passed); ``False`` if this
-        session has no fast path to reach its transport through (it ends with the
-        server's own stop)."""
+        """Drop the connection now unless the screen answered the close (the drain's
+        deadline passed); ``False`` if it answered (its connection is ending by itself),
+        or if this session has no fast path to reach its transport through (it ends with
+        the server's own stop)."""
         fast = self._fast
-        if fast is None:
+        if fast is None or fast.answered():
             return False
         fast.abort()
         return True

@@ -195,6 +195,12 @@ class RawTextFrames:
         self._transport.write(_framed(text) + close)
         return True
 
+    def answered(self) -> bool:
+        """The screen's close reply has arrived and been handled: the connection is ending
+        by itself (only the server's teardown of it is left)."""
+        stream = self._stream
+        return stream.closed or stream.connection.state is ConnectionState.CLOSED
+
     def abort(self) -> None:
         """Drop the connection now, unsent bytes and all (a screen that did not answer
         the close in time): Hypercorn sees it closed and ends the session's handler."""

@@ -12,7 +12,8 @@ node's socket buffers or in a device actor's mailbox, when the drain starts).
 
 Asserted: the process exits 0 within the grace period (the contract: the drain is bounded
 whatever the screens do); every reading screen was told ``reconnect`` and then closed 1012;
-the node drained every session; and every acknowledgement a reading screen sent before its
+the node drained every session and dropped exactly the quiet ones at the close-reply
+deadline; and every acknowledgement a reading screen sent before its
 close is in PostgreSQL afterwards (nothing acknowledged is lost). How fast a node drains
 10,000 sessions is measured by ``bench/shutdown_drain.py``, not asserted here.
 """
@@ -162,6 +163,8 @@ async def test_sigterm_with_hundreds_of_screens_loses_no_ack_and_closes_every_re
     assert code == 0, log
     assert took < EXIT_WITHIN_S, f"exited {took:.1f} s after SIGTERM"
     assert f"draining {SCREENS} sessions" in log
+    # Dropped at the close-reply deadline: the quiet screens, and none that answered.
+    assert f"{QUIET} screens did not answer the close" in log
     wrong = [
         (devices[s.secret], s.close_code, s.types[-3:])
         for s in screens
