@@ -338,7 +338,7 @@ async def run(args: argparse.Namespace) -> None:
             f"seeded {args.devices} screens, {args.schedules} schedules, {CONTENT_ITEMS} content"
             f" items in {PLAYLISTS} playlists in {time.perf_counter() - started:.1f}s"
         )
-        settings = Settings(
+        settings = Settings.of(
             env="test",
             database_url=url,
             jwt_secret="bench-" + "x" * 40,

@@ -87,7 +87,7 @@ async def _services(settings: Settings, url: str) -> AsyncIterator[tuple[Users, 
         url,
         min_size=1,
         max_size=2,
-        timeout_s=settings.db_connect_timeout_s,
+        timeout_s=settings.database.connect_timeout_s,
         application_name="signage-cli",
     )
     await db.open(wait=True)
@@ -96,7 +96,7 @@ async def _services(settings: Settings, url: str) -> AsyncIterator[tuple[Users, 
         users = Users(
             store,
             Argon2Passwords.from_settings(settings),
-            temporary_password_ttl_s=settings.temporary_password_ttl_s,
+            temporary_password_ttl_s=settings.auth.temporary_password_ttl_s,
         )
         yield users, AuditTrail(store)
     finally:

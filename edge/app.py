@@ -66,9 +66,9 @@ ROUTERS: tuple[ApiRouter, ...] = (
 
 
 def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
-    """Build the app. ``database_url`` overrides ``settings.database_url`` (the embedded
+    """Build the app. ``database_url`` overrides ``settings.database.url`` (the embedded
     development server's URL, or a test database)."""
-    url = database_url or settings.database_url
+    url = database_url or settings.database.url
     if url is None:
         raise ValueError("create_app needs a database URL")
     settings = with_installation_secret(settings)
@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     # (edge/bodies.py): Quart sizes them before routing.
     app.request_class = LimitedRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=max([settings.max_body_bytes, *body_limits.values()]),
+        MAX_CONTENT_LENGTH=max([settings.http.max_body_bytes, *body_limits.values()]),
         PROVIDE_AUTOMATIC_OPTIONS=False,
         JSON_SORT_KEYS=False,
     )
@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
     access_log.install(
         app,
         app.extensions[EXTENSION_KEY].edge_metrics,
-        trusted_proxy_hops=settings.trusted_proxy_hops,
+        trusted_proxy_hops=settings.http.trusted_proxy_hops,
     )
 
     @app.before_request
@@ -116,7 +116,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> Quart:
         request_id_var.set(given if _REQUEST_ID.match(given) else uuid.uuid4().hex)
         # Refuse an announced oversized body before routing or reading it; bodies without
         # Content-Length are cut off at the same limit while they are read.
-        limit = body_limits.get(request.endpoint or "", settings.max_body_bytes)
+        limit = body_limits.get(request.endpoint or "", settings.http.max_body_bytes)
         request.max_content_length = limit
         if isinstance(request.body, LimitedBody):
             request.body.limit_to(limit)

@@ -71,7 +71,7 @@ def request_meta() -> RequestMeta:
     address = client_address(
         request.remote_addr,
         request.headers.get("X-Forwarded-For"),
-        container().settings.trusted_proxy_hops,
+        container().settings.http.trusted_proxy_hops,
     )
     return RequestMeta(
         request_id=request_id_var.get(), source_ip=None if address == "unknown" else address

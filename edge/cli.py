@@ -32,14 +32,14 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
 
 def database_url(settings: Settings) -> str:
     """The configured URL, or (dev only) the embedded PostgreSQL's."""
-    if settings.database_url is not None:
-        return settings.database_url
+    if settings.database.url is not None:
+        return settings.database.url
     if settings.is_prod:  # pragma: no cover - refused by Settings already
         raise ConfigError("DATABASE_URL: required in ENV=prod")
     from store.embedded_pg import start_embedded_postgres
 
     log.info("DATABASE_URL is unset: starting the embedded development PostgreSQL")
-    return start_embedded_postgres(settings.data_dir)
+    return start_embedded_postgres(settings.database.data_dir)
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,8 +68,8 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             url = database_url(settings)
             applied = await with_database(
                 lambda: migrate(url),
-                attempts=settings.db_start_attempts,
-                max_backoff_s=settings.db_start_backoff_max_s,
+                attempts=settings.database.start_attempts,
+                max_backoff_s=settings.database.start_backoff_max_s,
             )
             if applied:
                 log.info("applied %d migration(s)", len(applied))
@@ -83,7 +83,7 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     app = create_app(settings, database_url=url)
     try:
-        await serve_node(app, config, sockets, signals, grace_s=settings.shutdown_grace_s)
+        await serve_node(app, config, sockets, signals, grace_s=settings.lifecycle.grace_s)
     finally:
         signals.uninstall()
     return 0

@@ -143,27 +143,27 @@ class Container:
     def build(cls, settings: Settings, database_url: str) -> Container:
         db = Database(
             database_url,
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-            timeout_s=settings.db_connect_timeout_s,
+            min_size=settings.database.pool_min,
+            max_size=settings.database.pool_max,
+            timeout_s=settings.database.connect_timeout_s,
             application_name=f"signage:{settings.node_id}",
         )
         client = _redis_client(settings)
         store = Store(db)
         passwords = Argon2Passwords.from_settings(settings)
         tokens = AccessTokens(
-            secret=settings.jwt_secret,
-            algorithm=settings.jwt_algo,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            ttl_s=settings.access_token_ttl_s,
-            leeway_s=settings.jwt_leeway_s,
+            secret=settings.auth.jwt_secret,
+            algorithm=settings.auth.jwt_algo,
+            issuer=settings.auth.jwt_issuer,
+            audience=settings.auth.jwt_audience,
+            ttl_s=settings.auth.access_token_ttl_s,
+            leeway_s=settings.auth.jwt_leeway_s,
         )
         metrics = MetricsRegistry()
         relay = build_relay(settings, client, metrics)
         presence = LocalPresence(settings.node_id)
         shared = (
-            RedisPresence(client, f"{settings.relay_channel_prefix}")
+            RedisPresence(client, f"{settings.relay.channel_prefix}")
             if client is not None
             else None
         )
@@ -172,28 +172,28 @@ class Container:
             shared,
             store,
             started_at=datetime.fromtimestamp(time.time(), UTC),
-            config=PresenceConfig(last_seen_every_s=settings.last_seen_flush_s),
+            config=PresenceConfig(last_seen_every_s=settings.fleet.last_seen_flush_s),
         )
         presence_reader = NodePresence(presence, shared)
         hooks = build_webhooks(settings, store, presence, presence_reader, metrics)
-        play_writer = BatchedPlays(store, metrics, flush_every_s=settings.play_flush_s)
-        plays = Plays(store, retention_days=settings.play_retention_days)
+        play_writer = BatchedPlays(store, metrics, flush_every_s=settings.plays.flush_s)
+        plays = Plays(store, retention_days=settings.plays.retention_days)
         node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
         acks = BatchedAcks(
-            store, metrics, node_id=settings.node_id, flush_every_s=settings.emergency_ack_flush_s
+            store, metrics, node_id=settings.node_id, flush_every_s=settings.emergencies.ack_flush_s
         )
         fleet_reports = BatchedFleetReports(
             store,
             metrics,
             node_id=settings.node_id,
-            status_every_s=settings.fleet_status_flush_s,
-            answers_every_s=settings.fleet_answer_flush_s,
+            status_every_s=settings.fleet.status_flush_s,
+            answers_every_s=settings.fleet.answer_flush_s,
         )
         emergency_watch = EmergencyWatch(
             node_emergencies,
             tenants=lambda: sessions.tenants(),
             expire=lambda: emergencies.expire_due(),
-            check_every_s=settings.emergency_check_every_s,
+            check_every_s=settings.emergencies.check_every_s,
         )
         # The feed hands what it computes to this node's sessions (presence is the session
         # index); the other nodes hear of it over the relay.
@@ -222,19 +222,19 @@ class Container:
                 acks,
                 fleet_reports,
                 emergency_watch,
-                GcPolicy(lambda: len(presence), metrics, settle_s=settings.gc_freeze_settle_s),
+                GcPolicy(lambda: len(presence), metrics, settle_s=settings.gc.freeze_settle_s),
                 manifest_feed,
                 Housekeeping(
                     [
                         Job(
                             "expired registrations",
-                            settings.housekeeping_every_s,
+                            settings.registration.housekeeping_every_s,
                             lambda: devices.purge_expired_registrations(),
                         ),
                         *hooks.jobs,
                         Job(
                             "expired sign-ins",
-                            settings.housekeeping_every_s,
+                            settings.registration.housekeeping_every_s,
                             lambda: sso.purge_expired_sign_ins(),
                         ),
                         Job("play retention", PLAY_PURGE_EVERY_S, lambda: plays.purge()),
@@ -268,11 +268,11 @@ class Container:
             passwords=passwords,
             auth=Auth(store, passwords, tokens, AuthPolicy.from_settings(settings)),
             account=Account(
-                store, passwords, AuthPolicy.from_settings(settings), issuer=settings.mfa_issuer
+                store, passwords, AuthPolicy.from_settings(settings), issuer=settings.mfa.issuer
             ),
             tenants=Tenants(store, events),
             users=Users(
-                store, passwords, temporary_password_ttl_s=settings.temporary_password_ttl_s
+                store, passwords, temporary_password_ttl_s=settings.auth.temporary_password_ttl_s
             ),
             integrations=Integrations.from_settings(store, settings),
             identity_providers=identity_providers,
@@ -291,21 +291,23 @@ class Container:
             fleet=Fleet(store, events, presence_reader),
             ops=Ops(store, runtime, settings.node_id),
             edge_metrics=EdgeMetrics(metrics, lambda: len(presence), pool=db.pool),
-            credentials=CredentialLookups(store, timeout_s=settings.db_connect_timeout_s),
+            credentials=CredentialLookups(store, timeout_s=settings.database.connect_timeout_s),
             admission=Admission(
-                max_sessions=settings.ws_max_sessions,
-                max_opening=settings.ws_max_opening,
+                max_sessions=settings.admission.max_sessions,
+                max_opening=settings.admission.max_opening,
                 sessions=lambda: len(presence),
             ),
             device_connects=KeyedBuckets(
-                settings.ws_connect_per_s,
-                settings.ws_connect_burst,
-                max_keys=settings.rate_limit_max_keys,
+                settings.admission.connect_per_s,
+                settings.admission.connect_burst,
+                max_keys=settings.http.rate_limit_max_keys,
                 clock=time.monotonic,
             ),
             emergencies=emergencies,
             cap=CapIngest(store, events),
-            content=Content(store, FileMediaStore(settings.media_root), manifest_feed, settings),
+            content=Content(
+                store, FileMediaStore(settings.content.media_root), manifest_feed, settings
+            ),
             playlists=Playlists(store, manifest_feed, settings),
             schedules=Schedules(store, manifest_feed, settings),
             manifests=manifests,
@@ -347,9 +349,9 @@ class Container:
             return
         self.runtime.stop()
         try:
-            await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_s)
+            await asyncio.wait_for(task, timeout=self.settings.lifecycle.grace_s)
         except TimeoutError:
-            log.error("the actor runtime did not stop in %ss", self.settings.shutdown_grace_s)
+            log.error("the actor runtime did not stop in %ss", self.settings.lifecycle.grace_s)
         except Exception:
             log.exception("the actor runtime failed")
 
@@ -398,9 +400,9 @@ class Container:
 
 def _feed_config(settings: Settings) -> FeedConfig:
     return FeedConfig(
-        workers=settings.manifest_workers,
-        tick_s=settings.manifest_tick_s,
-        opening_timeout_s=settings.manifest_opening_timeout_s,
+        workers=settings.manifests.workers,
+        tick_s=settings.manifests.tick_s,
+        opening_timeout_s=settings.manifests.opening_timeout_s,
     )
 
 
@@ -417,12 +419,12 @@ class _Started:
 def _redis_client(settings: Settings) -> redis_client.Client | None:
     """The node's own Redis client (presence): none without ``REDIS_URL``, the cluster
     client with ``REDIS_CLUSTER``."""
-    if not settings.redis_url:
+    if not settings.relay.url:
         return None
     name = f"signage:{settings.node_id}"
-    if settings.redis_cluster:
-        return redis_client.connect_cluster(settings.redis_url, client_name=name)
-    return redis_client.connect(settings.redis_url, client_name=name)
+    if settings.relay.cluster:
+        return redis_client.connect_cluster(settings.relay.url, client_name=name)
+    return redis_client.connect(settings.relay.url, client_name=name)
 
 
 def build_relay(
@@ -432,30 +434,30 @@ def build_relay(
     pub/sub on connections of its own (named ``signage-relay-{pub,sub}:<node>``): on a
     Redis Cluster (``REDIS_CLUSTER``) sharded pub/sub with a subscriber per master."""
     codec = RelayCodec((*RELAY_MESSAGES, *TENANT_EVENTS))
-    if settings.redis_url is None:
+    if settings.relay.url is None:
         return LocalRelay(settings.node_id, codec=codec, metrics=metrics)
-    if settings.redis_cluster:
+    if settings.relay.cluster:
         return RedisClusterRelay(
-            settings.redis_url,
+            settings.relay.url,
             node_id=settings.node_id,
             codec=codec,
-            prefix=settings.relay_channel_prefix,
-            publish_timeout_s=settings.relay_publish_timeout_s,
-            subscribe_timeout_s=settings.relay_subscribe_timeout_s,
-            ping_interval_s=settings.relay_ping_interval_s,
-            reconnect_max_s=settings.relay_reconnect_max_s,
+            prefix=settings.relay.channel_prefix,
+            publish_timeout_s=settings.relay.publish_timeout_s,
+            subscribe_timeout_s=settings.relay.subscribe_timeout_s,
+            ping_interval_s=settings.relay.ping_interval_s,
+            reconnect_max_s=settings.relay.reconnect_max_s,
             metrics=metrics,
         )
     return RedisRelay(
-        settings.redis_url,
+        settings.relay.url,
         node_id=settings.node_id,
         codec=codec,
-        prefix=settings.relay_channel_prefix,
-        sharded=settings.relay_sharded,
-        publish_timeout_s=settings.relay_publish_timeout_s,
-        subscribe_timeout_s=settings.relay_subscribe_timeout_s,
-        ping_interval_s=settings.relay_ping_interval_s,
-        reconnect_max_s=settings.relay_reconnect_max_s,
+        prefix=settings.relay.channel_prefix,
+        sharded=settings.relay.sharded,
+        publish_timeout_s=settings.relay.publish_timeout_s,
+        subscribe_timeout_s=settings.relay.subscribe_timeout_s,
+        ping_interval_s=settings.relay.ping_interval_s,
+        reconnect_max_s=settings.relay.reconnect_max_s,
         metrics=metrics,
     )
 

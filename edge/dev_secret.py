@@ -14,8 +14,6 @@ import os
 import secrets
 from pathlib import Path
 
-import msgspec
-
 from actors.settings import DEV_JWT_SECRET, Settings
 
 log = logging.getLogger(__name__)
@@ -28,9 +26,9 @@ SECRET_BYTES = 64
 def with_installation_secret(settings: Settings) -> Settings:
     """``settings`` with ``jwt_secret`` replaced by this installation's own key when it
     is the unset default (``ENV`` dev or test); unchanged otherwise."""
-    if settings.is_prod or settings.jwt_secret != DEV_JWT_SECRET:
+    if settings.is_prod or settings.auth.jwt_secret != DEV_JWT_SECRET:
         return settings
-    path = Path(settings.data_dir) / SECRET_FILE
+    path = Path(settings.database.data_dir) / SECRET_FILE
     secret = installation_secret(path)
     log.warning(
         "ENV=%s without JWT_SECRET: access tokens are signed with this installation's "
@@ -39,7 +37,7 @@ def with_installation_secret(settings: Settings) -> Settings:
         settings.env,
         path,
     )
-    return msgspec.structs.replace(settings, jwt_secret=secret)
+    return settings.updated(jwt_secret=secret)
 
 
 def installation_secret(path: Path) -> str:

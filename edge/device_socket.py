@@ -130,7 +130,7 @@ def _peer(app: Container) -> str:
     return client_address(
         websocket.remote_addr,
         websocket.headers.get("X-Forwarded-For"),
-        app.settings.trusted_proxy_hops,
+        app.settings.http.trusted_proxy_hops,
     )
 
 
@@ -308,7 +308,7 @@ async def _authenticate(
     last_seq: int | None = None
     if secret is None:
         raw: str | bytes | None = None
-        with anyio.move_on_after(app.settings.ws_hello_timeout_s):
+        with anyio.move_on_after(app.settings.websocket.hello_timeout_s):
             raw = await ws.receive()
         try:
             frame = decode_inbound(raw) if isinstance(raw, str) else None
@@ -371,15 +371,15 @@ async def _read(
 async def _forward(app: Container, ws: Websocket, ref: ActorRef) -> CloseSession | None:
     settings = app.settings
     bucket = TokenBucket(
-        settings.ws_inbound_per_s, settings.ws_inbound_burst, updated=time.monotonic()
+        settings.websocket.inbound_per_s, settings.websocket.inbound_burst, updated=time.monotonic()
     )
     played = TokenBucket(
-        settings.play_items_per_s, settings.play_items_burst, updated=time.monotonic()
+        settings.plays.items_per_s, settings.plays.items_burst, updated=time.monotonic()
     )
     errors = 0
     while True:
         raw: str | bytes | None = None
-        with anyio.move_on_after(settings.ws_idle_timeout_s):
+        with anyio.move_on_after(settings.websocket.idle_timeout_s):
             raw = await ws.receive()
         if raw is None:
             return CloseSession(CloseCode.IDLE_TIMEOUT, "no heartbeat")
@@ -398,7 +398,7 @@ async def _forward(app: Container, ws: Websocket, ref: ActorRef) -> CloseSession
                 raise ProtocolError("already authenticated")
         except ProtocolError as exc:
             errors += 1
-            if errors >= settings.ws_max_protocol_errors:
+            if errors >= settings.websocket.max_protocol_errors:
                 return CloseSession(CloseCode.POLICY, "repeated protocol errors")
             ref.tell(Notice(encode_text(ErrorFrame(detail=str(exc)[:200]))))
             continue
@@ -408,17 +408,17 @@ async def _forward(app: Container, ws: Websocket, ref: ActorRef) -> CloseSession
             # Items, not frames, are what a screen could flood the writer with.
             if played.take(time.monotonic(), len(frame.items)) > 0:
                 errors += 1
-                if errors >= settings.ws_max_protocol_errors:
+                if errors >= settings.websocket.max_protocol_errors:
                     return CloseSession(CloseCode.POLICY, "repeated protocol errors")
                 detail = "played: more items than allowed; report less often"
                 ref.tell(Notice(encode_text(ErrorFrame(detail=detail))))
                 continue
             try:
-                await ref.send(frame, timeout=settings.ws_idle_timeout_s / 3)
+                await ref.send(frame, timeout=settings.websocket.idle_timeout_s / 3)
             except MailboxFull:
                 return CloseSession(CloseCode.POLICY, "reporting too fast")
         elif isinstance(frame, Ack | CommandResultFrame):
             try:
-                await ref.send(frame, timeout=settings.ws_idle_timeout_s / 3)
+                await ref.send(frame, timeout=settings.websocket.idle_timeout_s / 3)
             except MailboxFull:
                 return CloseSession(CloseCode.POLICY, "acknowledging too fast")

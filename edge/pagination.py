@@ -81,7 +81,7 @@ class Pager[K: SortKey]:
     """
 
     def __init__(self, paging: Paging, kind: type[K], *scope: object) -> None:
-        self._cursors = _cursors(container().settings.jwt_secret)
+        self._cursors = _cursors(container().settings.auth.jwt_secret)
         self._scope = scope_of(*scope)
         after = (
             None if paging.cursor is None else self._cursors.open(self._scope, paging.cursor, kind)

@@ -46,9 +46,9 @@ def prepare_stack() -> bool:
 def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
     """The configuration alone (no side effect: see :func:`prepare_stack`)."""
     config = Config()
-    config.websocket_ping_interval = settings.ws_ping_interval_s or None
+    config.websocket_ping_interval = settings.websocket.ping_interval_s or None
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.graceful_timeout = settings.shutdown_grace_s
+    config.graceful_timeout = settings.lifecycle.grace_s
     config.websocket_max_message_size = WEBSOCKET_MAX_MESSAGE_BYTES
     config.accesslog = None
     # No "server: hypercorn-h11" banner: it tells a scanner which CVEs to try.

@@ -35,9 +35,9 @@ class WebhookParts:
 
 def policy_of(settings: Settings) -> DestinationPolicy:
     return DestinationPolicy.parse(
-        allow_public=settings.webhook_allow_public,
-        allowed_networks=settings.webhook_allowed_networks,
-        allow_http=settings.webhook_allow_http,
+        allow_public=settings.webhooks.allow_public,
+        allowed_networks=settings.webhooks.allowed_networks,
+        allow_http=settings.webhooks.allow_http,
     )
 
 
@@ -50,19 +50,19 @@ def build_webhooks(
 ) -> WebhookParts:
     policy = policy_of(settings)
     sender = HttpWebhookSender(
-        policy, timeout_s=settings.webhook_timeout_s, ca_file=settings.webhook_ca_file
+        policy, timeout_s=settings.webhooks.timeout_s, ca_file=settings.webhooks.ca_file
     )
     dispatcher = WebhookDispatcher(
         uow,
         sender,
         DispatchConfig(
-            concurrency=settings.webhook_concurrency,
-            poll_s=settings.webhook_poll_s,
-            lease_s=settings.webhook_timeout_s + LEASE_MARGIN_S,
+            concurrency=settings.webhooks.concurrency,
+            poll_s=settings.webhooks.poll_s,
+            lease_s=settings.webhooks.timeout_s + LEASE_MARGIN_S,
             retry=RetryPolicy(
-                max_attempts=settings.webhook_max_attempts,
-                base_s=settings.webhook_backoff_base_s,
-                max_s=settings.webhook_backoff_max_s,
+                max_attempts=settings.webhooks.max_attempts,
+                base_s=settings.webhooks.backoff_base_s,
+                max_s=settings.webhooks.backoff_max_s,
             ),
         ),
         metrics,
@@ -71,18 +71,18 @@ def build_webhooks(
         uow,
         presence,
         WatchConfig(
-            offline_after_s=settings.webhook_offline_after_s,
-            delivery_check_s=settings.webhook_delivery_check_s,
-            log_retention_s=settings.webhook_log_retention_s,
+            offline_after_s=settings.webhooks.offline_after_s,
+            delivery_check_s=settings.webhooks.delivery_check_s,
+            log_retention_s=settings.webhooks.log_retention_s,
         ),
     )
     arrivals = ArrivalFeed(local.take_arrived, local.put_back_arrived, watch)
-    every = settings.webhook_sweep_every_s
+    every = settings.webhooks.sweep_every_s
     jobs = (
         Job("webhooks: screens back online", ARRIVALS_EVERY_S, arrivals.run_once),
         Job("webhooks: screens offline", every, watch.report_offline),
         Job("webhooks: emergency deliveries", every, watch.check_deliveries),
         Job("webhooks: delivery log retention", PURGE_EVERY_S, watch.purge),
     )
-    webhooks = Webhooks(uow, policy, max_per_tenant=settings.webhook_max_per_tenant)
+    webhooks = Webhooks(uow, policy, max_per_tenant=settings.webhooks.max_per_tenant)
     return WebhookParts(webhooks=webhooks, dispatcher=dispatcher, watch=watch, jobs=jobs)

@@ -70,7 +70,7 @@ class HttpIdentityProviders:
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpIdentityProviders:
         client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.sso_http_timeout_s),
+            timeout=httpx.Timeout(settings.sso.http_timeout_s),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=5),
             headers={"User-Agent": "signage-sso", "Accept": "application/json"},
@@ -79,8 +79,8 @@ class HttpIdentityProviders:
         )
         return cls(
             client,
-            metadata_ttl_s=settings.sso_metadata_ttl_s,
-            max_response_bytes=settings.sso_max_response_bytes,
+            metadata_ttl_s=settings.sso.metadata_ttl_s,
+            max_response_bytes=settings.sso.max_response_bytes,
             require_https=settings.is_prod,
         )
 

@@ -50,11 +50,11 @@ class Argon2Passwords:
     @classmethod
     def from_settings(cls, settings: Settings) -> Argon2Passwords:
         return cls(
-            memory_kib=settings.password_memory_kib,
-            time_cost=settings.password_time_cost,
-            parallelism=settings.password_parallelism,
-            max_concurrent=settings.password_hash_concurrency,
-            max_queued=settings.password_hash_queue,
+            memory_kib=settings.passwords.memory_kib,
+            time_cost=settings.passwords.time_cost,
+            parallelism=settings.passwords.parallelism,
+            max_concurrent=settings.passwords.hash_concurrency,
+            max_queued=settings.passwords.hash_queue,
         )
 
     async def hash(self, password: str) -> str:

@@ -40,7 +40,7 @@ class SecretBox:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
-        return cls(settings.sso_secret_key or settings.jwt_secret)
+        return cls(settings.sso.secret_key or settings.auth.jwt_secret)
 
     def seal(self, secret: str, *, context: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

@@ -112,7 +112,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "gc_freeze_settle_s": 0.0,
     }
     values.update(overrides)
-    return Settings(**values)
+    return Settings.of(**values)
 
 
 @pytest.fixture

@@ -6,14 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from actors.settings import DEV_JWT_SECRET, ConfigError, load_settings
+from actors.settings import (
+    DEV_JWT_SECRET,
+    ConfigError,
+    Settings,
+    Variable,
+    load_settings,
+    variables,
+)
 
 PG = "postgresql://u:pw@db.example/signage"
 
 
 def test_sqlalchemy_style_asyncpg_url_is_accepted_and_normalised() -> None:
     s = load_settings({"DATABASE_URL": "postgresql+asyncpg://u:pw@db/signage"}, dotenv=None)
-    assert s.database_url == "postgresql://u:pw@db/signage"
+    assert s.database.url == "postgresql://u:pw@db/signage"
 
 
 @pytest.mark.parametrize(
@@ -25,12 +32,12 @@ def test_sqlalchemy_style_asyncpg_url_is_accepted_and_normalised() -> None:
     ],
 )
 def test_multi_host_url_that_only_connects_to_a_writable_server_is_accepted(url: str) -> None:
-    assert load_settings({"DATABASE_URL": url}, dotenv=None).database_url == url
+    assert load_settings({"DATABASE_URL": url}, dotenv=None).database.url == url
 
 
 def test_postgres_scheme_alias_is_accepted() -> None:
     s = load_settings({"DATABASE_URL": "postgres://u@db/signage"}, dotenv=None)
-    assert s.database_url == "postgresql://u@db/signage"
+    assert s.database.url == "postgresql://u@db/signage"
 
 
 @pytest.mark.parametrize(
@@ -55,6 +62,15 @@ def test_postgres_scheme_alias_is_accepted() -> None:
         ({"ENV": "prod", "DATABASE_URL": PG}, "JWT_SECRET"),
         ({"ENV": "prod", "DATABASE_URL": PG, "JWT_SECRET": DEV_JWT_SECRET}, "JWT_SECRET"),
         ({"ENV": "prod", "JWT_SECRET": "k" * 32}, "DATABASE_URL"),
+        ({"DB_POOL_MIN": "0"}, "DB_POOL_MIN"),
+        ({"REFRESH_REUSE_GRACE_S": "61"}, "REFRESH_REUSE_GRACE_S"),
+        ({"MFA_ISSUER": "a:b"}, "MFA_ISSUER"),
+        ({"RELAY_CHANNEL_PREFIX": "has space"}, "RELAY_CHANNEL_PREFIX"),
+        ({"WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8,nowhere"}, "WEBHOOK_ALLOWED_NETWORKS"),
+        (
+            {"ENV": "prod", "DATABASE_URL": PG, "JWT_SECRET": "k" * 40, "JWT_ALGO": "HS512"},
+            "JWT_SECRET",
+        ),
     ],
 )
 def test_bad_value_fails_with_one_line_naming_the_variable(
@@ -76,7 +92,7 @@ def test_environment_overrides_dotenv(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text('# comment\nJWT_ALGO="HS512"\nDB_POOL_MAX=9\n', encoding="utf-8")
     s = load_settings({"DB_POOL_MAX": "4"}, dotenv=dotenv)
-    assert (s.jwt_algo, s.db_pool_max) == ("HS512", 4)
+    assert (s.auth.jwt_algo, s.database.pool_max) == ("HS512", 4)
 
 
 def test_malformed_dotenv_line_is_named(tmp_path: Path) -> None:
@@ -92,3 +108,26 @@ def test_repr_never_shows_secrets() -> None:
     assert "s3cr3t" not in text
     assert ":pw@" not in text
     assert "db.example" in text
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [v for v in variables() if type(v.default) in (int, float) or v.name == "RELAY_SHARDED"],
+    ids=lambda v: v.name,
+)
+def test_each_variable_sets_its_own_field(variable: Variable) -> None:
+    value = True if isinstance(variable.default, bool) else variable.default + 1  # type: ignore[operator]
+    s = load_settings({variable.name: str(value)}, dotenv=None)
+    section = getattr(s, variable.section) if variable.section else s
+    assert getattr(section, variable.field) == value
+
+
+def test_settings_built_in_code_are_checked_like_the_environment() -> None:
+    s = Settings.of(ws_max_sessions=5, manifest_tick_s=1)
+    assert (s.admission.max_sessions, s.manifests.tick_s) == (5, 1.0)
+    assert s.updated(db_pool_max=7).database.pool_max == 7
+    assert s.updated(db_pool_max=7).admission.max_sessions == 5
+    with pytest.raises(ConfigError, match=r"^WS_MAX_OPENING: invalid value 0"):
+        s.updated(ws_max_opening=0)
+    with pytest.raises(ConfigError, match=r"^WS_MAX_SESSION: not a setting"):
+        Settings.of(ws_max_session=5)

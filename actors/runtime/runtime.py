@@ -67,16 +67,16 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_settings(cls, settings: Settings) -> RuntimeConfig:
         return cls(
-            mailbox_capacity=settings.actor_mailbox_capacity,
-            mailbox_reserve=settings.actor_mailbox_reserve,
-            ask_timeout_s=settings.actor_ask_timeout_s,
-            stop_timeout_s=settings.actor_stop_timeout_s,
-            stuck_after_s=settings.actor_stuck_after_s or None,
+            mailbox_capacity=settings.actors.mailbox_capacity,
+            mailbox_reserve=settings.actors.mailbox_reserve,
+            ask_timeout_s=settings.actors.ask_timeout_s,
+            stop_timeout_s=settings.actors.stop_timeout_s,
+            stuck_after_s=settings.actors.stuck_after_s or None,
             restart=RestartPolicy(
-                max_restarts=settings.actor_restart_max,
-                within_s=settings.actor_restart_within_s,
-                backoff_initial_s=settings.actor_backoff_initial_s,
-                backoff_max_s=settings.actor_backoff_max_s,
+                max_restarts=settings.actors.restart_max,
+                within_s=settings.actors.restart_within_s,
+                backoff_initial_s=settings.actors.backoff_initial_s,
+                backoff_max_s=settings.actors.backoff_max_s,
             ),
         )
 

@@ -109,19 +109,19 @@ class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
         def throttle(max_failures: int) -> ThrottlePolicy:
             return ThrottlePolicy(
                 max_failures=max_failures,
-                window_s=s.login_window_s,
-                base_block_s=s.login_block_base_s,
-                max_block_s=s.login_block_max_s,
+                window_s=s.login.window_s,
+                base_block_s=s.login.block_base_s,
+                max_block_s=s.login.block_max_s,
             )
 
         return cls(
-            refresh_ttl_s=s.refresh_token_ttl_s,
-            session_max_age_s=s.session_max_age_s,
-            refresh_reuse_grace_s=s.refresh_reuse_grace_s,
-            challenge_ttl_s=s.mfa_challenge_ttl_s,
-            mfa_roles=tuple(Role(r) for r in s.mfa_roles),
-            per_account=throttle(s.login_account_max_failures),
-            per_address=throttle(s.login_address_max_failures),
+            refresh_ttl_s=s.auth.refresh_token_ttl_s,
+            session_max_age_s=s.auth.session_max_age_s,
+            refresh_reuse_grace_s=s.auth.refresh_reuse_grace_s,
+            challenge_ttl_s=s.mfa.challenge_ttl_s,
+            mfa_roles=tuple(Role(r) for r in s.mfa.roles),
+            per_account=throttle(s.login.account_max_failures),
+            per_address=throttle(s.login.address_max_failures),
         )
 
     def throttle(self) -> LoginThrottle:

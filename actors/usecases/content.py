@@ -155,7 +155,7 @@ class Content:
         self._uow = uow
         self._media = media
         self._refresh = refresh
-        self._max_upload = settings.max_upload_bytes
+        self._max_upload = settings.content.max_upload_bytes
         self._limits = ContentLimits.from_settings(settings)
         self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
 

@@ -28,9 +28,9 @@ class ContentLimits(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_settings(cls, settings: Settings) -> ContentLimits:
         return cls(
-            max_items=settings.content_max_items,
-            media_quota_bytes=settings.media_quota_bytes,
-            playlist_max_body_bytes=settings.playlist_max_body_bytes,
+            max_items=settings.content.max_items,
+            media_quota_bytes=settings.content.media_quota_bytes,
+            playlist_max_body_bytes=settings.content.playlist_max_body_bytes,
         )
 
 

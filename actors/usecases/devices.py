@@ -147,18 +147,18 @@ class DeviceLimits(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_settings(cls, settings: Settings) -> DeviceLimits:
         return cls(
-            pairing_ttl_s=settings.pairing_ttl_s,
-            max_pending_per_source=settings.registration_max_pending_per_source,
-            max_pending=settings.registration_max_pending,
-            reserved_per_source=settings.registration_reserved_per_source,
-            reserve_total=settings.registration_reserve_total,
+            pairing_ttl_s=settings.registration.pairing_ttl_s,
+            max_pending_per_source=settings.registration.max_pending_per_source,
+            max_pending=settings.registration.max_pending,
+            reserved_per_source=settings.registration.reserved_per_source,
+            reserve_total=settings.registration.reserve_total,
             claims=ThrottlePolicy(
-                max_failures=settings.claim_max_failures,
-                window_s=settings.claim_window_s,
-                base_block_s=settings.claim_block_base_s,
-                max_block_s=settings.claim_block_max_s,
+                max_failures=settings.claims.max_failures,
+                window_s=settings.claims.window_s,
+                base_block_s=settings.claims.block_base_s,
+                max_block_s=settings.claims.block_max_s,
             ),
-            claim_audit_every_s=settings.claim_audit_every_s,
+            claim_audit_every_s=settings.claims.audit_every_s,
         )
 
     def admits_registration(self, from_source: int, total: int) -> bool:
@@ -190,12 +190,15 @@ class Devices:
         self._manifests = manifests
         self._limits = DeviceLimits.from_settings(settings)
         self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
-        cap = settings.rate_limit_max_keys
+        cap = settings.http.rate_limit_max_keys
         self._registrations = KeyedBuckets(
-            settings.registration_per_s, settings.registration_burst, max_keys=cap, clock=clock
+            settings.registration.per_s, settings.registration.burst, max_keys=cap, clock=clock
         )
         self._polls = KeyedBuckets(
-            settings.device_poll_per_s, settings.device_poll_burst, max_keys=cap, clock=clock
+            settings.registration.poll_per_s,
+            settings.registration.poll_burst,
+            max_keys=cap,
+            clock=clock,
         )
 
     # -- unauthenticated: the screen itself ------------------------------------------------

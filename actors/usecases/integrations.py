@@ -71,9 +71,9 @@ class Integrations:
         cls, uow: UnitOfWork, settings: Settings, *, clock: Clock = time.monotonic
     ) -> Integrations:
         buckets = KeyedBuckets(
-            settings.integration_per_s,
-            settings.integration_burst,
-            max_keys=settings.rate_limit_max_keys,
+            settings.http.integration_per_s,
+            settings.http.integration_burst,
+            max_keys=settings.http.rate_limit_max_keys,
             clock=clock,
         )
         return cls(uow, buckets)

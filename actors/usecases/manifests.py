@@ -68,13 +68,13 @@ class ManifestPolicy(msgspec.Struct, frozen=True, kw_only=True):
     def from_settings(cls, settings: Settings) -> ManifestPolicy:
         return cls(
             horizon=Horizon(
-                ahead=timedelta(seconds=settings.manifest_horizon_s),
-                step=timedelta(seconds=settings.manifest_step_s),
+                ahead=timedelta(seconds=settings.manifests.horizon_s),
+                step=timedelta(seconds=settings.manifests.step_s),
             ),
-            media_base_url=settings.media_base_url,
-            notice_max_ids=settings.manifest_notice_max_ids,
-            lease_s=settings.manifest_lease_s,
-            max_bytes=settings.manifest_max_bytes,
+            media_base_url=settings.content.media_base_url,
+            notice_max_ids=settings.manifests.notice_max_ids,
+            lease_s=settings.manifests.lease_s,
+            max_bytes=settings.manifests.max_bytes,
         )
 
 

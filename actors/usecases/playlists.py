@@ -55,7 +55,7 @@ class Playlists:
     def __init__(self, uow: UnitOfWork, refresh: ManifestRefresh, settings: Settings) -> None:
         self._uow = uow
         self._refresh = refresh
-        self._max_body_bytes = settings.playlist_max_body_bytes
+        self._max_body_bytes = settings.content.playlist_max_body_bytes
         self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
 
     async def create(self, who: Principal, tenant_id: UUID, cmd: SavePlaylist) -> PlaylistRecord:

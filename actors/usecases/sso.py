@@ -144,12 +144,12 @@ class SsoPolicy(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_settings(cls, s: Settings) -> SsoPolicy:
         return cls(
-            state_ttl_s=s.sso_state_ttl_s,
-            leeway_s=s.sso_leeway_s,
-            refresh_ttl_s=s.refresh_token_ttl_s,
-            session_max_age_s=s.session_max_age_s,
+            state_ttl_s=s.sso.state_ttl_s,
+            leeway_s=s.sso.leeway_s,
+            refresh_ttl_s=s.auth.refresh_token_ttl_s,
+            session_max_age_s=s.auth.session_max_age_s,
             require_https=s.is_prod,
-            allowed_issuers=s.sso_issuer_prefixes,
+            allowed_issuers=s.sso.issuer_prefixes,
         )
 
 
@@ -193,9 +193,9 @@ class SingleSignOn:
         settings: Settings,
     ) -> SingleSignOn:
         buckets = KeyedBuckets(
-            settings.sso_per_s,
-            settings.sso_burst,
-            max_keys=settings.rate_limit_max_keys,
+            settings.sso.per_s,
+            settings.sso.burst,
+            max_keys=settings.http.rate_limit_max_keys,
             clock=time.monotonic,
         )
         return cls(uow, providers, sealer, tokens, SsoPolicy.from_settings(settings), buckets)

@@ -36,7 +36,7 @@ _ONE = _CONTENT + "/<uuid:content_id>"
 
 
 def _upload_limit(settings: Settings) -> int:
-    return settings.max_upload_bytes
+    return settings.content.max_upload_bytes
 
 
 @router.post(
@@ -111,7 +111,7 @@ async def content_revisions(tenant_id: UUID, content_id: UUID) -> Response:
 )
 async def upload_media(tenant_id: UUID, content_id: UUID) -> Response:
     who = await authenticated()
-    chunks = _body_chunks(request.body_timeout, container().settings.upload_deadline_s)
+    chunks = _body_chunks(request.body_timeout, container().settings.content.upload_deadline_s)
     stored = await container().content.upload(
         who, tenant_id, content_id, request.headers.get("Content-Type"), chunks
     )

@@ -55,7 +55,7 @@ async def ready() -> Response:
     migrations: Check = "down"
     detail: str | None = None
     try:
-        async with app.db.pool.connection(timeout=app.settings.db_connect_timeout_s) as conn:
+        async with app.db.pool.connection(timeout=app.settings.database.connect_timeout_s) as conn:
             database = "ok"
             todo = await pending(conn)
             migrations = "pending" if todo else "ok"

@@ -111,7 +111,7 @@ def page_files(page: str) -> dict[str, StaticFile]:
 
 def _policy(page: str) -> str:
     if page == "player":
-        return player_policy(container().settings.media_base_url)
+        return player_policy(container().settings.content.media_base_url)
     return console_policy()
 
 

@@ -46,10 +46,10 @@ def test_the_installation_secret_is_made_once_and_kept(
     )
     with caplog.at_level(logging.WARNING):
         first = with_installation_secret(settings)
-    assert first.jwt_secret != DEV_JWT_SECRET
-    assert len(first.jwt_secret) >= 64
-    assert with_installation_secret(settings).jwt_secret == first.jwt_secret
-    assert installation_secret(tmp_path / "d" / SECRET_FILE) == first.jwt_secret
+    assert first.auth.jwt_secret != DEV_JWT_SECRET
+    assert len(first.auth.jwt_secret) >= 64
+    assert with_installation_secret(settings).auth.jwt_secret == first.auth.jwt_secret
+    assert installation_secret(tmp_path / "d" / SECRET_FILE) == first.auth.jwt_secret
     assert any(
         "JWT_SECRET" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
     )

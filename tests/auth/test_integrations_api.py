@@ -67,8 +67,8 @@ async def test_a_tenant_admin_creates_one_and_its_token_is_shown_once(
     assert "token" not in listed["items"][0]
     assert body["token"] not in str(listed)
     # Stored as its SHA-256 only: the token is nowhere in the database.
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         stored = conn.execute(
             "SELECT token_hash FROM integrations WHERE id = %s", (body["id"],)
         ).fetchone()

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import msgspec
 import psycopg
 import pytest
 from joserfc.jwk import RSAKey
@@ -119,8 +118,8 @@ async def sign_in(client: Client, tenant_id: str | None) -> Any:
 
 
 def sso_audit(settings: Settings, action: str) -> list[dict[str, Any]]:
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         rows = conn.execute(
             "SELECT details FROM audit_log WHERE action = %s ORDER BY at, seq", (action,)
         ).fetchall()
@@ -128,8 +127,8 @@ def sso_audit(settings: Settings, action: str) -> list[dict[str, Any]]:
 
 
 def user_count(settings: Settings, email: str) -> int:
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         row = conn.execute("SELECT count(*) FROM users WHERE email = %s", (email,)).fetchone()
     assert row is not None
     return int(row[0])
@@ -225,8 +224,8 @@ async def test_the_client_secret_is_sealed_and_never_answered(
     assert shown["has_client_secret"] is True
     assert "client_secret" not in shown
     assert CLIENT_SECRET not in str(shown)
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         sealed = conn.execute("SELECT client_secret_sealed FROM sso_providers").fetchone()
         audit = conn.execute("SELECT string_agg(details, '') FROM audit_log").fetchone()
     assert sealed is not None
@@ -347,8 +346,8 @@ async def test_an_unknown_or_expired_state_is_refused(
     code = parse_qs(flow.callback_query)["code"][0]
     unknown = await flow.callback(f"state=made-up-state&code={code}")
     assert unknown.status_code == 401
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         conn.execute("UPDATE sso_login_states SET expires_at = now() - interval '1 second'")
     expired = await flow.callback()
     assert expired.status_code == 401
@@ -609,7 +608,7 @@ async def test_a_sign_in_started_on_one_node_finishes_on_another(
     await configure(tenant_admin, idp, tenant["id"])
     idp.log_in("quinn-sub", "quinn@corp.example", groups=["signage-editors"])
     flow = await (await Flow(client, tenant["id"]).start()).authorize()
-    other = create_app(msgspec.structs.replace(settings, node_id="test-node-2"))
+    other = create_app(settings.updated(node_id="test-node-2"))
     async with other.test_app():
         response = await Flow(other.test_client(), tenant["id"]).callback(flow.callback_query)
         assert response.status_code == 200, await response.get_json()
@@ -653,15 +652,15 @@ async def test_housekeeping_deletes_sign_ins_never_finished(
     await configure(tenant_admin, idp, tenant["id"])
     await Flow(client, tenant["id"]).start()
     live = await Flow(client, tenant["id"]).start()
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         conn.execute(
             "UPDATE sso_login_states SET expires_at = now() - interval '1 second'"
             " WHERE state_hash <> %s",
             (hashlib.sha256(live.state.encode()).digest(),),
         )
     assert await container_of(app).sso.purge_expired_sign_ins() == 1
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database.url) as conn:
         left = conn.execute("SELECT count(*) FROM sso_login_states").fetchone()
     assert left is not None
     assert left[0] == 1
@@ -671,7 +670,7 @@ async def test_sign_ins_are_rate_limited_per_source_address(
     idp: OidcProvider, tenant: dict[str, Any], tenant_admin: Caller, settings: Settings
 ) -> None:
     await configure(tenant_admin, idp, tenant["id"])
-    limited = create_app(msgspec.structs.replace(settings, sso_burst=2, sso_per_s=0.01))
+    limited = create_app(settings.updated(sso_burst=2, sso_per_s=0.01))
     async with limited.test_app():
         client = limited.test_client()
         path = sso_path(tenant["id"]) + "/start"

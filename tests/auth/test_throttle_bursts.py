@@ -67,11 +67,11 @@ def gated_auth(app: Quart) -> tuple[Auth, GatedPasswords]:
     c = container_of(app)
     s = c.settings
     tokens = AccessTokens(
-        secret=s.jwt_secret,
-        algorithm=s.jwt_algo,
-        issuer=s.jwt_issuer,
-        audience=s.jwt_audience,
-        ttl_s=s.access_token_ttl_s,
+        secret=s.auth.jwt_secret,
+        algorithm=s.auth.jwt_algo,
+        issuer=s.auth.jwt_issuer,
+        audience=s.auth.jwt_audience,
+        ttl_s=s.auth.access_token_ttl_s,
     )
     gated = GatedPasswords(c.passwords)
     return Auth(c.store, gated, tokens, AuthPolicy.from_settings(s)), gated

@@ -190,7 +190,9 @@ async def test_a_forged_token_for_a_real_user_is_401_over_http(
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     # The same claims signed with the server's secret pass: only the signature differed.
-    genuine = jwt.encode(real, settings.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"})
+    genuine = jwt.encode(
+        real, settings.auth.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"}
+    )
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {genuine}"})
     assert response.status_code == 200
 
@@ -201,7 +203,9 @@ async def test_an_expired_token_is_401_over_http(
 ) -> None:
     real = jwt.decode(admin.access_token, options={"verify_signature": False})
     real.update(iat=real["iat"] - 1000, exp=real["iat"] - 100)
-    expired = jwt.encode(real, settings.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"})
+    expired = jwt.encode(
+        real, settings.auth.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"}
+    )
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert "expired" in (await response.get_json())["detail"]
@@ -214,12 +218,16 @@ async def test_a_token_claiming_a_longer_life_than_ours_is_401_even_when_signed(
     # What an auditor holding the signing key would mint: a live session, ten years long.
     real = jwt.decode(admin.access_token, options={"verify_signature": False})
     real.update(exp=real["iat"] + 10 * 365 * 24 * 3600)
-    minted = jwt.encode(real, settings.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"})
+    minted = jwt.encode(
+        real, settings.auth.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"}
+    )
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {minted}"})
     assert response.status_code == 401
     # One second past the configured lifetime is already too long.
-    real.update(exp=real["iat"] + settings.access_token_ttl_s + 1)
-    minted = jwt.encode(real, settings.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"})
+    real.update(exp=real["iat"] + settings.auth.access_token_ttl_s + 1)
+    minted = jwt.encode(
+        real, settings.auth.jwt_secret, algorithm="HS256", headers={"typ": "at+jwt"}
+    )
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {minted}"})
     assert response.status_code == 401
 

@@ -20,7 +20,7 @@ JSON_LIMIT = 4096
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, max_body_bytes=JSON_LIMIT)
+    return settings.updated(max_body_bytes=JSON_LIMIT)
 
 
 async def streamed(team: Team, method: str, path: str, chunks: list[bytes], kind: str) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-import msgspec
 import pytest
 
 from actors.settings import Settings
@@ -23,8 +22,7 @@ DEADLINE_S = 0.5
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings,
+    return settings.updated(
         content_max_items=MAX_ITEMS,
         media_quota_bytes=MEDIA_QUOTA,
         upload_deadline_s=DEADLINE_S,

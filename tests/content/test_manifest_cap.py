@@ -33,7 +33,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, manifest_max_bytes=16_000)
+    return settings.updated(manifest_max_bytes=16_000)
 
 
 async def scheduled(team: Team, *bodies: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

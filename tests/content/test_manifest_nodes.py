@@ -45,8 +45,7 @@ WAIT_S = 10.0
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Node A (the admin API, through the test client) on a relay of its own run."""
-    return msgspec.structs.replace(
-        settings,
+    return settings.updated(
         redis_url=REDIS_URL,
         relay_channel_prefix=f"test-content-{secrets.token_hex(4)}",
         node_id="node-a",
@@ -57,7 +56,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def node_b(settings: Settings) -> AsyncIterator[Quart]:
     """Node B, served by a real Hypercorn: the screens connect here."""
-    b_settings = msgspec.structs.replace(settings, node_id="node-b")
+    b_settings = settings.updated(node_id="node-b")
     application = create_app(b_settings)
     async with served(application, b_settings) as port:
         application.config["TEST_PORT"] = port

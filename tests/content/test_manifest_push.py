@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import msgspec
 import pytest
 from quart import Quart
 from websockets.asyncio.client import ClientConnection, connect
@@ -40,7 +39,7 @@ WAIT_S = 10.0
 def settings(settings: Settings) -> Settings:
     # Hypercorn waits its whole graceful timeout at shutdown here (as in tests/devices):
     # keep it short, these tests do not exercise shutdown.
-    return msgspec.structs.replace(settings, shutdown_grace_s=1.0)
+    return settings.updated(shutdown_grace_s=1.0)
 
 
 @pytest.fixture

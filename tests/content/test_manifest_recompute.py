@@ -54,7 +54,7 @@ class Published:
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # The node's own horizon ticker stays out of the way of the controlled clock.
-    return msgspec.structs.replace(settings, manifest_tick_s=3600.0, manifest_notice_max_ids=2)
+    return settings.updated(manifest_tick_s=3600.0, manifest_notice_max_ids=2)
 
 
 async def use_case(app: Quart, team: Team) -> tuple[Manifests, Clock, Published]:
@@ -140,8 +140,8 @@ async def test_a_tenant_is_read_whole_with_its_devices_yet_unplanned(
     await ok(await team.manager.post(f"{team.base}/devices/{revoked['device_id']}/revoke"))
     manifests, _, _ = await use_case(app, team)
     tid = UUID(team.tenant_id)
-    assert settings.database_url is not None
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database.url) as conn:
         await conn.execute(  # as for a device provisioned outside the claim
             "DELETE FROM device_manifests WHERE device_id = %s", (unplanned["device_id"],)
         )

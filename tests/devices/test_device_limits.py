@@ -9,7 +9,6 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
 import psycopg
 import pytest
 from quart import Quart
@@ -36,8 +35,7 @@ RESERVE_POOL = 3
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return msgspec.structs.replace(
-        settings,
+    return settings.updated(
         claim_max_failures=FREE_FAILURES,
         claim_block_base_s=30,
         registration_max_pending=SHARED_CAP,
@@ -71,7 +69,7 @@ async def claim(caller: Caller, tenant: dict[str, Any], code: str, name: str = "
 
 
 async def test_registrations_from_one_ipv6_64_share_one_budget(app: Quart) -> None:
-    burst = app.extensions["signage.container"].settings.registration_burst
+    burst = app.extensions["signage.container"].settings.registration.burst
     statuses = [await registered(app, f"2001:db8:1:2::{i:x}", i) for i in range(burst + 1)]
     # The shared cap is small here; what matters is that the /64 is one source.
     assert statuses.count(201) <= SHARED_CAP + RESERVED

@@ -208,7 +208,7 @@ async def test_heartbeats_keep_the_session_and_show_presence(
         await opened(ws)
         for _ in range(3):  # longer than the idle timeout in all
             await ws.send('{"type":"heartbeat","uptime_s":12.5,"cpu_temp":51}')
-            await anyio.sleep(settings.ws_idle_timeout_s / 2)
+            await anyio.sleep(settings.websocket.idle_timeout_s / 2)
         await ws.send('{"type":"ack","manifest_version":0}')
         listed = await manager.get(f"/api/v1/tenants/{tenant['id']}/devices/{screen.device_id}")
         device = await listed.get_json()

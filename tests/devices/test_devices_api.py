@@ -265,7 +265,7 @@ async def test_registration_flood_from_one_address_is_throttled_with_retry_after
     app: Quart,
 ) -> None:
     client = app.test_client()
-    burst = app.extensions["signage.container"].settings.registration_burst
+    burst = app.extensions["signage.container"].settings.registration.burst
     statuses = []
     for i in range(burst + 1):
         response = await client.post(

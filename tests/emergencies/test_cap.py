@@ -362,8 +362,8 @@ async def test_audit_entries_name_the_cap_sender_and_identifier(
 async def test_cap_starts_and_ends_reach_the_tenants_webhooks(
     operator: Caller, tenant: dict[str, Any], settings: Settings
 ) -> None:
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         conn.execute(
             "INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_by)"
             " VALUES (gen_random_uuid(), %s, 'https://hooks.example.test/cap',"
@@ -375,7 +375,7 @@ async def test_cap_starts_and_ends_reach_the_tenants_webhooks(
     body, _ = thunderstorm()
     await post_cap(operator, tenant, body)
     await post_cap(operator, tenant, example("cancel_thunderstorm.xml"))
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database.url) as conn:
         rows = conn.execute(
             "SELECT event_type, count(*) FROM webhook_deliveries WHERE tenant_id = %s"
             " GROUP BY event_type",

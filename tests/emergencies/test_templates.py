@@ -411,8 +411,8 @@ async def test_postgresql_refuses_edits_and_self_approval(
     """The second wall: whatever the code, what was written cannot change, and a
     template's creator is never its approver."""
     written = await write(operator, tenant)
-    assert settings.database_url is not None
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database.url) as conn:
         for statement in (
             "UPDATE emergency_templates SET message = 'Changed' WHERE id = %s",
             "UPDATE emergency_templates SET state = 'approved', approved_at = now(),"
@@ -422,7 +422,7 @@ async def test_postgresql_refuses_edits_and_self_approval(
                 async with conn.transaction():
                     await conn.execute(statement, (written["id"],))
     await approve(second, tenant, written["id"])
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    async with await psycopg.AsyncConnection.connect(settings.database.url) as conn:
         with pytest.raises(psycopg.errors.IntegrityError):
             async with conn.transaction():
                 await conn.execute(
@@ -440,13 +440,13 @@ async def test_an_archive_in_flight_makes_the_trigger_wait_then_refuse(
     — never an emergency started from a template archived at the same instant."""
     written = await write(operator, tenant)
     await approve(second, tenant, written["id"])
-    assert settings.database_url is not None
+    assert settings.database.url is not None
     answers: list[Any] = []
 
     async def trigger_it() -> None:
         answers.append(await operator.post(emergencies_of(tenant), {"template_id": written["id"]}))
 
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as archiver:
+    async with await psycopg.AsyncConnection.connect(settings.database.url) as archiver:
 
         async def trigger_waits() -> bool:
             # pg_stat_activity is a snapshot per transaction: take a fresh one each time.

@@ -60,13 +60,13 @@ async def test_process_metrics_are_exposed(app: Quart) -> None:
 async def test_pool_gauges_follow_the_pool(app: Quart, settings: Settings) -> None:
     await container_of(app).db.pool.wait(timeout=5)
     found = await scrape(app)
-    assert found.value("signage_db_pool_max") == settings.db_pool_max
-    assert found.value("signage_db_pool_min") == settings.db_pool_min
+    assert found.value("signage_db_pool_max") == settings.database.pool_max
+    assert found.value("signage_db_pool_min") == settings.database.pool_min
     size = found.value("signage_db_pool_size")
     available = found.value("signage_db_pool_available")
     assert size is not None
     assert available is not None
-    assert settings.db_pool_min <= size <= settings.db_pool_max
+    assert settings.database.pool_min <= size <= settings.database.pool_max
     assert 0 <= available <= size
     assert found.value("signage_db_pool_waiting") == 0
     async with container_of(app).db.pool.connection():

@@ -29,9 +29,9 @@ def test_secrets_are_read_from_files(tmp_path: Path) -> None:
         },
         dotenv=None,
     )
-    assert settings.jwt_secret == SECRET
-    assert settings.database_url == "postgresql://signage_node:pw@postgres:5432/signage"
-    assert settings.redis_url == "redis://redis:6379/0"
+    assert settings.auth.jwt_secret == SECRET
+    assert settings.database.url == "postgresql://signage_node:pw@postgres:5432/signage"
+    assert settings.relay.url == "redis://redis:6379/0"
 
 
 def test_a_value_and_its_file_together_are_refused(tmp_path: Path) -> None:

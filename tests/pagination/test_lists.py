@@ -52,8 +52,8 @@ async def walk(caller: Caller, path: str, limit: int, **params: str) -> list[dic
 async def insert_devices(settings: Settings, tenant_id: str, names: list[str]) -> list[UUID]:
     """Claimed devices straight into the table (registration is rate-limited)."""
     ids = [uuid4() for _ in names]
-    assert settings.database_url is not None
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database.url) as conn:
         await conn.cursor().executemany(
             "INSERT INTO devices (id, tenant_id, status, secret_hash, hardware_id,"
             " registered_from, name) VALUES (%s, %s, 'approved', %s, %s, '192.0.2.1', %s)",
@@ -199,9 +199,9 @@ async def _revisions(team: Team) -> str:
 
 
 async def _nodes(settings: Settings) -> None:
-    assert settings.database_url is not None
+    assert settings.database.url is not None
     now = datetime.now(UTC)
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    async with await psycopg.AsyncConnection.connect(settings.database.url) as conn:
         for n in range(3):
             await conn.execute(
                 "INSERT INTO nodes (node_id, started_at, last_seen_at, sessions)"

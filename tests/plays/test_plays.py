@@ -200,8 +200,8 @@ async def test_plays_reported_over_the_session_are_counted_once_and_reported(
     assert [menu, "Menu", "6", "57000"] in table
     assert [promo, "'=HYPERLINK(evil)", "1", "10000"] in table  # no formula for spreadsheets
 
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         hours = conn.execute("SELECT count(*) FROM play_hours").fetchone()
     assert hours == (3,)  # lobby x menu, lobby x promo, bar x menu: one row per hour each
 

@@ -137,8 +137,8 @@ async def test_a_rolled_back_change_sends_nothing(
         {"message": "x", "severity": "info", "target": {"all": True}},
     )
     assert refused.status_code == 409
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         assert conn.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (0,)
 
 

@@ -39,8 +39,8 @@ async def test_a_tenant_admin_creates_one_and_its_secret_is_shown_once(
     listed = await (await tenant_admin.get(webhooks_of(tenant))).get_json()
     assert [w["id"] for w in listed["items"]] == [body["id"]]
     assert "secret" not in listed["items"][0]
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         audit = conn.execute(
             "SELECT action, details::text FROM audit_log WHERE target = %s",
             (f"webhook:{body['id']}",),
@@ -53,8 +53,8 @@ async def test_deleting_cancels_its_pending_deliveries_and_is_audited(
     tenant: dict[str, Any], tenant_admin: Caller, settings: Settings
 ) -> None:
     hook = await create_webhook(tenant_admin, tenant, URL, "content.pending_approval")
-    assert settings.database_url is not None
-    with psycopg.connect(settings.database_url) as conn:
+    assert settings.database.url is not None
+    with psycopg.connect(settings.database.url) as conn:
         conn.execute(
             "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, body,"
             " next_attempt_at) VALUES (%s, %s, gen_random_uuid(), 'content.pending_approval',"
@@ -72,7 +72,7 @@ async def test_deleting_cancels_its_pending_deliveries_and_is_audited(
         f"{webhooks_of(tenant)}/{hook['id']}", headers=tenant_admin.headers
     )
     assert again.status_code == 404
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database.url) as conn:
         states = conn.execute("SELECT state FROM webhook_deliveries").fetchall()
         audit = conn.execute(
             "SELECT details::jsonb->>'cancelled_deliveries' FROM audit_log"
