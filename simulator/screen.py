@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.protocol import CloseCode
 from actors.settings import Settings
 
 #: Requests in flight at once while registering and claiming.
@@ -212,8 +213,8 @@ async def _session(args: argparse.Namespace, screen: SimScreen) -> None:
             retry_after = float(header) if header.isdigit() else None
         except (OSError, ConnectionClosed) as exc:
             code = getattr(exc, "code", None)
-        if code == 4401:
-            _say(f"[screen {screen.index}] refused (4401): not (or no longer) allowed")
+        if code == CloseCode.UNAUTHORIZED:
+            _say(f"[screen {screen.index}] refused ({code}): not (or no longer) allowed")
             return
         failures = 0 if welcomed else failures + 1
         delay = reconnect_delay(failures, retry_after_s=retry_after, after_ms=after_ms)

@@ -27,6 +27,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from actors.protocol import CloseCode
 from tests.emergencies.cluster import Cluster, cluster
 from tests.pgurl import first_server, through
 from tests.runtime.tcp_proxy import running_proxy
@@ -94,7 +95,7 @@ async def test_sigterm_drains_every_screen_with_reconnect_and_1012_within_the_gr
             for ws in (a, b):
                 types, code = await _told_to_reconnect(ws)
                 assert types == ["reconnect"]
-                assert code == 1012
+                assert code == CloseCode.SERVICE_RESTART
             code, took = await anyio.to_thread.run_sync(_exit_within, server.process, 15.0)
     finally:
         hung.close()
