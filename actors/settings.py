@@ -330,6 +330,26 @@ class WebSocketSettings(_Section, frozen=True, rename=_env("WS_")):
     ping_interval_s: float = 0.0
 
 
+class SessionSettings(_Section, frozen=True, rename=_env("SESSION_")):
+    """The actors behind each screen inside a node (actors/node, docs/actors.md)."""
+
+    #: A device actor's mailbox holds control messages only (frames live in its outbox).
+    device_mailbox: Count = 64
+    device_reserve: NonNegativeCount = 16
+    #: A tenant actor's mailbox takes a whole node's reconnect storm: every screen's
+    #: registration is a never-drop message, and an overflow would kill the actor holding
+    #: the tenant's sessions. Entries cost nothing until queued (the queue is a deque).
+    tenant_mailbox: Count = 32_768
+    tenant_reserve: NonNegativeCount = 32_768
+    #: A send to a screen blocked this long closes its session (1013): it reconnects.
+    send_timeout_s: Positive = 10.0
+    #: The last frame before a close (``reconnect``, ``revoked``) gets this long.
+    farewell_timeout_s: Positive = 1.0
+    #: A shutting-down node asks screens to reconnect within this spread (ms), so they do
+    #: not all land on the surviving nodes in the same instant.
+    reconnect_spread_ms: NonNegativeCount = 5_000
+
+
 class ManifestSettings(_Section, frozen=True, rename=_env("MANIFEST_")):
     """Schedules and manifests (docs/content.md)."""
 
@@ -384,15 +404,32 @@ class EmergencySettings(_Section, frozen=True, rename=_env("EMERGENCY_")):
     ack_flush_s: Positive = 0.5
 
 
-class FleetSettings(
-    _Section, frozen=True, rename=_env("FLEET_", last_seen_flush_s="LAST_SEEN_FLUSH_S")
-):
+class FleetSettings(_Section, frozen=True, rename=_env("FLEET_")):
     """Fleet health and commands (docs/devices.md, "Status", "Commands")."""
 
     #: Screens' latest status (heartbeat fields) is written in one statement this often.
     status_flush_s: Positive = 10.0
     #: Screens' answers to remote commands are written this often.
     answer_flush_s: Positive = 0.5
+
+
+class PresenceSettings(
+    _Section, frozen=True, rename=_env("PRESENCE_", last_seen_flush_s="LAST_SEEN_FLUSH_S")
+):
+    """Where screens are connected, as every node sees it (actors/services/presence_service.py)."""
+
+    #: Sessions opened and ended since the last round are announced this often: other
+    #: nodes see a screen come and go within twice this.
+    announce_every_s: Positive = 0.25
+    #: How long after its last announcement a live session is announced again to the
+    #: shared presence (Redis): a third of PRESENCE_TTL_S, so a key survives two lost
+    #: refreshes...
+    interval_s: Positive = 5.0
+    #: ...whose entries live this long, so that a dead node's screens fall offline by
+    #: themselves.
+    ttl_s: Count = 15
+    #: This node's row (``/api/v1/ops/nodes``) is written this often.
+    node_heartbeat_s: Positive = 5.0
     #: Screens' last-seen times are written to PostgreSQL in one statement this often.
     last_seen_flush_s: Positive = 30.0
 
@@ -495,10 +532,12 @@ class Settings(
     claims: ClaimSettings = _section(ClaimSettings)
     admission: AdmissionSettings = _section(AdmissionSettings)
     websocket: WebSocketSettings = _section(WebSocketSettings)
+    sessions: SessionSettings = _section(SessionSettings)
     manifests: ManifestSettings = _section(ManifestSettings)
     content: ContentSettings = _section(ContentSettings)
     emergencies: EmergencySettings = _section(EmergencySettings)
     fleet: FleetSettings = _section(FleetSettings)
+    presence: PresenceSettings = _section(PresenceSettings)
     gc: GcSettings = _section(GcSettings)
     webhooks: WebhookSettings = _section(WebhookSettings)
     plays: PlaySettings = _section(PlaySettings)

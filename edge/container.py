@@ -38,7 +38,7 @@ from actors.services.gc_policy import GcPolicy
 from actors.services.housekeeping import Housekeeping, Job
 from actors.services.manifest_feed import FeedConfig, ManifestFeed
 from actors.services.play_writer import BatchedPlays
-from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
+from actors.services.presence_service import NodePresence, PresenceService
 from actors.services.reconciler import Reconciler
 from actors.services.session_directory import StoreDirectory
 from actors.settings import Settings
@@ -172,7 +172,7 @@ class Container:
             shared,
             store,
             started_at=datetime.fromtimestamp(time.time(), UTC),
-            config=PresenceConfig(last_seen_every_s=settings.fleet.last_seen_flush_s),
+            config=settings.presence,
         )
         presence_reader = NodePresence(presence, shared)
         hooks = build_webhooks(settings, store, presence, presence_reader, metrics)
@@ -255,6 +255,7 @@ class Container:
             manifests=manifest_feed,
             fleet=fleet_reports,
             plays=play_writer,
+            config=settings.sessions,
         )
         events = NodeEvents(runtime, relay)
         emergencies = Emergencies(store, events, presence_reader)

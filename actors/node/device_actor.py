@@ -58,15 +58,11 @@ from actors.runtime import (
     StopReason,
     handler,
 )
+from actors.settings import SessionSettings
 
 log = logging.getLogger("actors.device")
 
 KIND = "device"
-#: How long one frame may take to leave before the screen counts as not reading.
-SEND_TIMEOUT_S = 10.0
-#: A shutting-down node asks screens to reconnect within this spread (ms), so they do
-#: not all land on the surviving nodes in the same instant.
-RECONNECT_SPREAD_MS = 5_000
 
 _CLOSE_ON_STOP = {
     StopReason.REQUESTED: (CloseCode.REPLACED, "replaced by a newer session"),
@@ -103,7 +99,7 @@ class DeviceActor(Actor):
         fleet: FleetSink | None = None,
         plays: PlaySink | None = None,
         last_seq: int | None = None,
-        send_timeout_s: float = SEND_TIMEOUT_S,
+        config: SessionSettings | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
         self.identity = identity
@@ -118,7 +114,7 @@ class DeviceActor(Actor):
         self._fleet = fleet if fleet is not None else NoFleet()
         self._plays = plays if plays is not None else NoPlays()
         self._last_seq = last_seq
-        self._send_timeout_s = send_timeout_s
+        self._config = config or SessionSettings()
         self._jitter = jitter
         self._closed = False
         self.connected_at = datetime.now(UTC)
@@ -174,7 +170,7 @@ class DeviceActor(Actor):
             return
         code, why = _CLOSE_ON_STOP[reason]
         if reason is StopReason.SHUTDOWN:
-            with anyio.move_on_after(1.0):
+            with anyio.move_on_after(self._config.farewell_timeout_s):
                 await self._try_send(self._reconnect_frame())
         await self._close(code, why)
 
@@ -196,7 +192,7 @@ class DeviceActor(Actor):
 
     def _reconnect_frame(self) -> str:
         spread = self._jitter() if self._jitter is not None else 0.5
-        return encode_text(Reconnect(after_ms=int(spread * RECONNECT_SPREAD_MS)))
+        return encode_text(Reconnect(after_ms=int(spread * self._config.reconnect_spread_ms)))
 
     async def on_overflow(self) -> None:
         await self._close(CloseCode.TRY_AGAIN_LATER, "too slow: reconnect to catch up")
@@ -263,7 +259,7 @@ class DeviceActor(Actor):
     async def close_session(self, msg: CloseSession) -> None:
         self.outbox.direct.revoke()
         if msg.frame is not None:
-            with anyio.move_on_after(1.0):
+            with anyio.move_on_after(self._config.farewell_timeout_s):
                 await self._try_send(msg.frame)
         await self._close(msg.code, msg.reason)
         self.ref.stop()
@@ -331,7 +327,7 @@ class DeviceActor(Actor):
             self.frames_sent += 1
             return True
         try:
-            with anyio.fail_after(self._send_timeout_s):
+            with anyio.fail_after(self._config.send_timeout_s):
                 await self.socket.send(frame)
         except TimeoutError:
             log.warning("device %s stopped reading: disconnecting", self.identity.device_id)

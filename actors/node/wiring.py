@@ -22,17 +22,10 @@ from actors.ports.sessions import AckSink, DeviceSocket, SessionIdentity, Sessio
 from actors.runtime import ActorKind, ActorRef, ActorStopped, RestartPolicy, Runtime, StopReason
 from actors.services.manifest_feed import ManifestDelivery
 from actors.services.reconciler import Reconciler
+from actors.settings import SessionSettings
 
 #: Device actors die with their session: the screen reconnecting is their restart.
 DEVICE_RESTART = RestartPolicy(restart="temporary", on_give_up="stop")
-#: A device actor's mailbox holds control messages only (frames live in its outbox).
-DEVICE_MAILBOX = 64
-DEVICE_RESERVE = 16
-#: A tenant actor's mailbox takes a whole node's reconnect storm: every screen's
-#: registration is a never-drop message, and an overflow would kill the actor holding
-#: the tenant's sessions. Entries cost nothing until queued (the queue is a deque).
-TENANT_MAILBOX = 32_768
-TENANT_RESERVE = 32_768
 #: Tenant actors rebuild from PostgreSQL after a crash (a resync), and give up quietly.
 TENANT_RESTART = RestartPolicy(max_restarts=10, within_s=60.0, on_give_up="stop")
 
@@ -63,8 +56,10 @@ class NodeSessions:
         manifests: ManifestDelivery | None = None,
         fleet: FleetSink | None = None,
         plays: PlaySink | None = None,
+        config: SessionSettings | None = None,
     ) -> None:
         self.runtime = runtime
+        self._config = config = config or SessionSettings()
         self._fleet = fleet
         self._plays = plays
         self.presence = presence
@@ -81,16 +76,16 @@ class NodeSessions:
                 name=tenant_actor.KIND,
                 factory=self._tenant_actor,
                 restart=TENANT_RESTART,
-                capacity=TENANT_MAILBOX,
-                reserve=TENANT_RESERVE,
+                capacity=config.tenant_mailbox,
+                reserve=config.tenant_reserve,
             )
         )
         runtime.register(
             ActorKind(
                 name=device_actor.KIND,
                 restart=DEVICE_RESTART,
-                capacity=DEVICE_MAILBOX,
-                reserve=DEVICE_RESERVE,
+                capacity=config.device_mailbox,
+                reserve=config.device_reserve,
             )
         )
 
@@ -173,6 +168,7 @@ class NodeSessions:
                 fleet=self._fleet,
                 plays=self._plays,
                 last_seq=last_seq,
+                config=self._config,
                 jitter=random.random,
             ),
             replace=True,

@@ -8,7 +8,7 @@ presence (Redis, with TTLs, so a dead node's screens fall offline by themselves)
 steady ``sessions / interval_s`` writes a second, spread over the ticks: 10,000 screens
 reconnecting at once are not all written again, together, every interval while they do.
 Every ``node_heartbeat_s`` it upserts this node's row (for ``/api/v1/ops/nodes``); every
-``last_seen_every_s`` it writes ``last_seen_at`` of the sessions seen since, in one
+``last_seen_flush_s`` it writes ``last_seen_at`` of the sessions seen since, in one
 statement. (Reconciling sessions with PostgreSQL is the reconciler's:
 :mod:`actors.services.reconciler`.)
 Each step's failure is logged and retried at the next tick: none may stop the others.
@@ -25,24 +25,14 @@ from uuid import UUID
 
 import anyio
 import anyio.abc
-import msgspec
 
 from actors.domain.devices import Presence
 from actors.node.presence import LocalPresence
 from actors.ports.sessions import SharedPresence
 from actors.ports.uow import UnitOfWork
+from actors.settings import PresenceSettings
 
 log = logging.getLogger(__name__)
-
-
-class PresenceConfig(msgspec.Struct, frozen=True, kw_only=True):
-    announce_every_s: float = 0.25
-    #: How long after its last announcement a live session is announced again: a third
-    #: of ``ttl_s``, so a key survives two lost refreshes.
-    interval_s: float = 5.0
-    ttl_s: int = 15
-    node_heartbeat_s: float = 5.0
-    last_seen_every_s: float = 30.0
 
 
 class NodePresence:
@@ -69,14 +59,14 @@ class PresenceService:
         uow: UnitOfWork,
         *,
         started_at: datetime,
-        config: PresenceConfig | None = None,
+        config: PresenceSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._local = local
         self._shared = shared
         self._uow = uow
         self._started_at = started_at
-        self._config = config or PresenceConfig()
+        self._config = config or PresenceSettings()
         self._clock = clock
         self._stop = anyio.Event()
         self._due: dict[str, float] = {}
@@ -117,7 +107,7 @@ class PresenceService:
                 await self._shared.publish(node, announce, config.ttl_s)
         if self._due_now("heartbeat", config.node_heartbeat_s):
             await self._guard("node heartbeat", self._heartbeat())
-        if self._due_now("last_seen", config.last_seen_every_s):
+        if self._due_now("last_seen", config.last_seen_flush_s):
             await self._guard("last_seen flush", self._flush_last_seen())
 
     def _due_for_refresh(self) -> list[UUID]:

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import anyio
 import pytest
 
-from actors.node.device_actor import RECONNECT_SPREAD_MS, DeviceActor
+from actors.node.device_actor import DeviceActor
 from actors.node.messages import (
     Flush,
     SessionClosed,
@@ -29,6 +29,7 @@ from actors.protocol import CloseCode
 from actors.relay import LocalRelay
 from actors.runtime import Actor, ActorKind, ActorRef, Overflow, Runtime, handler
 from actors.services.reconciler import Reconciler
+from actors.settings import SessionSettings
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -125,7 +126,7 @@ def _device(runtime: Runtime, socket: FakeSocket, tenant_id: UUID) -> ActorRef:
             opening=NoOpening(),
             acks=NoAcks(),
             presence=LocalPresence("n1"),
-            send_timeout_s=0.3,
+            config=SessionSettings(send_timeout_s=0.3),
         ),
     )
 
@@ -326,7 +327,7 @@ async def test_a_drain_tells_idle_screens_at_once_and_the_others_when_their_acto
         assert (drained.sessions, drained.at_once) == (2, 1)
         assert [f["type"] for f in idle.frames] == ["welcome", "reconnect"]
         assert idle.closed == CloseCode.SERVICE_RESTART  # before any actor ran again
-        assert 0 <= idle.frames[-1]["after_ms"] <= RECONNECT_SPREAD_MS
+        assert 0 <= idle.frames[-1]["after_ms"] <= SessionSettings().reconnect_spread_ms
         with anyio.fail_after(WAIT_S):
             for ref in refs:
                 await ref.join()

@@ -15,7 +15,8 @@ import pytest
 
 from actors.domain.devices import Presence
 from actors.node.presence import LocalPresence, SessionOwner
-from actors.services.presence_service import NodePresence, PresenceConfig, PresenceService
+from actors.services.presence_service import NodePresence, PresenceService
+from actors.settings import PresenceSettings
 from store import redis_client
 from store.presence_redis import RedisPresence
 from store.uow import Store
@@ -40,7 +41,7 @@ async def shared() -> AsyncIterator[RedisPresence]:
 
 
 def test_announcements_are_frequent_enough_for_half_a_second() -> None:
-    config = PresenceConfig()
+    config = PresenceSettings()
     assert 2 * config.announce_every_s <= 0.5 < config.interval_s
 
 
@@ -55,7 +56,7 @@ async def test_a_new_session_is_announced_at_the_next_tick_not_the_next_full_rou
         shared,
         store,
         started_at=datetime.now(UTC),
-        config=PresenceConfig(interval_s=3600.0),
+        config=PresenceSettings(interval_s=3600.0),
     )
     elsewhere = NodePresence(LocalPresence("node-b"), shared)
     await service.tick()  # the first round (a full one)
@@ -123,7 +124,7 @@ async def test_each_session_is_announced_again_one_interval_after_its_last_annou
         shared,
         store,
         started_at=datetime.now(UTC),
-        config=PresenceConfig(interval_s=5.0),
+        config=PresenceSettings(interval_s=5.0),
         clock=lambda: now[0],
     )
     tenant, first, second = uuid4(), uuid4(), uuid4()
