@@ -95,7 +95,7 @@ async def _services(settings: Settings, url: str) -> AsyncIterator[tuple[Users, 
         store = Store(db)
         users = Users(
             store,
-            Argon2Passwords.from_settings(settings),
+            Argon2Passwords.from_settings(settings.passwords),
             temporary_password_ttl_s=settings.auth.temporary_password_ttl_s,
         )
         yield users, AuditTrail(store)

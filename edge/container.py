@@ -150,7 +150,7 @@ class Container:
         )
         client = _redis_client(settings)
         store = Store(db)
-        passwords = Argon2Passwords.from_settings(settings)
+        passwords = Argon2Passwords.from_settings(settings.passwords)
         tokens = AccessTokens(
             secret=settings.auth.jwt_secret,
             algorithm=settings.auth.jwt_algo,
@@ -175,7 +175,7 @@ class Container:
             config=settings.presence,
         )
         presence_reader = NodePresence(presence, shared)
-        hooks = build_webhooks(settings, store, presence, presence_reader, metrics)
+        hooks = build_webhooks(settings.webhooks, store, presence, presence_reader, metrics)
         play_writer = BatchedPlays(store, metrics, flush_every_s=settings.plays.flush_s)
         plays = Plays(store, retention_days=settings.plays.retention_days)
         node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
@@ -212,7 +212,7 @@ class Container:
         )
         takeovers = Takeovers(relay)
         runtime = Runtime(
-            RuntimeConfig.from_settings(settings),
+            RuntimeConfig.from_settings(settings.actors),
             metrics=metrics,
             services=(
                 relay,
@@ -275,7 +275,7 @@ class Container:
             users=Users(
                 store, passwords, temporary_password_ttl_s=settings.auth.temporary_password_ttl_s
             ),
-            integrations=Integrations.from_settings(store, settings),
+            integrations=Integrations.from_settings(store, settings.http),
             identity_providers=identity_providers,
             sso=sso,
             webhooks=hooks.webhooks,

@@ -12,7 +12,7 @@ from actors.ports.devices import PresenceReader
 from actors.ports.uow import UnitOfWork
 from actors.services.housekeeping import Job
 from actors.services.webhook_dispatcher import DispatchConfig, WebhookDispatcher
-from actors.settings import Settings
+from actors.settings import WebhookSettings
 from actors.usecases.webhook_watch import ArrivalFeed, WatchConfig, WebhookWatch
 from actors.usecases.webhooks import Webhooks
 from store.webhook_http import HttpWebhookSender
@@ -33,36 +33,34 @@ class WebhookParts:
     jobs: tuple[Job, ...]
 
 
-def policy_of(settings: Settings) -> DestinationPolicy:
+def policy_of(webhooks: WebhookSettings) -> DestinationPolicy:
     return DestinationPolicy.parse(
-        allow_public=settings.webhooks.allow_public,
-        allowed_networks=settings.webhooks.allowed_networks,
-        allow_http=settings.webhooks.allow_http,
+        allow_public=webhooks.allow_public,
+        allowed_networks=webhooks.allowed_networks,
+        allow_http=webhooks.allow_http,
     )
 
 
 def build_webhooks(
-    settings: Settings,
+    webhooks: WebhookSettings,
     uow: UnitOfWork,
     local: LocalPresence,
     presence: PresenceReader,
     metrics: MetricsRegistry,
 ) -> WebhookParts:
-    policy = policy_of(settings)
-    sender = HttpWebhookSender(
-        policy, timeout_s=settings.webhooks.timeout_s, ca_file=settings.webhooks.ca_file
-    )
+    policy = policy_of(webhooks)
+    sender = HttpWebhookSender(policy, timeout_s=webhooks.timeout_s, ca_file=webhooks.ca_file)
     dispatcher = WebhookDispatcher(
         uow,
         sender,
         DispatchConfig(
-            concurrency=settings.webhooks.concurrency,
-            poll_s=settings.webhooks.poll_s,
-            lease_s=settings.webhooks.timeout_s + LEASE_MARGIN_S,
+            concurrency=webhooks.concurrency,
+            poll_s=webhooks.poll_s,
+            lease_s=webhooks.timeout_s + LEASE_MARGIN_S,
             retry=RetryPolicy(
-                max_attempts=settings.webhooks.max_attempts,
-                base_s=settings.webhooks.backoff_base_s,
-                max_s=settings.webhooks.backoff_max_s,
+                max_attempts=webhooks.max_attempts,
+                base_s=webhooks.backoff_base_s,
+                max_s=webhooks.backoff_max_s,
             ),
         ),
         metrics,
@@ -71,18 +69,18 @@ def build_webhooks(
         uow,
         presence,
         WatchConfig(
-            offline_after_s=settings.webhooks.offline_after_s,
-            delivery_check_s=settings.webhooks.delivery_check_s,
-            log_retention_s=settings.webhooks.log_retention_s,
+            offline_after_s=webhooks.offline_after_s,
+            delivery_check_s=webhooks.delivery_check_s,
+            log_retention_s=webhooks.log_retention_s,
         ),
     )
     arrivals = ArrivalFeed(local.take_arrived, local.put_back_arrived, watch)
-    every = settings.webhooks.sweep_every_s
+    every = webhooks.sweep_every_s
     jobs = (
         Job("webhooks: screens back online", ARRIVALS_EVERY_S, arrivals.run_once),
         Job("webhooks: screens offline", every, watch.report_offline),
         Job("webhooks: emergency deliveries", every, watch.check_deliveries),
         Job("webhooks: delivery log retention", PURGE_EVERY_S, watch.purge),
     )
-    webhooks = Webhooks(uow, policy, max_per_tenant=settings.webhooks.max_per_tenant)
-    return WebhookParts(webhooks=webhooks, dispatcher=dispatcher, watch=watch, jobs=jobs)
+    endpoints = Webhooks(uow, policy, max_per_tenant=webhooks.max_per_tenant)
+    return WebhookParts(webhooks=endpoints, dispatcher=dispatcher, watch=watch, jobs=jobs)

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from actors.errors import Throttled
 from actors.ports.accounts import PasswordCheck
-from actors.settings import Settings
+from actors.settings import PasswordSettings
 
 #: What callers turned away by a full queue are told to wait.
 RETRY_AFTER_S = 1
@@ -48,13 +48,13 @@ class Argon2Passwords:
         self._dummy_hash: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Argon2Passwords:
+    def from_settings(cls, passwords: PasswordSettings) -> Argon2Passwords:
         return cls(
-            memory_kib=settings.passwords.memory_kib,
-            time_cost=settings.passwords.time_cost,
-            parallelism=settings.passwords.parallelism,
-            max_concurrent=settings.passwords.hash_concurrency,
-            max_queued=settings.passwords.hash_queue,
+            memory_kib=passwords.memory_kib,
+            time_cost=passwords.time_cost,
+            parallelism=passwords.parallelism,
+            max_concurrent=passwords.hash_concurrency,
+            max_queued=passwords.hash_queue,
         )
 
     async def hash(self, password: str) -> str:

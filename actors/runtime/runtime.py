@@ -34,7 +34,7 @@ from actors.runtime.ref import ActorRef
 from actors.runtime.registry import ActorKind, Defaults, Registry
 from actors.runtime.snapshot import ActorSnapshot, SupervisorSnapshot
 from actors.runtime.supervisor import RestartPolicy, Supervisor
-from actors.settings import Settings
+from actors.settings import ActorSettings
 
 log = logging.getLogger("actors.runtime")
 
@@ -53,7 +53,7 @@ class Service(Protocol):
 
 
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """The runtime's knobs; :meth:`from_settings` maps them from :class:`Settings`."""
+    """The runtime's knobs; :meth:`from_settings` maps them from the settings' actors section."""
 
     mailbox_capacity: int = 1024
     mailbox_reserve: int = 256
@@ -65,18 +65,18 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True):
     restart: RestartPolicy = RestartPolicy()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RuntimeConfig:
+    def from_settings(cls, actors: ActorSettings) -> RuntimeConfig:
         return cls(
-            mailbox_capacity=settings.actors.mailbox_capacity,
-            mailbox_reserve=settings.actors.mailbox_reserve,
-            ask_timeout_s=settings.actors.ask_timeout_s,
-            stop_timeout_s=settings.actors.stop_timeout_s,
-            stuck_after_s=settings.actors.stuck_after_s or None,
+            mailbox_capacity=actors.mailbox_capacity,
+            mailbox_reserve=actors.mailbox_reserve,
+            ask_timeout_s=actors.ask_timeout_s,
+            stop_timeout_s=actors.stop_timeout_s,
+            stuck_after_s=actors.stuck_after_s or None,
             restart=RestartPolicy(
-                max_restarts=settings.actors.restart_max,
-                within_s=settings.actors.restart_within_s,
-                backoff_initial_s=settings.actors.backoff_initial_s,
-                backoff_max_s=settings.actors.backoff_max_s,
+                max_restarts=actors.restart_max,
+                within_s=actors.restart_within_s,
+                backoff_initial_s=actors.backoff_initial_s,
+                backoff_max_s=actors.backoff_max_s,
             ),
         )
 

@@ -156,7 +156,7 @@ class Content:
         self._media = media
         self._refresh = refresh
         self._max_upload = settings.content.max_upload_bytes
-        self._limits = ContentLimits.from_settings(settings)
+        self._limits = ContentLimits.from_settings(settings.content)
         self._manifest_sizes = ManifestSizeGuard.from_settings(settings)
 
     # -- reading ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import msgspec
 
 from actors.errors import Conflict, Invalid
 from actors.ports.uow import Tx
-from actors.settings import Settings
+from actors.settings import ContentSettings
 
 
 class ContentLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,11 +26,11 @@ class ContentLimits(msgspec.Struct, frozen=True, kw_only=True):
     playlist_max_body_bytes: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ContentLimits:
+    def from_settings(cls, content: ContentSettings) -> ContentLimits:
         return cls(
-            max_items=settings.content.max_items,
-            media_quota_bytes=settings.content.media_quota_bytes,
-            playlist_max_body_bytes=settings.content.playlist_max_body_bytes,
+            max_items=content.max_items,
+            media_quota_bytes=content.media_quota_bytes,
+            playlist_max_body_bytes=content.playlist_max_body_bytes,
         )
 
 

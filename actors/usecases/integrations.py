@@ -33,7 +33,7 @@ from actors.errors import Forbidden, NotFound, Unauthenticated
 from actors.pagination import ByName, Page, PageRequest, Paging
 from actors.ports.uow import UnitOfWork
 from actors.ratelimit import Clock, KeyedBuckets
-from actors.settings import Settings
+from actors.settings import HttpSettings
 
 #: The one answer to every refused integration token, whatever the reason.
 BAD_TOKEN = "the integration token is not valid or has been revoked"  # noqa: S105 - a message
@@ -68,12 +68,12 @@ class Integrations:
 
     @classmethod
     def from_settings(
-        cls, uow: UnitOfWork, settings: Settings, *, clock: Clock = time.monotonic
+        cls, uow: UnitOfWork, http: HttpSettings, *, clock: Clock = time.monotonic
     ) -> Integrations:
         buckets = KeyedBuckets(
-            settings.http.integration_per_s,
-            settings.http.integration_burst,
-            max_keys=settings.http.rate_limit_max_keys,
+            http.integration_per_s,
+            http.integration_burst,
+            max_keys=http.rate_limit_max_keys,
             clock=clock,
         )
         return cls(uow, buckets)
