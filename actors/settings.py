@@ -324,10 +324,26 @@ class WebSocketSettings(_Section, frozen=True, rename=_env("WS_")):
     inbound_per_s: float = 2.0
     #: Protocol errors tolerated per session (each answered with an error frame).
     max_protocol_errors: int = 3
+    #: How long a close (and the frame before it) may take before the connection is
+    #: abandoned to the server. (A draining node does not wait for it per session: it
+    #: drops every connection still open at its one deadline.)
+    close_timeout_s: Positive = 2.0
     #: Server pings (0: off). Off by default: Hypercorn's ping loop outlives its connection by
     #: up to one interval (costly in reconnect storms, and it delays shutdown); the device
     #: heartbeats and WS_IDLE_TIMEOUT_S find dead peers and keep NAT mappings alive instead.
     ping_interval_s: float = 0.0
+
+
+class ReconcileSettings(_Section, frozen=True, rename=_env("RECONCILE_")):
+    """The reconciler: tenant actors' sessions compared with the session directory in
+    PostgreSQL (actors/services/reconciler.py)."""
+
+    #: How often every tenant actor is asked to reconcile, relay gap or not.
+    every_s: Positive = 60.0
+    #: How long one directory read may take before it counts as failed.
+    read_timeout_s: Positive = 5.0
+    #: How soon a failed read is tried again.
+    retry_s: Positive = 5.0
 
 
 class SessionSettings(_Section, frozen=True, rename=_env("SESSION_")):
@@ -505,6 +521,9 @@ class LifecycleSettings(_Section, frozen=True, rename=_env("SHUTDOWN_")):
 
     #: SIGTERM: drain, finish requests, flush and exit within this.
     grace_s: Positive = 10.0
+    #: At stop, each batched writer's last flush (emergency acks, plays, fleet status,
+    #: last-seen times) may take this long.
+    flush_timeout_s: Positive = 5.0
 
 
 def _section[T](kind: type[T]) -> T:
@@ -533,6 +552,7 @@ class Settings(
     admission: AdmissionSettings = _section(AdmissionSettings)
     websocket: WebSocketSettings = _section(WebSocketSettings)
     sessions: SessionSettings = _section(SessionSettings)
+    reconcile: ReconcileSettings = _section(ReconcileSettings)
     manifests: ManifestSettings = _section(ManifestSettings)
     content: ContentSettings = _section(ContentSettings)
     emergencies: EmergencySettings = _section(EmergencySettings)

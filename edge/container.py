@@ -167,20 +167,28 @@ class Container:
             if client is not None
             else None
         )
+        final_flush_s = settings.lifecycle.flush_timeout_s
         presence_service = PresenceService(
             presence,
             shared,
             store,
             started_at=datetime.fromtimestamp(time.time(), UTC),
             config=settings.presence,
+            final_flush_s=final_flush_s,
         )
         presence_reader = NodePresence(presence, shared)
         hooks = build_webhooks(settings.webhooks, store, presence, presence_reader, metrics)
-        play_writer = BatchedPlays(store, metrics, flush_every_s=settings.plays.flush_s)
+        play_writer = BatchedPlays(
+            store, metrics, flush_every_s=settings.plays.flush_s, final_flush_s=final_flush_s
+        )
         plays = Plays(store, retention_days=settings.plays.retention_days)
         node_emergencies = NodeEmergencies(StoreEmergencyFeed(store), metrics)
         acks = BatchedAcks(
-            store, metrics, node_id=settings.node_id, flush_every_s=settings.emergencies.ack_flush_s
+            store,
+            metrics,
+            node_id=settings.node_id,
+            flush_every_s=settings.emergencies.ack_flush_s,
+            final_flush_s=final_flush_s,
         )
         fleet_reports = BatchedFleetReports(
             store,
@@ -188,6 +196,7 @@ class Container:
             node_id=settings.node_id,
             status_every_s=settings.fleet.status_flush_s,
             answers_every_s=settings.fleet.answer_flush_s,
+            final_flush_s=final_flush_s,
         )
         emergency_watch = EmergencyWatch(
             node_emergencies,
@@ -209,6 +218,7 @@ class Container:
             StoreDirectory(store),
             tenants=lambda: sessions.tenants(),
             catch_up=node_emergencies.request_catch_up,
+            config=settings.reconcile,
         )
         takeovers = Takeovers(relay)
         runtime = Runtime(

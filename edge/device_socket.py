@@ -56,19 +56,18 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("device_socket", __name__)
 
-#: How long a close may take before the connection is abandoned to the server. (A
-#: draining node does not wait for it per session: it drops every connection still open
-#: at its one deadline, :meth:`edge.container.Container.drain`.)
-CLOSE_TIMEOUT_S = 2.0
 _REVOKED = encode_text(Revoked())
 
 
 class QuartDeviceSocket:
     """Implements :class:`actors.ports.sessions.DeviceSocket` over Quart's websocket."""
 
-    def __init__(self, ws: Websocket, closes: Counter) -> None:
+    def __init__(self, ws: Websocket, closes: Counter, *, close_timeout_s: float) -> None:
         self._ws = ws
         self._closes = closes
+        #: How long a close, or the frame before it, may take (``WS_CLOSE_TIMEOUT_S``);
+        #: the drain does not wait for it (:meth:`edge.container.Container.drain`).
+        self.close_timeout_s = close_timeout_s
         self._fast = RawTextFrames.of(ws)
         self.closed = False
         #: The code the server closed with (``None``: open, or the screen left first).
@@ -119,7 +118,7 @@ class QuartDeviceSocket:
         self.close_code = code
         self.reading.cancel()
         self._closes.inc(code=str(code))
-        with anyio.move_on_after(CLOSE_TIMEOUT_S):
+        with anyio.move_on_after(self.close_timeout_s):
             try:
                 await self._ws.close(code, reason[:120])
             except Exception as exc:  # already gone: nothing to tell the screen
@@ -169,7 +168,9 @@ async def device_session() -> Response | None:
         admitted()
         raise
     # Built once accepted: the fast path is found on an open connection only.
-    socket = QuartDeviceSocket(ws, app.edge_metrics.ws_closes)
+    socket = QuartDeviceSocket(
+        ws, app.edge_metrics.ws_closes, close_timeout_s=app.settings.websocket.close_timeout_s
+    )
     app.device_connections.add(socket)  # a drain waits for it, then drops it
     ref: ActorRef | None = None
     identity: SessionIdentity | None = None
@@ -197,10 +198,10 @@ async def device_session() -> Response | None:
         if ending is not None:
             # The actor owns the socket's writing: it sends the close and stops itself.
             ref.tell(ending)
-            await _wait_stopped(ref)
+            await _wait_stopped(ref, socket.close_timeout_s)
         elif not socket.closed:  # the actor stopped and nobody closed: the node is stopping
             await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
-        await _keep_reports(ws, ref, CLOSE_TIMEOUT_S)
+        await _keep_reports(ws, ref, socket.close_timeout_s)
     except ActorStopped:
         await socket.close(CloseCode.TRY_AGAIN_LATER, "node shutting down")
     except anyio.get_cancelled_exc_class():
@@ -214,7 +215,7 @@ async def device_session() -> Response | None:
         with anyio.CancelScope(shield=True):
             try:
                 if ref is not None:
-                    await _end(ref, wait=not draining)
+                    await _end(ref, socket.close_timeout_s, wait=not draining)
                 if not socket.closed:
                     await socket.close(CloseCode.INTERNAL_ERROR, "session ended")
             finally:
@@ -286,18 +287,18 @@ async def _keep_reports(ws: Websocket, ref: ActorRef, timeout_s: float) -> None:
                     ref.tell(frame)
 
 
-async def _wait_stopped(ref: ActorRef) -> None:
+async def _wait_stopped(ref: ActorRef, timeout_s: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await ref.join(CLOSE_TIMEOUT_S)
+        await ref.join(timeout_s)
 
 
-async def _end(ref: ActorRef, *, wait: bool = True) -> None:
+async def _end(ref: ActorRef, timeout_s: float, *, wait: bool = True) -> None:
     """Make sure the device actor is stopped, and wait for it (bounded: a wedged actor
     cannot keep this handler, and its connection, alive) unless ``wait`` is false."""
     if ref.alive:
         ref.stop()
     if wait:
-        await _wait_stopped(ref)
+        await _wait_stopped(ref, timeout_s)
 
 
 async def _authenticate(
@@ -348,7 +349,7 @@ async def _authenticate(
 
 
 async def _send_quietly(socket: QuartDeviceSocket, frame: str) -> None:
-    with anyio.move_on_after(CLOSE_TIMEOUT_S):
+    with anyio.move_on_after(socket.close_timeout_s):
         try:
             await socket.send(frame)
         except Exception as exc:

@@ -26,6 +26,7 @@ import anyio.abc
 from actors.domain.emergencies import EmergencyAck
 from actors.metrics import MetricsRegistry
 from actors.ports.uow import UnitOfWork
+from actors.settings import LifecycleSettings
 
 log = logging.getLogger("actors.emergencies")
 
@@ -49,10 +50,14 @@ class BatchedAcks:
         flush_every_s: float = 0.5,
         batch_size: int = BATCH_SIZE,
         max_pending: int = MAX_PENDING,
+        final_flush_s: float | None = None,
     ) -> None:
         if flush_every_s <= 0 or batch_size < 1 or max_pending < batch_size:
             raise ValueError("need flush_every_s > 0 and 1 <= batch_size <= max_pending")
         self._uow = uow
+        self._final_flush_s = (
+            LifecycleSettings().flush_timeout_s if final_flush_s is None else final_flush_s
+        )
         self._node_id = node_id
         self._flush_every_s = flush_every_s
         self._batch_size = batch_size
@@ -131,7 +136,7 @@ class BatchedAcks:
                 await self.flush()
         finally:
             # The device actors have stopped (services stop after actors): write the rest.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._final_flush_s):
                 await self.flush()
 
     async def flush(self) -> int:

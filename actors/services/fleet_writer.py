@@ -29,6 +29,7 @@ from actors.domain.fleet import CommandAnswer, DeviceHealth, StatusReport
 from actors.metrics import MetricsRegistry
 from actors.ports.uow import UnitOfWork
 from actors.protocol import CommandResultFrame, Heartbeat
+from actors.settings import LifecycleSettings
 
 log = logging.getLogger("actors.fleet")
 
@@ -52,10 +53,14 @@ class BatchedFleetReports:
         batch_size: int = BATCH_SIZE,
         max_pending: int = MAX_PENDING,
         clock: Callable[[], float] = time.monotonic,
+        final_flush_s: float | None = None,
     ) -> None:
         if min(status_every_s, answers_every_s) <= 0 or not 1 <= batch_size <= max_pending:
             raise ValueError("need flush intervals > 0 and 1 <= batch_size <= max_pending")
         self._uow = uow
+        self._final_flush_s = (
+            LifecycleSettings().flush_timeout_s if final_flush_s is None else final_flush_s
+        )
         self._node_id = node_id
         self._status_every_s = status_every_s
         self._answers_every_s = answers_every_s
@@ -143,7 +148,7 @@ class BatchedFleetReports:
                     await self.flush_statuses()
         finally:
             # The device actors have stopped (services stop after actors): write the rest.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._final_flush_s):
                 await self.flush_answers()
                 await self.flush_statuses()
 

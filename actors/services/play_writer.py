@@ -26,6 +26,7 @@ from actors.domain.plays import PlayRecord, acceptable
 from actors.metrics import MetricsRegistry
 from actors.ports.uow import UnitOfWork
 from actors.protocol import PlayedItem
+from actors.settings import LifecycleSettings
 
 log = logging.getLogger("actors.plays")
 
@@ -46,10 +47,14 @@ class BatchedPlays:
         flush_every_s: float = 5.0,
         batch_size: int = BATCH_SIZE,
         max_pending: int = MAX_PENDING,
+        final_flush_s: float | None = None,
     ) -> None:
         if flush_every_s <= 0 or not 1 <= batch_size <= max_pending:
             raise ValueError("need flush_every_s > 0 and 1 <= batch_size <= max_pending")
         self._uow = uow
+        self._final_flush_s = (
+            LifecycleSettings().flush_timeout_s if final_flush_s is None else final_flush_s
+        )
         self._flush_every_s = flush_every_s
         self._batch_size = batch_size
         self._max_pending = max_pending
@@ -115,7 +120,7 @@ class BatchedPlays:
                 await self.flush()
         finally:
             # The device actors have stopped (services stop after actors): write the rest.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._final_flush_s):
                 await self.flush()
 
     async def flush(self) -> int:

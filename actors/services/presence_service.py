@@ -30,7 +30,7 @@ from actors.domain.devices import Presence
 from actors.node.presence import LocalPresence
 from actors.ports.sessions import SharedPresence
 from actors.ports.uow import UnitOfWork
-from actors.settings import PresenceSettings
+from actors.settings import LifecycleSettings, PresenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class PresenceService:
         *,
         started_at: datetime,
         config: PresenceSettings | None = None,
+        final_flush_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._local = local
@@ -67,6 +68,9 @@ class PresenceService:
         self._uow = uow
         self._started_at = started_at
         self._config = config or PresenceSettings()
+        self._final_flush_s = (
+            LifecycleSettings().flush_timeout_s if final_flush_s is None else final_flush_s
+        )
         self._clock = clock
         self._stop = anyio.Event()
         self._due: dict[str, float] = {}
@@ -89,7 +93,7 @@ class PresenceService:
                 with anyio.move_on_after(self._config.announce_every_s):
                     await self._stop.wait()
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._final_flush_s):
                 await self._final()
 
     async def tick(self) -> None:

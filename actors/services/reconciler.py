@@ -35,15 +35,9 @@ import msgspec
 from actors.ports.relay import Resync
 from actors.ports.sessions import SessionIdentity
 from actors.runtime import ActorRef, ActorStopped
+from actors.settings import ReconcileSettings
 
 log = logging.getLogger("actors.reconciler")
-
-#: How long one directory read may take before it counts as failed.
-READ_TIMEOUT_S = 5.0
-#: How soon a failed read is tried again.
-RETRY_S = 5.0
-#: How often every tenant actor is asked to reconcile, relay gap or not.
-EVERY_S = 60.0
 
 _PERIODIC = Resync(reason="periodic reconciliation")
 _RELAY_GAP = Resync(reason="relay gap")
@@ -91,22 +85,21 @@ class Reconciler:
         *,
         tenants: Callable[[], Sequence[ActorRef]] = tuple,
         catch_up: Callable[[UUID, ActorRef], None] | None = None,
-        every_s: float = EVERY_S,
-        read_timeout_s: float = READ_TIMEOUT_S,
-        retry_s: float = RETRY_S,
+        config: ReconcileSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._directory = directory
         self._tenants = tenants
         self._catch_up = catch_up
-        self._every_s = every_s
-        self._read_timeout_s = read_timeout_s
-        self._retry_s = retry_s
+        config = config or ReconcileSettings()
+        self._every_s = config.every_s
+        self._read_timeout_s = config.read_timeout_s
+        self._retry_s = config.retry_s
         self._clock = clock
         self._pending: dict[UUID, _Request] = {}
         self._wake = anyio.Event()
         self._stopping = False
-        self._next_round = clock() + every_s
+        self._next_round = clock() + config.every_s
         self.served = 0
         self.failed = 0
 

@@ -29,7 +29,7 @@ from actors.protocol import CloseCode
 from actors.relay import LocalRelay
 from actors.runtime import Runtime
 from actors.services.reconciler import Reconciler
-from actors.settings import Settings
+from actors.settings import ReconcileSettings, Settings
 from edge.container import EXTENSION_KEY, Container
 from tests.auth.conftest import FAST_HASHING
 from tests.conftest import make_settings
@@ -194,7 +194,7 @@ async def test_a_failed_read_is_retried_and_a_newer_request_replaces_it() -> Non
             raise OSError("connection refused")
 
     now = [0.0]
-    reconciler = Reconciler(Down(), retry_s=5.0, clock=lambda: now[0])
+    reconciler = Reconciler(Down(), config=ReconcileSettings(retry_s=5.0), clock=lambda: now[0])
     ref: Any = _Inbox()
     reconciler.request(uuid4(), ref, {}, 0)
     assert await reconciler.serve_due() == 5.0  # failed: due again in 5 s
