@@ -388,6 +388,19 @@ class ManifestSettings(_Section, frozen=True, rename=_env("MANIFEST_")):
     notice_max_ids: NonNegativeCount = 256
     #: A manifest's encoded size limit (docs/security.md).
     max_bytes: Count = 1024 * 1024
+    #: Groups and devices a pending recompute names before it becomes "everyone".
+    max_named: Count = 1024
+    #: Tenants leased per tick for the horizon (more are taken at the next tick).
+    due_batch: Count = 64
+    #: Screens' manifest acknowledgements are written this often...
+    ack_flush_s: Positive = 2.0
+    #: ...and this many are buffered before the oldest are dropped (they are informational).
+    ack_buffer: Count = 50_000
+    #: At stop, the last write of those acknowledgements may take this long.
+    final_flush_s: Positive = 2.0
+    #: Devices whose last frame the opening cache holds (all tenants); past it, it starts
+    #: over (frames are shared strings: an entry costs ~100 bytes).
+    cached_frames: Count = 200_000
 
     def __post_init__(self) -> None:
         if self.horizon_s < self.step_s:

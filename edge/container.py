@@ -36,7 +36,7 @@ from actors.services.emergency_watch import EmergencyWatch
 from actors.services.fleet_writer import BatchedFleetReports
 from actors.services.gc_policy import GcPolicy
 from actors.services.housekeeping import Housekeeping, Job
-from actors.services.manifest_feed import FeedConfig, ManifestFeed
+from actors.services.manifest_feed import ManifestFeed
 from actors.services.play_writer import BatchedPlays
 from actors.services.presence_service import NodePresence, PresenceService
 from actors.services.reconciler import Reconciler
@@ -208,7 +208,7 @@ class Container:
         # index); the other nodes hear of it over the relay.
         manifests = Manifests(store, relay, ManifestPolicy.from_settings(settings))
         manifest_feed = ManifestFeed(
-            manifests, sessions=presence, config=_feed_config(settings), metrics=metrics
+            manifests, sessions=presence, config=settings.manifests, metrics=metrics
         )
         identity_providers = HttpIdentityProviders.from_settings(settings)
         sso = SingleSignOn.from_settings(
@@ -407,14 +407,6 @@ class Container:
             self._stopped = True
             await self._stack.aclose()
             log.info("node %s stopped", self.settings.node_id)
-
-
-def _feed_config(settings: Settings) -> FeedConfig:
-    return FeedConfig(
-        workers=settings.manifests.workers,
-        tick_s=settings.manifests.tick_s,
-        opening_timeout_s=settings.manifests.opening_timeout_s,
-    )
 
 
 class _Started:

@@ -51,13 +51,13 @@ from uuid import UUID
 
 import anyio
 import anyio.abc
-import msgspec
 
 from actors.domain.manifest_batch import DeviceScope
 from actors.metrics import MetricsRegistry
 from actors.node.messages import Flush
 from actors.node.presence import SessionOwner
 from actors.runtime import ActorStopped
+from actors.settings import ManifestSettings
 
 log = logging.getLogger(__name__)
 
@@ -132,22 +132,6 @@ class _NoSessions:
         return []
 
 
-class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
-    workers: int = 2
-    tick_s: float = 60.0
-    opening_timeout_s: float = 5.0
-    #: Groups and devices a pending recompute names before it becomes "everyone".
-    max_named: int = 1024
-    #: Tenants leased per tick for the horizon (more are taken at the next tick).
-    due_batch: int = 64
-    ack_flush_s: float = 2.0
-    #: Acknowledgements buffered before the oldest are dropped (they are informational).
-    ack_buffer: int = 50_000
-    #: Devices whose last frame the opening cache holds (all tenants); past it, it starts
-    #: over (frames are shared strings: an entry costs ~100 bytes).
-    cached_frames: int = 200_000
-
-
 class _Waiter:
     __slots__ = ("answer", "done")
 
@@ -172,12 +156,12 @@ class ManifestFeed:
         source: ManifestSource,
         *,
         sessions: SessionIndex | None = None,
-        config: FeedConfig | None = None,
+        config: ManifestSettings | None = None,
         metrics: MetricsRegistry | None = None,
     ) -> None:
         self._source = source
         self._sessions: SessionIndex = sessions if sessions is not None else _NoSessions()
-        self._config = config or FeedConfig()
+        self._config = config or ManifestSettings()
         self._jobs: dict[UUID, _Job] = {}
         self._ready: deque[UUID] = deque()
         self._busy: set[UUID] = set()
@@ -280,7 +264,7 @@ class ManifestFeed:
         self, tenant_id: UUID, frames: Mapping[UUID, tuple[int, str]], *, start: bool = True
     ) -> None:
         """Keep the newest frame of each device for openings (bounded, see
-        :attr:`FeedConfig.cached_frames`); ``start=False``: only in a tenant's existing
+        :attr:`ManifestSettings.cached_frames`); ``start=False``: only in a tenant's existing
         cache."""
         cached = self._cache.get(tenant_id)
         if not frames or (cached is None and not start):
@@ -362,7 +346,7 @@ class ManifestFeed:
             self._running = False
             for job in self._jobs.values():
                 _answer(job, {})
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.final_flush_s):
                 await self._flush_acks()
 
     async def _worker(self) -> None:

@@ -17,7 +17,8 @@ import pytest
 from actors.domain.manifest_batch import DeviceScope
 from actors.node.messages import Flush
 from actors.node.outbox import Outbox
-from actors.services.manifest_feed import FeedConfig, ManifestFeed, Recomputation
+from actors.services.manifest_feed import ManifestFeed, Recomputation
+from actors.settings import ManifestSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -120,7 +121,7 @@ class Session:
 @asynccontextmanager
 async def running(source: FakeSource, **config: float) -> AsyncIterator[ManifestFeed]:
     settings = {"workers": 2, "tick_s": 3600.0, "opening_timeout_s": 1.0, **config}
-    feed = ManifestFeed(source, config=FeedConfig(**settings))  # type: ignore[arg-type]
+    feed = ManifestFeed(source, config=ManifestSettings(**settings))  # type: ignore[arg-type]
     async with anyio.create_task_group() as tasks:
         await tasks.start(feed.run)
         try:
@@ -220,7 +221,7 @@ async def test_an_opening_that_cannot_be_served_in_time_starts_without() -> None
 
 
 async def test_an_opening_on_a_stopped_feed_answers_at_once() -> None:
-    feed = ManifestFeed(FakeSource(), config=FeedConfig(opening_timeout_s=60.0))
+    feed = ManifestFeed(FakeSource(), config=ManifestSettings(opening_timeout_s=60.0))
     with anyio.fail_after(1.0):
         assert await feed.fetch(T1, uuid4()) is None
 
@@ -308,7 +309,7 @@ async def running_with(
     source: FakeSource, index: Index, **config: float
 ) -> AsyncIterator[ManifestFeed]:
     settings = {"workers": 2, "tick_s": 3600.0, "opening_timeout_s": 1.0, **config}
-    feed = ManifestFeed(source, sessions=index, config=FeedConfig(**settings))  # type: ignore[arg-type]
+    feed = ManifestFeed(source, sessions=index, config=ManifestSettings(**settings))  # type: ignore[arg-type]
     async with anyio.create_task_group() as tasks:
         await tasks.start(feed.run)
         try:
