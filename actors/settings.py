@@ -534,6 +534,18 @@ class LifecycleSettings(_Section, frozen=True, rename=_env("SHUTDOWN_")):
 
     #: SIGTERM: drain, finish requests, flush and exit within this.
     grace_s: Positive = 10.0
+    #: The share of SHUTDOWN_GRACE_S given to closing screen sessions; the rest is for
+    #: HTTP requests in flight and the final flush.
+    drain_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.6
+    #: How long the drain waits for the screens' close replies, all of them under this one
+    #: deadline (within the share above): a player that reads answers within a round trip;
+    #: the connections of those that did not answer by then are dropped (their players
+    #: reconnect on the dropped connection just the same).
+    close_replies_s: Positive = 1.0
+    #: How long the final stop (runtime, flush, pool) may take once the grace has run out...
+    final_stop_s: Positive = 5.0
+    #: ...and after a second signal.
+    hard_stop_s: Positive = 1.0
     #: At stop, each batched writer's last flush (emergency acks, plays, fleet status,
     #: last-seen times) may take this long.
     flush_timeout_s: Positive = 5.0

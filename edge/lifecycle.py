@@ -13,7 +13,7 @@ one line and a non-zero exit (:func:`store.startup.with_database`).
    refused with 503, ``/ready`` says unavailable, every screen is told ``reconnect``
    (with a jittered delay) and closed 1012 — the idle ones in one pass, written straight
    to their connections — and the close replies are awaited under one deadline
-   (:data:`CLOSE_REPLIES_S`), after which the screens that did not answer are dropped.
+   (``SHUTDOWN_CLOSE_REPLIES_S``), after which the screens that did not answer are dropped.
    The process is about to exit: garbage collections are off from here on, and the
    sessions' handlers end without waiting for their actors one by one (the runtime's
    stop waits for all of them) or logging a line each;
@@ -48,16 +48,6 @@ from edge.server import prepare_stack
 
 log = logging.getLogger("signage")
 
-#: The share of ``SHUTDOWN_GRACE_S`` given to closing screen sessions; the rest is for
-#: HTTP requests in flight and the final flush.
-DRAIN_SHARE = 0.6
-#: How long the drain waits for the screens' close replies, all of them under this one
-#: deadline (within the share above): a player that reads answers within a round trip;
-#: the connections of those that did not answer by then are dropped (their players
-#: reconnect on the dropped connection just the same).
-CLOSE_REPLIES_S = 1.0
-#: How long the final stop (runtime, flush, pool) may take once the grace has run out.
-FINAL_STOP_S = 5.0
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _REASONS = {
     errno.EADDRINUSE: "address already in use",
@@ -140,6 +130,7 @@ async def serve_node(
     docstring says, within ``grace_s``."""
     node: Container = app.extensions[EXTENSION_KEY]
     stopping, now = signals.stopping, signals.now
+    lifecycle = node.settings.lifecycle
     prepare_stack()
     # Announced once bound, started and ready for signals (tests and operators wait for it).
     log.info("serving on http://%s (node %s)", ", ".join(config.bind), node.settings.node_id)
@@ -147,7 +138,7 @@ async def serve_node(
     async def drained() -> None:
         await stopping.wait()
         _no_more_collections()
-        await node.drain(min(grace_s * DRAIN_SHARE, CLOSE_REPLIES_S))
+        await node.drain(min(grace_s * lifecycle.drain_share, lifecycle.close_replies_s))
 
     serving = asyncio.create_task(
         worker_serve(
@@ -165,7 +156,7 @@ async def serve_node(
         if not serving.done():
             log.warning("Hypercorn did not stop within the grace period: stopping hard")
             serving.cancel()
-            await asyncio.wait({serving}, timeout=FINAL_STOP_S)
+            await asyncio.wait({serving}, timeout=lifecycle.final_stop_s)
         elif not serving.cancelled():
             serving.result()  # why serving ended early (a start-up failure), if it did
     finally:
@@ -173,7 +164,8 @@ async def serve_node(
         # this does (idempotent: waits for a stop already under way).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                asyncio.shield(node.stop()), 1.0 if now.is_set() else FINAL_STOP_S
+                asyncio.shield(node.stop()),
+                lifecycle.hard_stop_s if now.is_set() else lifecycle.final_stop_s,
             )
 
 

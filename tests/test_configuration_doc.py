@@ -35,11 +35,12 @@ def shown_constraint(kind: object) -> str:
     if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
         if info.ge is not None and info.le is not None:
             return f"{_number(info.ge)} to {_number(info.le)}"
-        if info.ge is not None:
-            return f">= {_number(info.ge)}"
-        if info.gt is not None:
-            return f"> {_number(info.gt)}"
-        return ""
+        bounds = [
+            f"{sign} {_number(bound)}"
+            for sign, bound in ((">=", info.ge), (">", info.gt), ("<=", info.le), ("<", info.lt))
+            if bound is not None
+        ]
+        return ", ".join(bounds)
     if isinstance(info, msgspec.inspect.StrType):
         parts = []
         if info.max_length is not None:

@@ -116,7 +116,14 @@ def test_repr_never_shows_secrets() -> None:
     ids=lambda v: v.name,
 )
 def test_each_variable_sets_its_own_field(variable: Variable) -> None:
-    value = True if isinstance(variable.default, bool) else variable.default + 1  # type: ignore[operator]
+    default = variable.default
+    if isinstance(default, bool):
+        value: object = True
+    elif isinstance(default, float):
+        value = default / 2 or 1.0  # inside every range, and not the default
+    else:
+        assert isinstance(default, int)
+        value = default + 1
     s = load_settings({variable.name: str(value)}, dotenv=None)
     section = getattr(s, variable.section) if variable.section else s
     assert getattr(section, variable.field) == value
