@@ -439,28 +439,12 @@ def build_relay(
     codec = RelayCodec((*RELAY_MESSAGES, *TENANT_EVENTS))
     if settings.relay.url is None:
         return LocalRelay(settings.node_id, codec=codec, metrics=metrics)
-    if settings.relay.cluster:
-        return RedisClusterRelay(
-            settings.relay.url,
-            node_id=settings.node_id,
-            codec=codec,
-            prefix=settings.relay.channel_prefix,
-            publish_timeout_s=settings.relay.publish_timeout_s,
-            subscribe_timeout_s=settings.relay.subscribe_timeout_s,
-            ping_interval_s=settings.relay.ping_interval_s,
-            reconnect_max_s=settings.relay.reconnect_max_s,
-            metrics=metrics,
-        )
-    return RedisRelay(
+    kind = RedisClusterRelay if settings.relay.cluster else RedisRelay
+    return kind(
         settings.relay.url,
         node_id=settings.node_id,
         codec=codec,
-        prefix=settings.relay.channel_prefix,
-        sharded=settings.relay.sharded,
-        publish_timeout_s=settings.relay.publish_timeout_s,
-        subscribe_timeout_s=settings.relay.subscribe_timeout_s,
-        ping_interval_s=settings.relay.ping_interval_s,
-        reconnect_max_s=settings.relay.reconnect_max_s,
+        config=settings.relay,
         metrics=metrics,
     )
 

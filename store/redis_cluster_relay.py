@@ -48,6 +48,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from actors.metrics import MetricsRegistry
 from actors.ports.relay import Deliver, OnGap, RelayState, Subscription
 from actors.relay import RelayCodec, RelayMetrics, SubscriptionTable
+from actors.settings import RelaySettings
 from store import redis_client
 
 log = logging.getLogger("store.redis_cluster_relay")
@@ -100,24 +101,21 @@ class RedisClusterRelay:
         *,
         node_id: str,
         codec: RelayCodec | None = None,
-        prefix: str = "signage",
-        publish_timeout_s: float = 1.0,
-        subscribe_timeout_s: float = 2.0,
-        ping_interval_s: float = 5.0,
-        reconnect_max_s: float = 5.0,
+        config: RelaySettings | None = None,
         metrics: MetricsRegistry | None = None,
     ) -> None:
+        config = config or RelaySettings()
         self.node_id = node_id
         self.publisher_name = f"signage-relay-pub:{node_id}"[:63].replace(" ", "_")
         self.subscriber_name = f"signage-relay-sub:{node_id}"[:63].replace(" ", "_")
         self._url = url
         self._cluster = redis_client.connect_cluster(url, client_name=self.publisher_name)
         self._codec = codec or RelayCodec()
-        self._prefix = f"{prefix}:relay:tenant:"
-        self._publish_timeout_s = publish_timeout_s
-        self._subscribe_timeout_s = subscribe_timeout_s
-        self._ping_interval_s = ping_interval_s
-        self._backoff = EqualJitterBackoff(cap=reconnect_max_s, base=RECONNECT_BASE_S)
+        self._prefix = f"{config.channel_prefix}:relay:tenant:"
+        self._publish_timeout_s = config.publish_timeout_s
+        self._subscribe_timeout_s = config.subscribe_timeout_s
+        self._ping_interval_s = config.ping_interval_s
+        self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=RECONNECT_BASE_S)
         registry = metrics if metrics is not None else MetricsRegistry()
         self.metrics = RelayMetrics(registry, lambda: self.state)
         self.refreshes = registry.counter(

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from actors.metrics import MetricsRegistry
 from actors.ports.relay import Deliver, OnGap, RelayState, Subscription
 from actors.relay import RelayCodec, RelayMetrics, SubscriptionTable
+from actors.settings import RelaySettings
 from store import redis_client
 
 log = logging.getLogger("store.redis_relay")
@@ -63,14 +64,10 @@ class RedisRelay:
         *,
         node_id: str,
         codec: RelayCodec | None = None,
-        prefix: str = "signage",
-        sharded: bool = False,
-        publish_timeout_s: float = 1.0,
-        subscribe_timeout_s: float = 2.0,
-        ping_interval_s: float = 5.0,
-        reconnect_max_s: float = 5.0,
+        config: RelaySettings | None = None,
         metrics: MetricsRegistry | None = None,
     ) -> None:
+        config = config or RelaySettings()
         self.node_id = node_id
         self.publisher_name = f"signage-relay-pub:{node_id}"[:63].replace(" ", "_")
         self.subscriber_name = f"signage-relay-sub:{node_id}"[:63].replace(" ", "_")
@@ -79,12 +76,12 @@ class RedisRelay:
             url, client_name=self.subscriber_name, retries=0, health_check_interval=0
         )
         self._codec = codec or RelayCodec()
-        self._prefix = f"{prefix}:relay:tenant:"
-        self._sharded = sharded
-        self._publish_timeout_s = publish_timeout_s
-        self._subscribe_timeout_s = subscribe_timeout_s
-        self._ping_interval_s = ping_interval_s
-        self._backoff = EqualJitterBackoff(cap=reconnect_max_s, base=RECONNECT_BASE_S)
+        self._prefix = f"{config.channel_prefix}:relay:tenant:"
+        self._sharded = config.sharded
+        self._publish_timeout_s = config.publish_timeout_s
+        self._subscribe_timeout_s = config.subscribe_timeout_s
+        self._ping_interval_s = config.ping_interval_s
+        self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=RECONNECT_BASE_S)
         self.metrics = RelayMetrics(
             metrics if metrics is not None else MetricsRegistry(), lambda: self.state
         )

@@ -19,6 +19,7 @@ from redis.crc import key_slot
 from actors.metrics import MetricsRegistry
 from actors.ports.relay import RELAY_MESSAGES, RelayState
 from actors.relay import RelayCodec
+from actors.settings import RelaySettings
 from store import redis_client
 from store.presence_redis import RedisPresence
 from store.redis_cluster_relay import RedisClusterRelay
@@ -59,9 +60,7 @@ def make_relay(servers: RedisClusterServers, node: str, prefix: str) -> RedisClu
         servers.url,
         node_id=node,
         codec=CODEC,
-        prefix=prefix,
-        ping_interval_s=1.0,
-        reconnect_max_s=0.5,
+        config=RelaySettings(channel_prefix=prefix, ping_interval_s=1.0, reconnect_max_s=0.5),
         metrics=MetricsRegistry(),
     )
 

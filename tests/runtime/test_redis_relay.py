@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from actors.metrics import MetricsRegistry
 from actors.ports.relay import RELAY_MESSAGES, RelayState, Resync
 from actors.relay import RelayCodec
+from actors.settings import RelaySettings
 from store.redis_relay import RedisRelay
 from tests.runtime.tcp_proxy import running_proxy
 from tests.waiting import eventually
@@ -62,9 +63,8 @@ def make_relay(
         url,
         node_id=node,
         codec=CODEC,
-        prefix=prefix,
+        config=RelaySettings(channel_prefix=prefix, **kw),  # type: ignore[arg-type]
         metrics=metrics or MetricsRegistry(),
-        **kw,  # type: ignore[arg-type]
     )
 
 
