@@ -500,8 +500,14 @@ class WebhookSettings(_Section, frozen=True, rename=_env("WEBHOOK_")):
     delivery_check_s: Positive = 30.0
     #: How often each node looks for offline screens and incomplete deliveries.
     sweep_every_s: Positive = 5.0
-    #: Finished deliveries stay in the delivery log this long.
+    #: Finished deliveries stay in the delivery log this long...
     log_retention_s: Positive = 7 * 24 * 3600.0
+    #: ...and each node deletes the older ones this often.
+    purge_every_s: Positive = 3600.0
+    #: How often a node hands the sessions it opened to the "back online" check.
+    arrivals_every_s: Positive = 1.0
+    #: A delivery's lease outlives the attempt's deadline (WEBHOOK_TIMEOUT_S) by this much.
+    lease_margin_s: Positive = 20.0
 
     def __post_init__(self) -> None:
         if self.backoff_max_s < self.backoff_base_s:
@@ -525,8 +531,10 @@ class PlaySettings(_Section, frozen=True, rename=_env("PLAY_")):
     items_per_s: Positive = 2.0
     #: Reported plays are written (rolled up per hour) in one transaction this often.
     flush_s: Positive = 5.0
-    #: Hours of plays older than this are deleted (reports cover at most this far back).
+    #: Hours of plays older than this are deleted (reports cover at most this far back)...
     retention_days: Count = 400
+    #: ...by each node this often.
+    purge_every_s: Positive = 3600.0
 
 
 class LifecycleSettings(_Section, frozen=True, rename=_env("SHUTDOWN_")):

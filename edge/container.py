@@ -82,8 +82,6 @@ from store.uow import Store
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "signage.container"
-#: How often a node deletes proof-of-play hours past PLAY_RETENTION_DAYS.
-PLAY_PURGE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -247,7 +245,7 @@ class Container:
                             settings.registration.housekeeping_every_s,
                             lambda: sso.purge_expired_sign_ins(),
                         ),
-                        Job("play retention", PLAY_PURGE_EVERY_S, lambda: plays.purge()),
+                        Job("play retention", settings.plays.purge_every_s, lambda: plays.purge()),
                     ]
                 ),
                 hooks.dispatcher,

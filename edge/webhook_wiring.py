@@ -17,13 +17,6 @@ from actors.usecases.webhook_watch import ArrivalFeed, WatchConfig, WebhookWatch
 from actors.usecases.webhooks import Webhooks
 from store.webhook_http import HttpWebhookSender
 
-#: How often a node hands the sessions it opened to the "back online" check.
-ARRIVALS_EVERY_S = 1.0
-#: How often a node deletes delivery-log rows past their retention.
-PURGE_EVERY_S = 3600.0
-#: A lease outlives the attempt's deadline by this much.
-LEASE_MARGIN_S = 20.0
-
 
 @dataclass(frozen=True)
 class WebhookParts:
@@ -56,7 +49,7 @@ def build_webhooks(
         DispatchConfig(
             concurrency=webhooks.concurrency,
             poll_s=webhooks.poll_s,
-            lease_s=webhooks.timeout_s + LEASE_MARGIN_S,
+            lease_s=webhooks.timeout_s + webhooks.lease_margin_s,
             retry=RetryPolicy(
                 max_attempts=webhooks.max_attempts,
                 base_s=webhooks.backoff_base_s,
@@ -77,10 +70,10 @@ def build_webhooks(
     arrivals = ArrivalFeed(local.take_arrived, local.put_back_arrived, watch)
     every = webhooks.sweep_every_s
     jobs = (
-        Job("webhooks: screens back online", ARRIVALS_EVERY_S, arrivals.run_once),
+        Job("webhooks: screens back online", webhooks.arrivals_every_s, arrivals.run_once),
         Job("webhooks: screens offline", every, watch.report_offline),
         Job("webhooks: emergency deliveries", every, watch.check_deliveries),
-        Job("webhooks: delivery log retention", PURGE_EVERY_S, watch.purge),
+        Job("webhooks: delivery log retention", webhooks.purge_every_s, watch.purge),
     )
     endpoints = Webhooks(uow, policy, max_per_tenant=webhooks.max_per_tenant)
     return WebhookParts(webhooks=endpoints, dispatcher=dispatcher, watch=watch, jobs=jobs)
