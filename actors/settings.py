@@ -111,13 +111,20 @@ class RelaySettings(
     #: Silence on the subscriber connection before it is pinged; no answer within the same
     #: time again and the connection is declared dead and replaced.
     ping_interval_s: Positive = 5.0
+    #: Reconnection delays: from this, doubling per failure in a row up to
+    #: RELAY_RECONNECT_MAX_S (with jitter).
+    reconnect_base_s: Positive = 0.05
     reconnect_max_s: Positive = 5.0
+    #: How long closing a connection may take before it is left to itself.
+    close_timeout_s: Positive = 2.0
 
     def __post_init__(self) -> None:
         if self.cluster and self.url is None:
             raise ConfigError("REDIS_CLUSTER: needs REDIS_URL (any seed node of the cluster)")
         if self.cluster and self.url is not None and self.url.startswith("unix:"):
             raise ConfigError("REDIS_CLUSTER: REDIS_URL must be redis:// or rediss:// (TCP)")
+        if self.reconnect_max_s < self.reconnect_base_s:
+            raise ConfigError("RELAY_RECONNECT_MAX_S: must be at least RELAY_RECONNECT_BASE_S")
 
 
 class AuthSettings(_Section, frozen=True, rename=_env("")):

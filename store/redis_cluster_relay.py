@@ -53,11 +53,6 @@ from store import redis_client
 
 log = logging.getLogger("store.redis_cluster_relay")
 
-#: How long closing a connection may take before we stop caring.
-CLOSE_TIMEOUT_S = 2.0
-#: Smallest reconnect delay (doubles per consecutive failure up to ``reconnect_max_s``).
-RECONNECT_BASE_S = 0.05
-
 
 class _Silent(Exception):
     """A shard's subscriber connection did not answer a ping in time."""
@@ -115,7 +110,8 @@ class RedisClusterRelay:
         self._publish_timeout_s = config.publish_timeout_s
         self._subscribe_timeout_s = config.subscribe_timeout_s
         self._ping_interval_s = config.ping_interval_s
-        self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=RECONNECT_BASE_S)
+        self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=config.reconnect_base_s)
+        self._close_timeout_s = config.close_timeout_s
         registry = metrics if metrics is not None else MetricsRegistry()
         self.metrics = RelayMetrics(registry, lambda: self.state)
         self.refreshes = registry.counter(
@@ -336,7 +332,7 @@ class RedisClusterRelay:
                 await self._stopping.wait()
         finally:
             self._tg = None
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
                 await self._cluster.aclose()
 
     async def _shard_loop(self, shard: _Shard) -> None:
@@ -367,7 +363,7 @@ class RedisClusterRelay:
             # finds no session and starts a new one.
             if self._shards.get(shard.name) is shard:
                 del self._shards[shard.name]
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
                 await shard.client.aclose()
 
     async def _session(self, shard: _Shard) -> None:
@@ -466,7 +462,7 @@ class RedisClusterRelay:
         waiting, self._confirmed = self._confirmed, anyio.Event()
         waiting.set()  # subscribers waiting for a confirmation stop waiting: it won't come
         if pubsub is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
                 try:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 except _TRANSPORT_ERRORS as exc:

@@ -42,11 +42,6 @@ from store import redis_client
 
 log = logging.getLogger("store.redis_relay")
 
-#: How long closing a connection may take before we stop caring.
-CLOSE_TIMEOUT_S = 2.0
-#: Smallest reconnect delay (doubles per consecutive failure up to ``reconnect_max_s``).
-RECONNECT_BASE_S = 0.05
-
 
 class _Silent(Exception):
     """The subscriber connection did not answer a ping in time."""
@@ -81,7 +76,8 @@ class RedisRelay:
         self._publish_timeout_s = config.publish_timeout_s
         self._subscribe_timeout_s = config.subscribe_timeout_s
         self._ping_interval_s = config.ping_interval_s
-        self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=RECONNECT_BASE_S)
+        self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=config.reconnect_base_s)
+        self._close_timeout_s = config.close_timeout_s
         self.metrics = RelayMetrics(
             metrics if metrics is not None else MetricsRegistry(), lambda: self.state
         )
@@ -208,7 +204,7 @@ class RedisRelay:
                 with anyio.move_on_after(self._backoff.compute(failures)):
                     await self._stopping.wait()
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
                 await self._publisher.aclose()
                 await self._subscriber.aclose()
 
@@ -293,7 +289,7 @@ class RedisRelay:
         waiting.set()  # subscribers waiting for a confirmation stop waiting: it won't come
         if pubsub is not None:
             # Only this session's connection; the client's pool closes when run() ends.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
                 try:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 except _TRANSPORT_ERRORS as exc:
