@@ -1,6 +1,7 @@
 """Takeovers told to the other nodes: a round's sessions in one relay message per tenant
 (chunked), the newest session of a device winning, and what arrives while a publish is
-on its way carried by the next round, not lost."""
+on its way carried by the next round, not lost. On the receiving node, only an older
+session gives way: a late word about the session a newer one replaced closes nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ import msgspec
 import pytest
 
 from actors.events import SessionsTakenOver
+from actors.node.messages import SessionsAnswer, SessionsQuery
+from actors.node.presence import LocalPresence
 from actors.node.takeovers import Takeovers
+from actors.node.wiring import NodeSessions
 from actors.ports.sessions import SessionIdentity
+from actors.protocol import CloseCode
+from actors.relay import LocalRelay
+from actors.runtime import Runtime
+from actors.services.reconciler import Reconciler
+from tests.devices.test_device_actor import FakeSocket, NoAcks, NoOpening
+from tests.devices.test_reconciler import GatedDirectory
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -97,3 +107,39 @@ async def test_what_arrives_during_a_publish_goes_with_the_next_round() -> None:
         takeovers.stop()
     assert [len(m.sessions) for _t, m in relay.published] == [1, 20]
     assert relay.sessions() == told([first, *later])
+
+
+async def test_a_word_about_an_older_session_closes_nothing_a_newer_one_closes_4409() -> None:
+    tenant_id = uuid4()
+    here = session(tenant_id)
+    reconciler = Reconciler(GatedDirectory({}))
+    sessions = NodeSessions(
+        Runtime(services=(reconciler,)),
+        relay=LocalRelay("n1"),
+        reconciler=reconciler,
+        opening=NoOpening(),
+        acks=NoAcks(),
+        presence=LocalPresence("n1"),
+    )
+    device = here.device_id
+    async with anyio.create_task_group() as tg:
+        await tg.start(sessions.runtime.run)
+        socket = FakeSocket()
+        sessions.open(here, socket, last_seq=None)
+        tenant = sessions.tenant(tenant_id)
+
+        async def held() -> bool:
+            answer = await tenant.ask(SessionsQuery(), reply=SessionsAnswer)
+            return device in answer.device_ids
+
+        await eventually(held, timeout_s=10)
+        # Late: the session this one replaced, opened elsewhere a second earlier.
+        tenant.tell(SessionsTakenOver(((device, uuid4(), here.opened_at - 1.0),)))
+        assert await held()
+        assert socket.closed is None
+        # The screen opened a newer session on another node.
+        tenant.tell(SessionsTakenOver(((device, uuid4(), here.opened_at + 1.0),)))
+        await eventually(lambda: socket.closed is not None, timeout_s=10)
+        assert socket.closed == CloseCode.REPLACED
+        assert not await held()
+        sessions.runtime.stop()
