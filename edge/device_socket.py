@@ -264,6 +264,9 @@ class _Once:
 
 #: What a screen reports that must be kept even while its session closes.
 _REPORTS = (Ack, Played, CommandResultFrame)
+#: At most this many of them are kept after the close (what a screen had in flight; a
+#: screen flooding its closing session is not read into the batched writers).
+MAX_REPORTS_AFTER_CLOSE = 256
 
 
 async def _keep_reports(ws: Websocket, ref: ActorRef, timeout_s: float) -> None:
@@ -275,14 +278,22 @@ async def _keep_reports(ws: Websocket, ref: ActorRef, timeout_s: float) -> None:
     Returning earlier would leave frames in flight with nobody reading them: Hypercorn
     then blocks on its bounded per-connection queue and never sees the close reply.
     """
+    kept = 0
     with anyio.move_on_after(timeout_s):
         while True:
             raw = await ws.receive()
+            if (
+                kept >= MAX_REPORTS_AFTER_CLOSE
+                or not isinstance(raw, str)
+                or len(raw) > MAX_INBOUND_FRAME_BYTES
+            ):
+                continue
             try:
-                frame = decode_inbound(raw) if isinstance(raw, str) else None
+                frame = decode_inbound(raw)
             except ProtocolError:
                 continue
             if isinstance(frame, _REPORTS):
+                kept += 1
                 with contextlib.suppress(ActorStopped, MailboxFull):
                     ref.tell(frame)
 
