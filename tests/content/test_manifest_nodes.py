@@ -129,3 +129,27 @@ async def test_a_node_that_missed_the_notice_catches_up(
         caught_up = await next_manifest(ws)
     assert caught_up["version"] == stored["version"]
     assert played_content(caught_up) == {item["id"]}
+
+
+async def test_a_screen_reopening_after_another_nodes_change_opens_with_it(
+    app: Quart, node_b: Quart, team: Team
+) -> None:
+    # Node B caches its tenant's frames for openings; another node's notice must drop
+    # them, or a screen reconnecting to B would open with the manifest before the change.
+    watcher = await claimed_device(team, name="watcher")
+    returning = await claimed_device(team, name="returning")
+    item = await approved_content(team, body="After the change")
+    playlist = await create_playlist(team, {"content_id": item["id"]})
+    watching = {"Authorization": f"Bearer {watcher['device_secret']}"}
+    back = {"Authorization": f"Bearer {returning['device_secret']}"}
+    async with connect(ws_url(node_b), additional_headers=watching) as ws:
+        before = await next_manifest(ws)
+        async with connect(ws_url(node_b), additional_headers=back) as away:
+            left_with = await next_manifest(away)
+        await create_schedule(team, playlist["id"])  # through node A, for every screen
+        changed = await next_manifest(ws)  # B has handled A's notice
+        async with connect(ws_url(node_b), additional_headers=back) as again:
+            opening = await next_manifest(again)
+    assert changed["version"] > before["version"]
+    assert opening["version"] == changed["version"] > left_with["version"]
+    assert [c["body"] for c in opening["content"]] == ["After the change"]
