@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from actors.domain.devices import Presence
@@ -62,9 +63,21 @@ class RedisPresence:
             log.warning("presence publish failed: %s", exc)
 
     async def forget(self, node_id: str, gone: Sequence[tuple[UUID, UUID]]) -> None:
+        """Delete the keys of ``gone`` that this node still owns, :data:`CHUNK` per round
+        trip (a draining node forgets all its sessions at once). On a Redis Cluster one
+        script call at a time: its pipeline cannot load the script on each shard."""
         try:
-            for tenant_id, device_id in gone:
-                await self._forget(keys=[self._key(tenant_id, device_id)], args=[node_id])
+            if isinstance(self._redis, RedisCluster):
+                for tenant_id, device_id in gone:
+                    await self._forget(keys=[self._key(tenant_id, device_id)], args=[node_id])
+                return
+            for start in range(0, len(gone), CHUNK):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for tenant_id, device_id in gone[start : start + CHUNK]:
+                        key = self._key(tenant_id, device_id)
+                        # Queued, not sent: the pipeline loads the script if Redis lacks it.
+                        await self._forget(keys=[key], args=[node_id], client=pipe)
+                    await pipe.execute()
         except _ERRORS as exc:
             log.warning("presence forget failed: %s", exc)
 

@@ -124,6 +124,18 @@ async def test_more_sessions_than_one_round_trip_holds(presence: RedisPresence) 
     assert all(p == Presence("node-a", SEEN) for p in found.values())
 
 
+async def test_more_sessions_than_one_round_trip_are_forgotten_the_owners_only(
+    presence: RedisPresence,
+) -> None:
+    tenant = uuid4()
+    ours = [uuid4() for _ in range(CHUNK + 7)]
+    moved = uuid4()
+    await presence.publish("node-a", [(tenant, d, SEEN) for d in ours], ttl_s=60)
+    await presence.publish("node-b", [(tenant, moved, SEEN)], ttl_s=60)
+    await presence.forget("node-a", [(tenant, d) for d in [*ours, moved]])
+    assert await presence.lookup(tenant, [*ours, moved]) == {moved: Presence("node-b", SEEN)}
+
+
 async def test_a_value_it_cannot_read_is_skipped_not_raised(
     presence: RedisPresence, client: redis.Redis, prefix: str
 ) -> None:
