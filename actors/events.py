@@ -49,6 +49,10 @@ class DeviceSecretRotated(
     """Close the sessions opened with the old secret (4401); the new secret connects."""
 
     device_id: UUID
+    #: SHA-256 of the secret it replaced (no longer valid, so harmless to relay): a session
+    #: checked on it just before the rotation is refused when it registers after this
+    #: notice (:mod:`actors.node.recent_revocations`). ``None`` from an older node.
+    old_secret_digest: bytes | None = None
 
 
 class DeviceUpdated(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="device_updated"):

@@ -151,11 +151,15 @@ class DeviceActor(Actor):
             me, ref=self.ref, outbox=self.outbox, last_seq=self._last_seq, rejoining=rejoining
         )
         try:
-            await self._tenant(me.tenant_id).ask(message, reply=SessionRegistered)
+            registered = await self._tenant(me.tenant_id).ask(message, reply=SessionRegistered)
         except (AskTimeout, ActorStopped) as exc:
             log.warning("device %s could not register: %s", me.device_id, type(exc).__name__)
             await self._close(CloseCode.TRY_AGAIN_LATER, "node busy: reconnect")
             self.ref.stop()
+            return False
+        if registered.refused is not None:  # revoked since its handshake: nothing more
+            log.info("device %s revoked while opening: refused", me.device_id)
+            await self._end(registered.refused)
             return False
         return True
 
@@ -257,6 +261,9 @@ class DeviceActor(Actor):
 
     @handler(Overflow.NEVER_DROP)
     async def close_session(self, msg: CloseSession) -> None:
+        await self._end(msg)
+
+    async def _end(self, msg: CloseSession) -> None:
         self.outbox.direct.revoke()
         if msg.frame is not None:
             with anyio.move_on_after(self._config.farewell_timeout_s):

@@ -60,7 +60,11 @@ class SessionOpened(msgspec.Struct, frozen=True):
 class SessionRegistered(msgspec.Struct, frozen=True):
     """The answer to :class:`SessionOpened`: the session is a fan-out target from now on,
     and its outbox holds the active emergencies it had not seen (the opening's emergency
-    part, queued in the same step so that none is missed or reordered)."""
+    part, queued in the same step so that none is missed or reordered) — unless
+    ``refused``: its credentials were revoked after its handshake checked them, and the
+    device actor ends the session as told (4401), sending nothing else."""
+
+    refused: CloseSession | None = None
 
 
 class Rejoin(msgspec.Struct, frozen=True):

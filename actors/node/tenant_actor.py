@@ -12,6 +12,12 @@ reconciler service asks the actor to reconcile its sessions with PostgreSQL
 device revoked, a secret rotated or a tenant suspended while this node heard nothing is
 closed then. Emergencies it missed are read and told to it by the emergency watch.
 
+A revocation it heard is remembered for a while (:mod:`actors.node.recent_revocations`): a
+session whose secret its handshake checked just before the revocation, registering after
+the notice, is refused (4401) as the notice would have closed it. A notice this node never
+got (relay gap, or sent before this actor subscribed) leaves the reconciliation as the
+backstop.
+
 One per tenant per node, spawned on demand and never passivated (a tenant actor holding
 sessions must not forget them; tenants are few).
 """
@@ -51,6 +57,7 @@ from actors.node.messages import (
     SessionsQuery,
 )
 from actors.node.outbox import Outbox
+from actors.node.recent_revocations import RecentRevocations, keep_for
 from actors.node.tenant_emergencies import CaughtUp, NodeEmergencies
 from actors.ports.relay import Relay, Resync, Subscription
 from actors.protocol import CloseCode, CommandFrame, Revoked, encode_text
@@ -93,6 +100,7 @@ class TenantActor(Actor):
         emergencies: NodeEmergencies | None = None,
         rejoin: Callable[[UUID], None] | None = None,
         manifests: ManifestDelivery | None = None,
+        revocations_kept_s: float = keep_for(10.0, 5.0),
     ) -> None:
         self.tenant_id = tenant_id
         self.sessions: dict[UUID, LocalSession] = {}
@@ -110,6 +118,9 @@ class TenantActor(Actor):
         self.emergencies = node.for_tenant(tenant_id)
         self._rejoin = rejoin
         self._manifests = manifests
+        #: Credentials revoked lately: a session checked before, registering after the
+        #: notice, is refused (:mod:`actors.node.recent_revocations`).
+        self.revoked = RecentRevocations(revocations_kept_s)
 
     async def on_start(self) -> None:
         # Incoming relay messages are told to this actor; a gap goes to the reconciler.
@@ -145,6 +156,10 @@ class TenantActor(Actor):
     @handler(Overflow.NEVER_DROP)
     async def session_opened(self, msg: SessionOpened) -> SessionRegistered:
         me = msg.identity
+        if self.revoked.refuses(me.device_id, me.secret_digest):
+            # Checked in its handshake before a revocation this actor heard since: closed
+            # as the revocation would have closed it, had it been registered then.
+            return _REFUSED
         self._forget(me.device_id)
         self.sessions[me.device_id] = LocalSession(
             msg.ref, msg.outbox, me.groups, me.secret_digest, me.session_id, me.opened_at
@@ -190,13 +205,25 @@ class TenantActor(Actor):
     # -- tenant events ---------------------------------------------------------------------
 
     @handler(Overflow.NEVER_DROP)
-    async def device_revoked(self, msg: DeviceRevoked | DeviceSecretRotated) -> None:
-        self._close(msg.device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+    async def device_revoked(self, msg: DeviceRevoked) -> None:
+        """Revoked or deleted: its sessions close, and any still registering is refused."""
+        self.revoked.revoked(msg.device_id)
+        self._close(msg.device_id, CloseCode.UNAUTHORIZED, _NO_LONGER_VALID)
+
+    @handler(Overflow.NEVER_DROP)
+    async def device_secret_rotated(self, msg: DeviceSecretRotated) -> None:
+        """Its session closes (whichever secret it opened with: the new one reconnects),
+        and one still registering on the old secret is refused; one on the new secret
+        registers. (An older node's notice names no secret: nothing is remembered.)"""
+        if msg.old_secret_digest is not None:
+            self.revoked.revoked(msg.device_id, msg.old_secret_digest)
+        self._close(msg.device_id, CloseCode.UNAUTHORIZED, _NO_LONGER_VALID)
 
     @handler(Overflow.NEVER_DROP)
     async def devices_revoked(self, msg: DevicesRevoked) -> None:
         for device_id in msg.device_ids:
-            self._close(device_id, CloseCode.UNAUTHORIZED, "device secret no longer valid")
+            self.revoked.revoked(device_id)
+            self._close(device_id, CloseCode.UNAUTHORIZED, _NO_LONGER_VALID)
 
     @handler(Overflow.NEVER_DROP)
     async def device_command_sent(self, msg: DeviceCommandSent) -> None:
@@ -389,6 +416,10 @@ class TenantActor(Actor):
 
 
 _FLUSH = Flush()
+_NO_LONGER_VALID = "device secret no longer valid"
+_REFUSED = SessionRegistered(
+    refused=CloseSession(code=CloseCode.UNAUTHORIZED, reason=_NO_LONGER_VALID, frame=_REVOKED)
+)
 
 
 def _tell(ref: ActorRef, message: msgspec.Struct) -> bool:

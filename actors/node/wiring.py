@@ -13,6 +13,7 @@ from actors.node import device_actor, tenant_actor
 from actors.node.device_actor import DeviceActor
 from actors.node.messages import Rejoin
 from actors.node.presence import LocalPresence
+from actors.node.recent_revocations import keep_for
 from actors.node.tenant_actor import TenantActor
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.ports.fleet import FleetSink
@@ -100,6 +101,9 @@ class NodeSessions:
             emergencies=self._emergencies,
             rejoin=self._rejoin if seen else None,
             manifests=self._manifests,
+            revocations_kept_s=keep_for(
+                self._config.send_timeout_s, self.runtime.config.ask_timeout_s
+            ),
         )
 
     def _rejoin(self, tenant_id: UUID) -> None:

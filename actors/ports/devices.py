@@ -103,8 +103,12 @@ class DeviceRepository(Protocol):
         """:raises NotFound: if there is no such device in ``tenant_id``."""
         ...
 
-    async def set_secret(self, tenant_id: UUID, device_id: UUID, secret_hash: bytes) -> Device:
-        """:raises NotFound: if there is no such device in ``tenant_id``."""
+    async def set_secret(
+        self, tenant_id: UUID, device_id: UUID, secret_hash: bytes
+    ) -> tuple[Device, bytes]:
+        """The device with its new secret, and the hash of the secret it replaced.
+
+        :raises NotFound: if there is no such device in ``tenant_id``."""
         ...
 
     async def session_grants(

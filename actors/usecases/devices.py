@@ -457,7 +457,7 @@ class Devices:
                 raise NotFound("no such device")
             if before.status != "approved":
                 raise Conflict(f"the device is {before.status}")
-            device = await tx.devices.set_secret(tenant_id, device_id, digest)
+            device, old = await tx.devices.set_secret(tenant_id, device_id, digest)
             await tx.audit.append(tenant_id, who, "device.rotate_secret", target=device.ref)
-        await self._events.publish(tenant_id, DeviceSecretRotated(device_id))
+        await self._events.publish(tenant_id, DeviceSecretRotated(device_id, old_secret_digest=old))
         return RotatedSecret(device_id=device_id, device_secret=secret)

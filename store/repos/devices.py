@@ -148,11 +148,13 @@ RETURNING id, tenant_id, name, status, groups, timezone, hardware_id, model, app
 """
 
 _ROTATE_HASH = """
-UPDATE devices
+UPDATE devices d
 SET secret_hash = %(hash)s, secret_rotated_at = now()
-WHERE tenant_id = %(tenant_id)s AND id = %(id)s
-RETURNING id, tenant_id, name, status, groups, timezone, hardware_id, model, app_version,
-          created_at, claimed_at, revoked_at, last_seen_at
+FROM devices old
+WHERE d.tenant_id = %(tenant_id)s AND d.id = %(id)s AND old.id = d.id
+RETURNING d.id, d.tenant_id, d.name, d.status, d.groups, d.timezone, d.hardware_id, d.model,
+          d.app_version, d.created_at, d.claimed_at, d.revoked_at, d.last_seen_at,
+          old.secret_hash AS old_secret_hash
 """
 
 _SESSION_GRANTS = """
@@ -338,13 +340,21 @@ class DeviceRepository:
     async def revoke(self, tenant_id: UUID, device_id: UUID) -> Device:
         return await self._one(_REVOKE, {"tenant_id": tenant_id, "id": device_id})
 
-    async def set_secret(self, tenant_id: UUID, device_id: UUID, secret_hash: bytes) -> Device:
+    async def set_secret(
+        self, tenant_id: UUID, device_id: UUID, secret_hash: bytes
+    ) -> tuple[Device, bytes]:
+        cur = self._conn.cursor(row_factory=dict_row)
         try:
-            return await self._one(
+            await cur.execute(
                 _ROTATE_HASH, {"tenant_id": tenant_id, "id": device_id, "hash": secret_hash}
             )
         except errors.UniqueViolation:  # pragma: no cover - 256-bit collision
             raise RuntimeError("device secret collision") from None
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound("no such device")
+        old = bytes(row.pop("old_secret_hash"))
+        return _device(row), old
 
     async def session_grants(
         self, tenant_id: UUID, device_ids: Sequence[UUID]

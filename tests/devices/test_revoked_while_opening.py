@@ -1,0 +1,110 @@
+"""A screen whose credentials are revoked, deleted or rotated after its handshake checked
+them but before its session registered with its tenant actor is refused (4401) when it
+registers, not left open until the reconciliation (actors/node/recent_revocations.py).
+
+The window is held open deterministically: the node's credential lookup is wrapped so
+that, once PostgreSQL has answered for the screen, the handshake waits for the test; the
+test revokes (the notice reaches the tenant actor first), then lets the handshake go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from quart import Quart
+from websockets.asyncio.client import ClientConnection, connect
+
+from actors.domain.devices import Credential
+from actors.protocol import CloseCode
+from tests.auth.conftest import Caller, container_of
+from tests.devices.conftest import Screen
+from tests.devices.test_device_socket import WAIT_S, closed_with, frame, opened
+
+pytestmark = pytest.mark.anyio
+
+Approve = Callable[..., Awaitable[Screen]]
+
+
+class HeldLookups:
+    """Holds every handshake between its credential read and the rest of its opening."""
+
+    def __init__(self, app: Quart, monkeypatch: pytest.MonkeyPatch) -> None:
+        lookups = container_of(app).credentials
+        self._real = lookups.credential
+        self.checked = anyio.Event()
+        self.release = anyio.Event()
+        monkeypatch.setattr(lookups, "credential", self._held)
+
+    async def _held(self, secret: str) -> Credential:
+        found = await self._real(secret)  # PostgreSQL answered: the device may connect
+        self.checked.set()
+        with anyio.fail_after(WAIT_S):
+            await self.release.wait()
+        return found
+
+
+@asynccontextmanager
+async def held_open(
+    app: Quart, monkeypatch: pytest.MonkeyPatch, ws_url: str, screen: Screen
+) -> AsyncIterator[tuple[ClientConnection, HeldLookups]]:
+    """A screen connecting, its handshake held right after its secret was checked."""
+    held = HeldLookups(app, monkeypatch)
+    async with connect(ws_url, additional_headers=screen.auth) as ws:
+        with anyio.fail_after(WAIT_S):
+            await held.checked.wait()
+        yield ws, held
+
+
+async def refused(ws: ClientConnection) -> None:
+    """Told ``welcome`` (sent before registering), then ``revoked`` and 4401: no manifest."""
+    assert (await frame(ws))["type"] == "welcome"
+    assert (await frame(ws))["type"] == "revoked"
+    assert await closed_with(ws) == CloseCode.UNAUTHORIZED
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "status"), [("post", "/revoke", 200), ("delete", "", 204)]
+)
+async def test_a_revocation_or_deletion_between_the_check_and_the_registration_refuses_it(
+    app: Quart,
+    monkeypatch: pytest.MonkeyPatch,
+    ws_url: str,
+    approved: Approve,
+    manager: Caller,
+    tenant: dict[str, Any],
+    method: str,
+    suffix: str,
+    status: int,
+) -> None:
+    screen = await approved()
+    async with held_open(app, monkeypatch, ws_url, screen) as (ws, held):
+        path = f"/api/v1/tenants/{tenant['id']}/devices/{screen.device_id}{suffix}"
+        call = manager.post if method == "post" else manager.delete
+        assert (await call(path)).status_code == status
+        held.release.set()
+        await refused(ws)
+
+
+async def test_a_rotation_refuses_the_old_secret_still_opening_and_the_new_one_connects(
+    app: Quart,
+    monkeypatch: pytest.MonkeyPatch,
+    ws_url: str,
+    approved: Approve,
+    manager: Caller,
+    tenant: dict[str, Any],
+) -> None:
+    screen = await approved()
+    async with held_open(app, monkeypatch, ws_url, screen) as (ws, held):
+        path = f"/api/v1/tenants/{tenant['id']}/devices/{screen.device_id}/rotate-secret"
+        response = await manager.post(path)
+        assert response.status_code == 200
+        new_secret = (await response.get_json())["device_secret"]
+        held.release.set()
+        await refused(ws)
+    # The record names the old secret only: the new one opens a session at once.
+    async with connect(ws_url, additional_headers={"Authorization": f"Bearer {new_secret}"}) as ws:
+        await opened(ws)
