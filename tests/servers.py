@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import socket
@@ -11,9 +12,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from actors.domain.principal import AuditActor
+from edge.admin_cli import _services
+from store.migrations import migrate
+from tests.conftest import make_settings
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
@@ -49,6 +56,23 @@ def quiet_screen(port: int, secret: str, timeout_s: float = 10.0) -> socket.sock
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
     return sock
+
+
+def create_admin(database_url: str, email: str, password: str) -> None:
+    """A platform admin in ``database_url`` (migrated first), as ``signage create-admin``
+    makes it with the test nodes' argon2 cost, but in this process: a ``create-admin``
+    subprocess per fixture cost 1-3 s of imports. The command itself is tested in
+    ``tests/auth/test_cli.py``. Runs on a thread of its own, so that it may be called
+    from a sync fixture or an async test alike."""
+    settings = make_settings(database_url, password_memory_kib=1024, password_time_cost=1)
+
+    async def provision() -> None:
+        await migrate(database_url)
+        async with _services(settings, database_url) as (users, _):
+            await users.provision(email, password, actor=AuditActor.system("create-admin"))
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, provision()).result(timeout=60)
 
 
 @dataclass

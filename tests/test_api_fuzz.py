@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,9 +32,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from store.migrations import migrate
 from tests.conftest import ADMIN_URL, _with_database
-from tests.servers import REPO, Server, running_server
+from tests.servers import Server, create_admin, running_server
 
 ADMIN_EMAIL = "fuzz-admin@example.test"
 PASSWORD = "fuzzing the admin api"
@@ -53,30 +50,18 @@ FUZZ_TIMEOUT_S = max(600, 50 * EXAMPLES)
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     """A server on a database of its own, with a platform admin; yields (server, token)."""
-    import asyncio
-
     name = f"signage_fuzz_{secrets.token_hex(6)}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(ADMIN_URL, name)
     tmp = tmp_path_factory.mktemp("fuzz")
     try:
-        asyncio.run(migrate(url))
         env = {
             "DATABASE_URL": url,
             "MEDIA_ROOT": str(tmp / "media"),
             **FAST_HASHING,
         }
-        created = subprocess.run(
-            [sys.executable, "-m", "edge.cli", "create-admin", "--email", ADMIN_EMAIL],
-            cwd=tmp,
-            input=PASSWORD,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "ENV": "test", **env},
-        )
-        assert created.returncode == 0, created.stderr
+        create_admin(url, ADMIN_EMAIL, PASSWORD)
         with running_server(tmp, env, node_id="fuzz") as server:
             yield server, _login(server, ADMIN_EMAIL)
     finally:

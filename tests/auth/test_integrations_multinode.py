@@ -4,10 +4,7 @@ checked against PostgreSQL; no node caches a credential)."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, truncate_all
-from tests.servers import REPO, Server, running_server
+from tests.servers import Server, create_admin, running_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -30,18 +27,8 @@ def nodes(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
         "RELAY_CHANNEL_PREFIX": f"test-{secrets.token_hex(4)}",
         "PASSWORD_MEMORY_KIB": "1024",
         "PASSWORD_TIME_COST": "1",
-        "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "create-admin", "--email", "root@example.test"],
-        env={**os.environ, **env, "ENV": "test", "PYTHONPATH": str(REPO)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    create_admin(database_url, "root@example.test", PASSWORD)
     try:
         with (
             running_server(tmp_path, env, node_id="node-a") as a,

@@ -18,8 +18,8 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.cluster.rediscluster import RedisClusterServers
-from tests.emergencies.cluster import PASSWORD, Api, _create_admin
-from tests.servers import Server, running_server
+from tests.emergencies.cluster import PASSWORD, Api
+from tests.servers import Server, create_admin, running_server
 
 
 @dataclass
@@ -78,7 +78,7 @@ def nodes_on_cluster(
     tmp_path: Path, database_url: str, cluster: RedisClusterServers, *, count: int = 3
 ) -> Iterator[Nodes]:
     admin_email = f"root-{secrets.token_hex(4)}@example.test"
-    _create_admin(database_url, admin_email)
+    create_admin(database_url, admin_email, PASSWORD)
     prefix = f"c{secrets.token_hex(4)}"
     env = {
         "DATABASE_URL": database_url,

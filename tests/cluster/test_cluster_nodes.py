@@ -6,8 +6,6 @@ during and after the failover — the one after it over the relay again."""
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Iterator
 
@@ -40,7 +38,6 @@ def nodes(
     redis_cluster: RedisClusterServers,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Nodes]:
-    os.environ.setdefault("PYTHON", sys.executable)
     redis_cluster.wait_healthy()
     try:
         with nodes_on_cluster(

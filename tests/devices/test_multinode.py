@@ -5,10 +5,7 @@ command sent through node A reaches it on node B, and its answer and status show
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from actors.protocol import CloseCode
 from tests.conftest import REDIS_URL, truncate_all
-from tests.servers import REPO, Server, running_server
+from tests.servers import Server, create_admin, running_server
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -39,19 +36,9 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]
         "RELAY_CHANNEL_PREFIX": f"test-{secrets.token_hex(4)}",
         "PASSWORD_MEMORY_KIB": "1024",
         "PASSWORD_TIME_COST": "1",
-        "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
         "FLEET_STATUS_FLUSH_S": "0.2",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "create-admin", "--email", "root@example.test"],
-        env={**os.environ, **env, "ENV": "test", "PYTHONPATH": str(REPO)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    create_admin(database_url, "root@example.test", PASSWORD)
     try:
         with (
             running_server(tmp_path, env, node_id="node-a") as a,

@@ -6,7 +6,6 @@ never touched), an admin API client, screens registered and claimed through the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from tests.servers import Server, free_port, running_server
+from tests.servers import Server, create_admin, free_port, running_server
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 10.0
@@ -194,35 +193,13 @@ def stored_acks(database_url: str, emergency_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _create_admin(database_url: str, email: str) -> None:
-    subprocess.run(
-        [os.environ.get("PYTHON", "python"), "-m", "edge.cli", "create-admin", "--email", email],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
-            "ENV": "test",
-            "PASSWORD_MEMORY_KIB": "1024",
-            "PASSWORD_TIME_COST": "1",
-            "PYTHONPATH": str(REPO),
-        },
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @contextmanager
 def cluster(
     tmp_path: Path, database_url: str, *, nodes: int = 3, extra_env: dict[str, str] | None = None
 ) -> Iterator[Cluster]:
     """``nodes`` servers on one database and a private Redis, a tenant with an emergency
     operator; the platform admin also claims devices (platform_admin holds every role)."""
-    import sys
-
-    os.environ.setdefault("PYTHON", sys.executable)
-    _create_admin(database_url, "root@example.test")
+    create_admin(database_url, "root@example.test", PASSWORD)
     with ExitStack() as stack:
         redis = stack.enter_context(private_redis(tmp_path))
         env = {

@@ -16,8 +16,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -32,7 +30,7 @@ import pytest
 
 from tests.auth.oidc_provider import running_provider
 from tests.conftest import truncate_all
-from tests.servers import REPO, Server, running_server
+from tests.servers import REPO, Server, create_admin, running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -139,23 +137,13 @@ def node(database_url: str, tmp_path: Path, media_site: tuple[Path, str]) -> Ite
         "DATABASE_URL": database_url,
         "PASSWORD_MEMORY_KIB": "1024",
         "PASSWORD_TIME_COST": "1",
-        "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
         "MEDIA_ROOT": str(media_root),
         "MEDIA_BASE_URL": media_url,
         # Reported status reaches the device list within a second (default 10 s).
         "FLEET_STATUS_FLUSH_S": "0.5",
         "PLAY_FLUSH_S": "0.5",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "create-admin", "--email", ROOT],
-        env={**os.environ, **env, "ENV": "test", "PYTHONPATH": str(REPO)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    create_admin(database_url, ROOT, PASSWORD)
     try:
         with (
             running_server(tmp_path, env, node_id="web") as server,

@@ -5,9 +5,6 @@ PostgreSQL, so nothing is lost across a restart."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ import pytest
 
 from actors.domain.webhooks import verify
 from tests.conftest import truncate_all
-from tests.servers import REPO, free_port, running_server
+from tests.servers import create_admin, free_port, running_server
 from tests.waiting import eventually
 from tests.webhooks.receiver import Receiver, serving
 
@@ -34,23 +31,13 @@ async def test_deliveries_written_before_a_restart_are_delivered_after_it(
         "DATABASE_URL": database_url,
         "PASSWORD_MEMORY_KIB": "1024",
         "PASSWORD_TIME_COST": "1",
-        "SIGNAGE_ADMIN_PASSWORD": PASSWORD,
         "WEBHOOK_ALLOW_HTTP": "true",
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         "WEBHOOK_BACKOFF_BASE_S": "0.2",
         "WEBHOOK_BACKOFF_MAX_S": "0.5",
         "WEBHOOK_POLL_S": "0.1",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "create-admin", "--email", "root@example.test"],
-        env={**os.environ, **env, "ENV": "test", "PYTHONPATH": str(REPO)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    create_admin(database_url, "root@example.test", PASSWORD)
     try:
         with running_server(tmp_path, env, node_id="before") as node:
             async with httpx.AsyncClient(base_url=node.base_url, timeout=10) as http:
