@@ -499,6 +499,8 @@ def test_the_console_signs_in_with_the_tenants_single_sign_on(browser: Browser, 
         console.wait_for_selector("#app-view:not([hidden])", timeout=WAIT_MS)
         assert console.inner_text("#who-email") == "dana@corp.example"
         assert console.url == redirect  # the code is gone from the address bar
+        # The tenant list is read after the view shows (console.js loadTenants).
+        console.wait_for_selector("#tenant option", state="attached", timeout=WAIT_MS)
         assert console.inner_text("#tenant") == "Campus (campus)"
         assert idp.served.count("token") == 1
         _shot(console, "11-console-sso")
