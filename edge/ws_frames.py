@@ -44,8 +44,6 @@ from typing import Any
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from wsproto.connection import ConnectionState
-from wsproto.events import CloseConnection
-from wsproto.utilities import LocalProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +123,25 @@ def _wire(text: str) -> bytes:
     return _last[1]
 
 
+_CLOSE_FIN = 0x88
+#: Close frames already built, by (code, reason): a drain's goodbye is one of a few.
+_closes: dict[tuple[int, str], bytes] = {}
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    """RFC 6455 §5.5.1 close frame (server to client, unmasked) for ``code`` and
+    ``reason`` (its UTF-8 cut to the 123 bytes a control frame leaves), built once."""
+    key = (code, reason)
+    frame = _closes.get(key)
+    if frame is None:
+        cut = reason.encode()[:123].decode(errors="ignore").encode()  # whole characters
+        payload = code.to_bytes(2, "big") + cut
+        frame = _closes[key] = bytes((_CLOSE_FIN, len(payload))) + payload
+        if len(_closes) > 64:  # the few goodbyes a node says; never a per-screen text
+            _closes.clear()
+    return frame
+
+
 class RawTextFrames:
     """One session's fast path (see the module docstring); build it with :meth:`of`."""
 
@@ -186,13 +203,14 @@ class RawTextFrames:
         if not self._open():
             return False
         stream = self._stream
-        try:
-            close = stream.connection.send(CloseConnection(code=code, reason=reason))
-        except LocalProtocolError:
-            return False
+        # The connection is OPEN (just checked) with no extension (checked by :meth:`of`):
+        # wsproto's ``send(CloseConnection)`` would frame the same bytes and move it to
+        # LOCAL_CLOSING. Done here with the close frame built once for every screen (a
+        # drain says the same goodbye 10,000 times).
+        stream.connection._state = ConnectionState.LOCAL_CLOSING
         stream.state = ASGIWebsocketState.CLOSED  # what Hypercorn's own close sets
-        # Framed without the cache: each screen's goodbye is its own (jittered) text.
-        self._transport.write(_framed(text) + close)
+        # The text framed without the cache: each screen's goodbye is its own (jittered).
+        self._transport.write(_framed(text) + close_frame(code, reason))
         return True
 
     def answered(self) -> bool:

@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 from quart import Quart
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import CloseConnection
 from wsproto.frame_protocol import FrameDecoder, Opcode
 
 from edge.container import EXTENSION_KEY, Container
 from edge.device_socket import QuartDeviceSocket
-from edge.ws_frames import text_frame_header
+from edge.ws_frames import close_frame, text_frame_header
 from tests.emergencies.conftest import Approve, Connect, trigger
 
 pytestmark = pytest.mark.anyio
@@ -30,6 +32,23 @@ def test_a_text_frame_decodes_as_one_final_text_message(size: int) -> None:
     # wsproto hands text frames over decoded, except an empty one (b"").
     assert received == text if isinstance(received, str) else received == text.encode()
     assert decoder.process_buffer() is None
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(1012, "node shutting down: reconnect"), (1000, ""), (4409, "é" * 70), (1012, "x" * 200)],
+)
+def test_the_shared_close_frame_is_the_one_wsproto_builds(code: int, reason: str) -> None:
+    wsproto = Connection(ConnectionType.SERVER)
+    expected = wsproto.send(CloseConnection(code=code, reason=reason))
+    assert close_frame(code, reason) == expected
+    assert close_frame(code, reason) is close_frame(code, reason)  # built once
+    # ... and a client reads it as that close, whose reply then ends the connection.
+    screen = Connection(ConnectionType.CLIENT)
+    screen.receive_data(close_frame(code, reason))
+    (event,) = list(screen.events())
+    assert isinstance(event, CloseConnection)
+    assert (event.code, event.reason) == (code, expected[4:].decode())
 
 
 async def test_hypercorn_sessions_take_the_fast_path(
