@@ -18,7 +18,9 @@ Loopback only; the generator shares this machine's cores.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -47,6 +49,10 @@ class Row:
     dropped: int
     exit_code: int
     exit_s: float
+    #: CPU seconds (user + system) the node spent from SIGTERM to its exit: what a busy
+    #: machine's wall time hides (a node given a fraction of a core takes longer for the
+    #: same work).
+    cpu_s: float
 
 
 def measure(
@@ -83,10 +89,14 @@ def measure(
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)  # py-spy attaches (a profile of the drain, not of the start)
+        reaped = _children_cpu_s()
+        before = _process_cpu_s(node.pid)
         started = time.monotonic()
         node.signal(signal.SIGTERM)
         code = node.wait(EXIT_TIMEOUT_S)
         took = time.monotonic() - started
+        # The node's whole life is counted when it is reaped; less what it had used.
+        cpu = _children_cpu_s() - reaped - before
         if profile:
             spy.wait(30)
         log = node.log_tail(200_000_000)
@@ -96,19 +106,32 @@ def measure(
         drained = int(found[-1]) if found else -1
         dropped = sum(int(n) for n in _DROPPED.findall(log))
     quiet = count // quiet_every if quiet_every else 0
-    return Row(count, quiet, drained, dropped, code, took)
+    return Row(count, quiet, drained, dropped, code, took, cpu)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def render(rows: list[Row]) -> str:
     lines = [
-        "| sessions | of them quiet | drained | dropped | exit code | SIGTERM → exit s |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| sessions | of them quiet | drained | dropped | exit code | SIGTERM → exit s"
+        " | node CPU s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row.sessions:,} | {row.quiet:,} | {row.drained:,} | {row.dropped:,} "
             f"| {row.exit_code} "
-            f"| {row.exit_s:.2f} |"
+            f"| {row.exit_s:.2f} | {row.cpu_s:.2f} |"
         )
     return "\n".join(lines)
 
