@@ -30,6 +30,7 @@ from actors.ports.relay import RELAY_MESSAGES, Relay
 from actors.ratelimit import KeyedBuckets
 from actors.relay import LocalRelay, RelayCodec
 from actors.runtime import Runtime, RuntimeConfig
+from actors.services.credential_rechecks import CredentialRechecks
 from actors.services.emergency_acks import BatchedAcks
 from actors.services.emergency_feed import StoreEmergencyFeed
 from actors.services.emergency_watch import EmergencyWatch
@@ -114,6 +115,7 @@ class Container:
     device_connects: KeyedBuckets
     admission: Admission
     credentials: CredentialLookups
+    rechecks: CredentialRechecks
     ops: Ops
     edge_metrics: EdgeMetrics
     emergencies: Emergencies
@@ -219,6 +221,8 @@ class Container:
             config=settings.reconcile,
         )
         takeovers = Takeovers(relay)
+        credentials = CredentialLookups(store, timeout_s=settings.database.connect_timeout_s)
+        rechecks = CredentialRechecks(credentials, metrics)
         runtime = Runtime(
             RuntimeConfig.from_settings(settings.actors),
             metrics=metrics,
@@ -226,6 +230,7 @@ class Container:
                 relay,
                 takeovers,
                 reconciler,
+                rechecks,
                 presence_service,
                 acks,
                 fleet_reports,
@@ -300,7 +305,8 @@ class Container:
             fleet=Fleet(store, events, presence_reader),
             ops=Ops(store, runtime, settings.node_id),
             edge_metrics=EdgeMetrics(metrics, lambda: len(presence), pool=db.pool),
-            credentials=CredentialLookups(store, timeout_s=settings.database.connect_timeout_s),
+            credentials=credentials,
+            rechecks=rechecks,
             admission=Admission(
                 max_sessions=settings.admission.max_sessions,
                 max_opening=settings.admission.max_opening,

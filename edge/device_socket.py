@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 import anyio
 from quart import Blueprint, Response, websocket
@@ -183,8 +184,9 @@ async def device_session() -> Response | None:
         hello = await _authenticate(app, ws, socket)
         if hello is None:
             return None
-        identity, last_seq = hello
-        ref = app.sessions.open(identity, socket, last_seq=last_seq)
+        identity, last_seq, secret = hello
+        recheck = partial(app.rechecks.request, secret, identity.device_id)
+        ref = app.sessions.open(identity, socket, last_seq=last_seq, recheck=recheck)
         admitted()  # authenticated and handed to its actor: no longer "opening"
         app.edge_metrics.ws_opened(time.monotonic() - upgrade_at)
         opened_at = time.monotonic()
@@ -318,8 +320,9 @@ async def _end(ref: ActorRef, timeout_s: float, *, wait: bool = True) -> None:
 
 async def _authenticate(
     app: Container, ws: Websocket, socket: QuartDeviceSocket
-) -> tuple[SessionIdentity, int | None] | None:
-    """The session's identity and ``last_seq``, or ``None`` after closing with 4401."""
+) -> tuple[SessionIdentity, int | None, str] | None:
+    """The session's identity, ``last_seq`` and secret, or ``None`` after closing with
+    4401."""
     secret = bearer_token(websocket.headers.get("Authorization"))
     last_seq: int | None = None
     if secret is None:
@@ -335,6 +338,7 @@ async def _authenticate(
             await socket.close(CloseCode.UNAUTHORIZED, "authenticate first: hello with token")
             return None
         secret, last_seq = frame.token.strip(), frame.last_seq
+    checked_from = time.monotonic()  # before the read: see SessionIdentity.checked_from
     try:
         found = await app.credentials.credential(secret)  # batched with other handshakes
     except Unauthenticated:
@@ -359,8 +363,9 @@ async def _authenticate(
         timezone=found.timezone,
         name=found.name,
         secret_digest=digest or b"",
+        checked_from=checked_from,
     )
-    return identity, last_seq
+    return identity, last_seq, secret
 
 
 async def _send_quietly(socket: QuartDeviceSocket, frame: str) -> None:

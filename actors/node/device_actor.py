@@ -101,6 +101,7 @@ class DeviceActor(Actor):
         last_seq: int | None = None,
         config: SessionSettings | None = None,
         jitter: Callable[[], float] | None = None,
+        recheck: Callable[[ActorRef], None] | None = None,
     ) -> None:
         self.identity = identity
         self.socket = socket
@@ -116,6 +117,8 @@ class DeviceActor(Actor):
         self._last_seq = last_seq
         self._config = config or SessionSettings()
         self._jitter = jitter
+        #: Asks for this session's credentials to be read again (the edge's; no I/O here).
+        self._recheck = recheck
         self._closed = False
         self.connected_at = datetime.now(UTC)
         self.last_heartbeat_at: datetime | None = None
@@ -161,6 +164,8 @@ class DeviceActor(Actor):
             log.info("device %s revoked while opening: refused", me.device_id)
             await self._end(registered.refused)
             return False
+        if registered.recheck and self._recheck is not None:
+            self._recheck(self.ref)  # a revocation may have gone unheard: closes it if so
         return True
 
     async def on_stop(self, reason: StopReason) -> None:

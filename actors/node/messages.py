@@ -65,6 +65,10 @@ class SessionRegistered(msgspec.Struct, frozen=True):
     device actor ends the session as told (4401), sending nothing else."""
 
     refused: CloseSession | None = None
+    #: Its credentials were read before this tenant actor's relay subscription was live:
+    #: a revocation published in between was heard by nobody here, so they are read
+    #: again outside the actors (:mod:`actors.services.credential_rechecks`).
+    recheck: bool = False
 
 
 class Rejoin(msgspec.Struct, frozen=True):

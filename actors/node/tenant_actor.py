@@ -16,7 +16,8 @@ A revocation it heard is remembered for a while (:mod:`actors.node.recent_revoca
 session whose secret its handshake checked just before the revocation, registering after
 the notice, is refused (4401) as the notice would have closed it. A notice this node never
 got (relay gap, or sent before this actor subscribed) leaves the reconciliation as the
-backstop.
+backstop; a session whose credentials were read before this actor's subscription was
+live is told to be checked again (:mod:`actors.services.credential_rechecks`).
 
 One per tenant per node, spawned on demand and never passivated (a tenant actor holding
 sessions must not forget them; tenants are few).
@@ -112,6 +113,9 @@ class TenantActor(Actor):
         self._epoch = 0
         self._touched: dict[UUID, int] = {}
         self._subscription: Subscription | None = None
+        #: This node's monotonic clock once the relay subscription was live (or its wait
+        #: timed out: then the relay gap reconciles): sessions checked before are rechecked.
+        self._live_from = float("inf")
         self.resyncs = 0
         # Without a node's emergencies (unit tests), events are applied but never caught up.
         node = emergencies if emergencies is not None else NodeEmergencies(None)
@@ -129,6 +133,7 @@ class TenantActor(Actor):
             self._relayed,
             lambda: self._reconciler.relay_gap(self.tenant_id, self.ref),
         )
+        self._live_from = time.monotonic()
         # Subscribed first, then read: an emergency published in between is in both
         # (the board applies each number once), none is in neither.
         self._fan_out(await self.emergencies.load())
@@ -178,7 +183,10 @@ class TenantActor(Actor):
             # Normally the opening brings the manifest and this finds nothing newer; it
             # covers an opening that timed out and a change committed while it read.
             self._manifests.deliver(self.tenant_id, ((me.device_id, self.sessions[me.device_id]),))
-        return SessionRegistered()
+        if me.checked_from is not None and me.checked_from < self._live_from:
+            # Checked before this actor could hear a revocation: read again, outside.
+            return _RECHECK
+        return _REGISTERED
 
     @handler(Overflow.NEVER_DROP)
     async def session_closed(self, msg: SessionClosed) -> None:
@@ -417,6 +425,8 @@ class TenantActor(Actor):
 
 _FLUSH = Flush()
 _NO_LONGER_VALID = "device secret no longer valid"
+_REGISTERED = SessionRegistered()
+_RECHECK = SessionRegistered(recheck=True)
 _REFUSED = SessionRegistered(
     refused=CloseSession(code=CloseCode.UNAUTHORIZED, reason=_NO_LONGER_VALID, frame=_REVOKED)
 )

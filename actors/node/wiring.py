@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -148,7 +148,12 @@ class NodeSessions:
         return Drained(sessions, at_once)
 
     def open(
-        self, identity: SessionIdentity, socket: DeviceSocket, *, last_seq: int | None
+        self,
+        identity: SessionIdentity,
+        socket: DeviceSocket,
+        *,
+        last_seq: int | None,
+        recheck: Callable[[ActorRef], None] | None = None,
     ) -> ActorRef:
         """Start the device actor owning this session; an older session of the same device
         on this node is replaced (closed with 4409). Returns at once: the actor sends
@@ -174,6 +179,7 @@ class NodeSessions:
                 last_seq=last_seq,
                 config=self._config,
                 jitter=random.random,
+                recheck=recheck,
             ),
             replace=True,
         )

@@ -29,6 +29,10 @@ class SessionIdentity(msgspec.Struct, frozen=True, kw_only=True):
     #: Wall-clock seconds when it was authenticated: of two sessions of a device on two
     #: nodes, the older gives way (:class:`~actors.events.SessionsTakenOver`).
     opened_at: float = msgspec.field(default_factory=time.time)
+    #: This node's monotonic clock just before its handshake's credential read began
+    #: (``None``: not from a handshake): a session checked before its tenant actor's relay
+    #: subscription was live is checked again (:mod:`actors.services.credential_rechecks`).
+    checked_from: float | None = None
 
 
 class Opening(msgspec.Struct, frozen=True):
