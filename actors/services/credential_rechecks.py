@@ -12,7 +12,8 @@ longer valid closes the session as a revocation does (``revoked``, 4401).
 
 Only the sessions whose lookups began before their tenant actor's subscription are
 rechecked (in a restart storm, the first batch or so per tenant): the cost is a second
-read for a few hundred screens, coalesced into a batch or two.
+read for a few hundred screens, coalesced into a batch or two. After a tenant actor's
+crash every session rejoining its new incarnation is (it heard nothing while down).
 """
 
 from __future__ import annotations
