@@ -184,8 +184,9 @@ async def device_session() -> Response | None:
         hello = await _authenticate(app, ws, socket)
         if hello is None:
             return None
-        identity, last_seq, secret = hello
-        recheck = partial(app.rechecks.request, secret, identity.device_id)
+        identity, last_seq = hello
+        # The recheck keeps the secret's digest: the secret itself is not held past here.
+        recheck = partial(app.rechecks.request, identity.secret_digest, identity.device_id)
         ref = app.sessions.open(identity, socket, last_seq=last_seq, recheck=recheck)
         admitted()  # authenticated and handed to its actor: no longer "opening"
         app.edge_metrics.ws_opened(time.monotonic() - upgrade_at)
@@ -320,9 +321,9 @@ async def _end(ref: ActorRef, timeout_s: float, *, wait: bool = True) -> None:
 
 async def _authenticate(
     app: Container, ws: Websocket, socket: QuartDeviceSocket
-) -> tuple[SessionIdentity, int | None, str] | None:
-    """The session's identity, ``last_seq`` and secret, or ``None`` after closing with
-    4401."""
+) -> tuple[SessionIdentity, int | None] | None:
+    """The session's identity (with its secret's digest) and ``last_seq``, or ``None``
+    after closing with 4401."""
     secret = bearer_token(websocket.headers.get("Authorization"))
     last_seq: int | None = None
     if secret is None:
@@ -365,7 +366,7 @@ async def _authenticate(
         secret_digest=digest or b"",
         checked_from=checked_from,
     )
-    return identity, last_seq, secret
+    return identity, last_seq
 
 
 async def _send_quietly(socket: QuartDeviceSocket, frame: str) -> None:

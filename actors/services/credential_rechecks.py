@@ -39,7 +39,7 @@ _REVOKED = encode_text(Revoked())
 
 
 class Lookups(Protocol):
-    async def credential(self, secret: str) -> Credential: ...
+    async def credential_of(self, digest: bytes) -> Credential: ...
 
 
 class CredentialRechecks:
@@ -47,7 +47,7 @@ class CredentialRechecks:
 
     def __init__(self, lookups: Lookups, metrics: MetricsRegistry | None = None) -> None:
         self._lookups = lookups
-        self._pending: list[tuple[str, UUID, ActorRef]] = []
+        self._pending: list[tuple[bytes, UUID, ActorRef]] = []
         self._wake = anyio.Event()
         self._stopping = False
         registry = metrics if metrics is not None else MetricsRegistry()
@@ -59,10 +59,11 @@ class CredentialRechecks:
             labels=("result",),
         )
 
-    def request(self, secret: str, device_id: UUID, ref: ActorRef) -> None:
-        """Read ``secret`` again; close the session of ``ref`` if it no longer lets
+    def request(self, digest: bytes, device_id: UUID, ref: ActorRef) -> None:
+        """Read the secret whose stored digest is ``digest`` again (a session keeps the
+        digest, never its secret); close the session of ``ref`` if it no longer lets
         ``device_id`` connect."""
-        self._pending.append((secret, device_id, ref))
+        self._pending.append((digest, device_id, ref))
         self._wake.set()
 
     def stop(self) -> None:
@@ -78,13 +79,13 @@ class CredentialRechecks:
                 await self._wake.wait()
                 self._wake = anyio.Event()
                 pending, self._pending = self._pending, []
-                for secret, device_id, ref in pending:  # concurrent: they share a batch
-                    tasks.start_soon(self._recheck, secret, device_id, ref)
+                for digest, device_id, ref in pending:  # concurrent: they share a batch
+                    tasks.start_soon(self._recheck, digest, device_id, ref)
             tasks.cancel_scope.cancel()
 
-    async def _recheck(self, secret: str, device_id: UUID, ref: ActorRef) -> None:
+    async def _recheck(self, digest: bytes, device_id: UUID, ref: ActorRef) -> None:
         try:
-            found: Credential | None = await self._lookups.credential(secret)
+            found: Credential | None = await self._lookups.credential_of(digest)
         except Unauthenticated:
             found = None  # deleted since, or its secret rotated
         except Unavailable:

@@ -74,6 +74,15 @@ class CredentialLookups:
         digest = hash_device_secret(secret)
         if digest is None:
             raise Unauthenticated("unknown device secret")
+        return await self.credential_of(digest)
+
+    async def credential_of(self, digest: bytes) -> Credential:
+        """:meth:`credential` by the stored digest of a secret (what a session's recheck
+        keeps: never the secret itself), in the same batches as the handshakes.
+
+        :raises Unauthenticated: (401) for an unknown digest.
+        :raises Unavailable: (503) when PostgreSQL cannot answer.
+        """
         batch = self._open
         leader = batch is None or len(batch.digests) >= self._max_batch
         if batch is None or leader:

@@ -123,3 +123,32 @@ async def test_screens_connecting_together_share_a_read(
             tg.start_soon(session, screen)
     # Every handshake resolved its secret through the batched lookups.
     assert node.credentials.looked_up - looked_up_before == len(screens)
+
+
+async def test_a_recheck_reads_by_the_digest_in_the_handshakes_batch(
+    app: Quart, approved: Approve, store: Store, db_clean: str
+) -> None:
+    """A session's recheck keeps its secret's digest, never the secret: the lookup by
+    digest answers as the lookup by secret does, in the same batch."""
+    from actors.domain.device_secret import hash_device_secret
+
+    screen = await approved("S0")
+    digest = hash_device_secret(screen.secret)
+    assert digest is not None
+    lookups = CredentialLookups(store)
+    by: dict[str, Credential] = {}
+
+    async def by_secret() -> None:
+        by["secret"] = await lookups.credential(screen.secret)
+
+    async def by_digest() -> None:
+        by["digest"] = await lookups.credential_of(digest)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(by_secret)
+        tg.start_soon(by_digest)
+    assert by["digest"] == by["secret"]
+    assert str(by["digest"].device_id) == screen.device_id
+    assert lookups.reads == 1
+    with pytest.raises(Unauthenticated):
+        await lookups.credential_of(b"\0" * 32)
