@@ -106,12 +106,9 @@ class RedisClusterRelay:
         self._url = url
         self._cluster = redis_client.connect_cluster(url, client_name=self.publisher_name)
         self._codec = codec or RelayCodec()
+        self._config = config
         self._prefix = f"{config.channel_prefix}:relay:tenant:"
-        self._publish_timeout_s = config.publish_timeout_s
-        self._subscribe_timeout_s = config.subscribe_timeout_s
-        self._ping_interval_s = config.ping_interval_s
         self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=config.reconnect_base_s)
-        self._close_timeout_s = config.close_timeout_s
         registry = metrics if metrics is not None else MetricsRegistry()
         self.metrics = RelayMetrics(registry, lambda: self.state)
         self.refreshes = registry.counter(
@@ -171,7 +168,7 @@ class RedisClusterRelay:
         data = self._codec.encode(self.node_id, tenant_id, message)
         channel = self.channel(tenant_id)
         try:
-            with anyio.fail_after(self._publish_timeout_s):
+            with anyio.fail_after(self._config.publish_timeout_s):
                 await self._cluster.spublish(channel, data)
         except _TRANSPORT_ERRORS as exc:
             self.metrics.published.inc(result="failed")
@@ -189,7 +186,7 @@ class RedisClusterRelay:
             shard = self._route_channel(channel)
             if shard is not None and shard.pubsub is not None:
                 await self._send(shard, "SSUBSCRIBE", channel)
-        with anyio.move_on_after(self._subscribe_timeout_s):
+        with anyio.move_on_after(self._config.subscribe_timeout_s):
             while not self._live(channel) and not self._failing(channel):
                 await self._confirmed.wait()
         # Not live yet: what was published before Redis confirms may be missed, so the
@@ -273,7 +270,7 @@ class RedisClusterRelay:
     async def _refresh(self) -> bool:
         """Read the cluster's topology again (bounded) and reroute; False if it failed."""
         try:
-            with anyio.fail_after(self._subscribe_timeout_s):
+            with anyio.fail_after(self._config.subscribe_timeout_s):
                 await self._cluster.initialize()
                 await self._cluster.nodes_manager.initialize()
         except _TRANSPORT_ERRORS as exc:
@@ -300,7 +297,7 @@ class RedisClusterRelay:
         else:
             shard.unsubscribing[channel] += 1
         try:
-            with anyio.fail_after(self._subscribe_timeout_s):
+            with anyio.fail_after(self._config.subscribe_timeout_s):
                 await pubsub.execute_command(command, channel)
         except _TRANSPORT_ERRORS as exc:
             log.info("relay: %s %s not sent (%r); will resubscribe", command, channel, exc)
@@ -332,7 +329,7 @@ class RedisClusterRelay:
                 await self._stopping.wait()
         finally:
             self._tg = None
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.close_timeout_s):
                 await self._cluster.aclose()
 
     async def _shard_loop(self, shard: _Shard) -> None:
@@ -363,28 +360,28 @@ class RedisClusterRelay:
             # finds no session and starts a new one.
             if self._shards.get(shard.name) is shard:
                 del self._shards[shard.name]
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.close_timeout_s):
                 await shard.client.aclose()
 
     async def _session(self, shard: _Shard) -> None:
         """Connect to one master, subscribe its channels, then read until it fails."""
         pubsub = shard.client.pubsub()
         shard.connecting = pubsub
-        with anyio.fail_after(self._subscribe_timeout_s):
+        with anyio.fail_after(self._config.subscribe_timeout_s):
             await pubsub.connect()  # type: ignore[no-untyped-call]
         # From here on subscribe() sends its own SSUBSCRIBE; the ones before are in this
         # list (no await in between).
         shard.pubsub = pubsub
         for channel in self._channels_of(shard.name):
             shard.unconfirmed[channel] += 1
-            with anyio.fail_after(self._subscribe_timeout_s):
+            with anyio.fail_after(self._config.subscribe_timeout_s):
                 await pubsub.execute_command("SSUBSCRIBE", channel)
-        with anyio.fail_after(self._subscribe_timeout_s):
+        with anyio.fail_after(self._config.subscribe_timeout_s):
             await pubsub.ping()  # the pong proves the connection answers
         await self._read(shard, pubsub)
 
     async def _read(self, shard: _Shard, pubsub: PubSub) -> None:
-        interval = self._ping_interval_s
+        interval = self._config.ping_interval_s
         last_heard = time.monotonic()
         pinged = False
         while True:
@@ -462,7 +459,7 @@ class RedisClusterRelay:
         waiting, self._confirmed = self._confirmed, anyio.Event()
         waiting.set()  # subscribers waiting for a confirmation stop waiting: it won't come
         if pubsub is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.close_timeout_s):
                 try:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 except _TRANSPORT_ERRORS as exc:

@@ -71,13 +71,9 @@ class RedisRelay:
             url, client_name=self.subscriber_name, retries=0, health_check_interval=0
         )
         self._codec = codec or RelayCodec()
+        self._config = config
         self._prefix = f"{config.channel_prefix}:relay:tenant:"
-        self._sharded = config.sharded
-        self._publish_timeout_s = config.publish_timeout_s
-        self._subscribe_timeout_s = config.subscribe_timeout_s
-        self._ping_interval_s = config.ping_interval_s
         self._backoff = EqualJitterBackoff(cap=config.reconnect_max_s, base=config.reconnect_base_s)
-        self._close_timeout_s = config.close_timeout_s
         self.metrics = RelayMetrics(
             metrics if metrics is not None else MetricsRegistry(), lambda: self.state
         )
@@ -117,8 +113,8 @@ class RedisRelay:
         data = self._codec.encode(self.node_id, tenant_id, message)
         channel = self.channel(tenant_id)
         try:
-            with anyio.fail_after(self._publish_timeout_s):
-                if self._sharded:
+            with anyio.fail_after(self._config.publish_timeout_s):
+                if self._config.sharded:
                     await self._publisher.spublish(channel, data)
                 else:
                     await self._publisher.publish(channel, data)
@@ -137,7 +133,7 @@ class RedisRelay:
         first = self._table.add(subscription)
         if first and self._pubsub is not None:
             await self._send(self._subscribe_command(), channel)
-        with anyio.move_on_after(self._subscribe_timeout_s):
+        with anyio.move_on_after(self._config.subscribe_timeout_s):
             # While connecting, the session subscribes the channel; once Redis is known to
             # be failing, nobody waits for it.
             while channel not in self._live and not self._failing:
@@ -153,10 +149,10 @@ class RedisRelay:
         channel = self.channel(subscription.tenant_id)
         self._live.discard(channel)
         if self._pubsub is not None:
-            await self._send("SUNSUBSCRIBE" if self._sharded else "UNSUBSCRIBE", channel)
+            await self._send("SUNSUBSCRIBE" if self._config.sharded else "UNSUBSCRIBE", channel)
 
     def _subscribe_command(self) -> str:
-        return "SSUBSCRIBE" if self._sharded else "SUBSCRIBE"
+        return "SSUBSCRIBE" if self._config.sharded else "SUBSCRIBE"
 
     async def _send(self, command: str, channel: str) -> None:
         """Send a (un)subscribe on the current subscriber connection; a failure is left
@@ -167,7 +163,7 @@ class RedisRelay:
         if command.endswith("SUBSCRIBE") and not command.endswith("UNSUBSCRIBE"):
             self._unconfirmed[channel] += 1
         try:
-            with anyio.fail_after(self._subscribe_timeout_s):
+            with anyio.fail_after(self._config.subscribe_timeout_s):
                 await pubsub.execute_command(command, channel)
         except _TRANSPORT_ERRORS as exc:
             log.info("relay: %s %s not sent (%r); will resubscribe", command, channel, exc)
@@ -204,7 +200,7 @@ class RedisRelay:
                 with anyio.move_on_after(self._backoff.compute(failures)):
                     await self._stopping.wait()
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.close_timeout_s):
                 await self._publisher.aclose()
                 await self._subscriber.aclose()
 
@@ -212,7 +208,7 @@ class RedisRelay:
         """Connect, (re)subscribe everything, then read until the connection fails."""
         pubsub = self._subscriber.pubsub()
         self._connecting = pubsub
-        with anyio.fail_after(self._subscribe_timeout_s):
+        with anyio.fail_after(self._config.subscribe_timeout_s):
             await pubsub.connect()  # type: ignore[no-untyped-call]
         # From here on subscribe() sends its own SUBSCRIBE; the ones before are in this
         # list (no await in between).
@@ -220,14 +216,14 @@ class RedisRelay:
         channels = [self.channel(t) for t in self._table.tenants()]
         for channel in channels:
             self._unconfirmed[channel] += 1
-            with anyio.fail_after(self._subscribe_timeout_s):
+            with anyio.fail_after(self._config.subscribe_timeout_s):
                 await pubsub.execute_command(self._subscribe_command(), channel)
-        with anyio.fail_after(self._subscribe_timeout_s):
+        with anyio.fail_after(self._config.subscribe_timeout_s):
             await pubsub.ping()  # the pong proves the connection answers
         await self._read(pubsub)
 
     async def _read(self, pubsub: PubSub) -> None:
-        interval = self._ping_interval_s
+        interval = self._config.ping_interval_s
         last_heard = time.monotonic()
         pinged = False
         while True:
@@ -289,7 +285,7 @@ class RedisRelay:
         waiting.set()  # subscribers waiting for a confirmation stop waiting: it won't come
         if pubsub is not None:
             # Only this session's connection; the client's pool closes when run() ends.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self._close_timeout_s):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.close_timeout_s):
                 try:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                 except _TRANSPORT_ERRORS as exc:
