@@ -34,8 +34,11 @@ never receives a version older than one it was given (the outbox refuses it).
 
 A ticker advances the horizon: every ``tick_s`` it leases the tenants whose manifests
 were planned from an earlier step (the lease spreads tenants over the nodes) and
-refreshes them whole. Manifest acknowledgements from screens are buffered here and
-written in one statement per ``ack_flush_s``.
+refreshes them whole. A job that fails (PostgreSQL away, a lock timeout) is logged and its
+recomputation and deliveries are tried again at the next tick (the openings it held start
+without a manifest, which a delivery brings them later): a change committed before the
+failure is never left to the next horizon step. Manifest acknowledgements from screens
+are buffered here and written in one statement per ``ack_flush_s``.
 """
 
 from __future__ import annotations
@@ -163,6 +166,8 @@ class ManifestFeed:
         self._sessions: SessionIndex = sessions if sessions is not None else _NoSessions()
         self._config = config or ManifestSettings()
         self._jobs: dict[UUID, _Job] = {}
+        #: What failed jobs were to recompute and deliver, tried again at the next tick.
+        self._failed: dict[UUID, _Job] = {}
         self._ready: deque[UUID] = deque()
         self._busy: set[UUID] = set()
         #: Tenants whose running job recomputes a change (a refresh's scope).
@@ -365,7 +370,10 @@ class ManifestFeed:
                 await self._run(tenant_id, job)
             except Exception:
                 self._failures.inc()
-                log.exception("manifest job for tenant %s failed", tenant_id)
+                log.exception(
+                    "manifest job for tenant %s failed (retried at the next tick)", tenant_id
+                )
+                self._keep_for_retry(tenant_id, job)
             finally:
                 _answer(job, {})  # waiters not answered by the job get None
                 self._busy.discard(tenant_id)
@@ -375,6 +383,26 @@ class ManifestFeed:
                     self._ready.append(tenant_id)
                 elif not self._jobs and not self._busy:
                     self._idle.set()
+
+    def _keep_for_retry(self, tenant_id: UUID, job: _Job) -> None:
+        """Keep a failed job's scope and deliveries (merged with an earlier failure's) for
+        the next tick; bounded like the pending jobs, by tenants and sessions."""
+        kept = self._failed.setdefault(tenant_id, _Job())
+        if job.scope is not None:
+            kept.scope = (
+                job.scope
+                if kept.scope is None
+                else kept.scope.merge(job.scope, max_named=self._config.max_named)
+            )
+        kept.deliveries.update(job.deliveries)
+
+    def _retry_failed(self) -> None:
+        """Queue again what failed jobs were to do (the ticker's, at every tick)."""
+        failed, self._failed = self._failed, {}
+        for tenant_id, job in failed.items():
+            if job.scope is not None:
+                self.refresh(tenant_id, job.scope)
+            self.deliver(tenant_id, job.deliveries.items())
 
     async def _run(self, tenant_id: UUID, job: _Job) -> None:
         frames: dict[UUID, tuple[int, str]] = {}
@@ -450,6 +478,7 @@ class ManifestFeed:
             now = anyio.current_time()
             if now >= next_due:
                 next_due = now + due_every
+                self._retry_failed()
                 try:
                     for tenant_id in await self._source.claim_due(self._config.due_batch):
                         self.refresh(tenant_id, DeviceScope.all())

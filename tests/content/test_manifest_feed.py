@@ -19,6 +19,7 @@ from actors.node.messages import Flush
 from actors.node.outbox import Outbox
 from actors.services.manifest_feed import ManifestFeed, Recomputation
 from actors.settings import ManifestSettings
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -491,3 +492,27 @@ async def test_openings_that_waited_for_the_warm_up_are_answered_from_the_cache(
             source.gates[T1].set()
         assert answers == [(1, "frame-1"), (1, "frame-1")]
     assert (source.currents, source.reads) == ([T1], [])
+
+
+async def test_a_failed_recomputation_and_its_deliveries_are_retried_at_the_next_tick() -> None:
+    """PostgreSQL went away after a change committed: the change still reaches the screen
+    at the next tick (not at the next horizon step), and so does the delivery its job held."""
+    changed, behind = uuid4(), uuid4()
+    source = FakeSource(fail_next=True, stored={(T1, behind): (3, "frame-3")})
+    index = Index({changed: Session()})
+    waiting = Session()
+    async with running_with(source, index, tick_s=0.05) as feed:
+        feed.refresh(T1, DeviceScope.devices(changed))
+        feed.deliver(T1, [(behind, waiting)])  # type: ignore[list-item]  # the same job
+
+        def both_arrived() -> bool:
+            versions = (
+                index.connected[changed].outbox.manifest_version,
+                waiting.outbox.manifest_version,
+            )
+            return versions == (1, 3)
+
+        await eventually(both_arrived, timeout_s=WAIT_S)
+    assert source.recomputed == [(T1, DeviceScope.devices(changed))] * 2  # failed, then retried
+    assert index.connected[changed].outbox.pop() == "frame-1"
+    assert waiting.outbox.pop() == "frame-3"
