@@ -34,6 +34,13 @@ async def test_the_served_document_validates_as_openapi_3_1(client: Client) -> N
     assert errors == []
 
 
+async def test_every_schema_has_a_bare_name_no_two_types_share_one(client: Client) -> None:
+    """msgspec names a component by its module path when two types share a name: the
+    contract would then spell out ``actors.usecases....``, and the two could be mistaken."""
+    components = (await _document(client))["components"]["schemas"]
+    assert [name for name in components if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name)] == []
+
+
 def _string_options(schema: dict[str, Any], components: dict[str, Any]) -> Iterator[Any]:
     if "$ref" in schema:
         schema = components[schema["$ref"].rsplit("/", 1)[-1]]

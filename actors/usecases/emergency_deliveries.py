@@ -33,14 +33,14 @@ SCAN_BATCH = 500
 SCAN_MAX = 10_000
 
 
-class DeliveryQuery(Paging, frozen=True, forbid_unknown_fields=True):
+class ScreenDeliveryQuery(Paging, frozen=True, forbid_unknown_fields=True):
     """``GET .../emergencies/{id}/deliveries?state=&limit=&cursor=``: the targeted screens by
     name then id; ``state`` those in one state only."""
 
     state: DeliveryState | None = None
 
 
-class DeliveryList(msgspec.Struct, frozen=True):
+class ScreenDeliveryList(msgspec.Struct, frozen=True):
     items: list[ScreenDelivery]
     #: The cursor of the next page; ``null`` on the last one. A ``pending`` or ``offline``
     #: page may hold fewer than ``limit`` screens (even none) and still have one.
@@ -72,7 +72,7 @@ class EmergencyDeliveries:
         who: Principal,
         tenant_id: UUID,
         emergency_id: UUID,
-        q: DeliveryQuery,
+        q: ScreenDeliveryQuery,
         page: PageRequest[ByName],
     ) -> Page[ScreenDelivery, ByName]:
         """One page of the emergency's targeted screens with their delivery state.

@@ -59,11 +59,11 @@ class WebhookList(msgspec.Struct, frozen=True):
     next_cursor: str | None = None
 
 
-class DeliveryQuery(Paging, frozen=True, forbid_unknown_fields=True):
+class WebhookDeliveryQuery(Paging, frozen=True, forbid_unknown_fields=True):
     """``GET .../webhooks/{id}/deliveries?limit=&cursor=``: newest first."""
 
 
-class DeliveryList(msgspec.Struct, frozen=True):
+class WebhookDeliveryList(msgspec.Struct, frozen=True):
     items: list[WebhookDelivery]
     next_cursor: str | None = None
 

@@ -19,7 +19,7 @@ from actors.usecases.emergencies import (
     EmergencyView,
     Triggered,
 )
-from actors.usecases.emergency_deliveries import DeliveryList, DeliveryQuery
+from actors.usecases.emergency_deliveries import ScreenDeliveryList, ScreenDeliveryQuery
 from edge.api import ApiRouter, body, encoded, query
 from edge.auth import authenticated
 from edge.container import container
@@ -95,18 +95,18 @@ async def get_emergency(tenant_id: UUID, emergency_id: UUID) -> Response:
         "Each screen the emergency targets, with its delivery state (delivered, pending, "
         "offline), node, ack time and latency (viewer+; by name; paged)"
     ),
-    query=DeliveryQuery,
-    response=DeliveryList,
+    query=ScreenDeliveryQuery,
+    response=ScreenDeliveryList,
     errors=(404,),
 )
 async def list_deliveries(tenant_id: UUID, emergency_id: UUID) -> Response:
     who = await authenticated()
-    q = query(DeliveryQuery)
+    q = query(ScreenDeliveryQuery)
     pager = Pager(q, ByName, "emergency-deliveries", tenant_id, emergency_id, q.state)
     found = await container().emergency_deliveries.list(
         who, tenant_id, emergency_id, q, pager.request
     )
-    return encoded(DeliveryList(items=found.items, next_cursor=pager.next_cursor(found)))
+    return encoded(ScreenDeliveryList(items=found.items, next_cursor=pager.next_cursor(found)))
 
 
 @router.post(

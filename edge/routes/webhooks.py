@@ -10,9 +10,9 @@ from quart import Response
 from actors.pagination import ByCreation, BySeq
 from actors.usecases.webhooks import (
     CreateWebhook,
-    DeliveryList,
-    DeliveryQuery,
     WebhookCreated,
+    WebhookDeliveryList,
+    WebhookDeliveryQuery,
     WebhookList,
     WebhookQuery,
 )
@@ -69,12 +69,12 @@ async def delete_webhook(tenant_id: UUID, webhook_id: UUID) -> Response:
 @router.get(
     _TENANT + "/<uuid:webhook_id>/deliveries",
     summary="A webhook endpoint's delivery log, newest first: state, attempts, last answer",
-    query=DeliveryQuery,
-    response=DeliveryList,
+    query=WebhookDeliveryQuery,
+    response=WebhookDeliveryList,
     errors=(404,),
 )
 async def list_deliveries(tenant_id: UUID, webhook_id: UUID) -> Response:
     who = await authenticated()
-    pager = Pager(query(DeliveryQuery), BySeq, "webhook deliveries", tenant_id, webhook_id)
+    pager = Pager(query(WebhookDeliveryQuery), BySeq, "webhook deliveries", tenant_id, webhook_id)
     found = await container().webhooks.deliveries(who, tenant_id, webhook_id, pager.request)
-    return encoded(DeliveryList(items=found.items, next_cursor=pager.next_cursor(found)))
+    return encoded(WebhookDeliveryList(items=found.items, next_cursor=pager.next_cursor(found)))

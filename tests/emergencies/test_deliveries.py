@@ -23,7 +23,7 @@ from actors.domain.principal import Principal
 from actors.domain.rbac import Role
 from actors.pagination import PageRequest
 from actors.settings import Settings
-from actors.usecases.emergency_deliveries import DeliveryQuery, EmergencyDeliveries
+from actors.usecases.emergency_deliveries import EmergencyDeliveries, ScreenDeliveryQuery
 from tests.auth.conftest import FAST_HASHING, Caller, container_of
 from tests.conftest import make_settings
 from tests.emergencies.conftest import (
@@ -286,7 +286,7 @@ async def test_a_filtered_request_reads_a_bounded_number_of_rows(
         roles=frozenset({Role.VIEWER}),
     )
     tenant_id, emergency_id = UUID(tenant["id"]), UUID(started["id"])
-    query = DeliveryQuery(state="pending")
+    query = ScreenDeliveryQuery(state="pending")
     request: PageRequest[Any] = PageRequest(limit=2)
     pages = []
     for _ in range(10):
@@ -298,7 +298,9 @@ async def test_a_filtered_request_reads_a_bounded_number_of_rows(
     assert pages == [[], [], ["S20"]]
     assert max(presence.lookups) == 4
     assert sum(presence.lookups) == 21
-    found = await lists.list(who, tenant_id, emergency_id, DeliveryQuery(), PageRequest(limit=30))
+    found = await lists.list(
+        who, tenant_id, emergency_id, ScreenDeliveryQuery(), PageRequest(limit=30)
+    )
     assert [(s.name, s.state, s.node) for s in found.items][-2:] == [
         ("S19", "offline", None),
         ("S20", "pending", "node-b"),
