@@ -1,4 +1,4 @@
-"""The relay over a Redis Cluster (``REDIS_CLUSTER=true``): the :class:`actors.relay.Relay`
+"""The relay over a Redis Cluster (``REDIS_CLUSTER=true``): the :class:`actors.ports.relay.Relay`
 port on sharded pub/sub, with the contract of :class:`store.redis_relay.RedisRelay`.
 
 Channels are the same: ``{prefix}:relay:tenant:{tenant_id}``, one per tenant, no hash tag,

@@ -1,4 +1,4 @@
-"""The relay between nodes over Redis pub/sub (the :class:`actors.relay.Relay` port).
+"""The relay between nodes over Redis pub/sub (the :class:`actors.ports.relay.Relay` port).
 
 Channels: ``{prefix}:relay:tenant:{tenant_id}``, one per tenant and no hash tag, so that
 with ``sharded=True`` (Redis 7 ``SPUBLISH``/``SSUBSCRIBE``) tenants spread over a

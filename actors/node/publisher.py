@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class NodeEvents:
-    """Implements :class:`actors.ports.TenantEvents`."""
+    """Implements :class:`actors.ports.events.TenantEvents`."""
 
     def __init__(self, runtime: Runtime, relay: Relay) -> None:
         self._runtime = runtime

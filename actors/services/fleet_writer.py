@@ -40,7 +40,7 @@ MAX_PENDING = 100_000
 
 
 class BatchedFleetReports:
-    """Implements :class:`~actors.ports.FleetSink`; a runtime service."""
+    """Implements :class:`~actors.ports.fleet.FleetSink`; a runtime service."""
 
     def __init__(
         self,

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class NodePresence:
-    """Implements :class:`actors.ports.PresenceReader`: the shared view, refreshed by what
+    """Implements :class:`actors.ports.devices.PresenceReader`: the shared view, refreshed by what
     this node knows first-hand."""
 
     def __init__(self, local: LocalPresence, shared: SharedPresence | None) -> None:

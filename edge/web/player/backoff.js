@@ -1,5 +1,5 @@
 // The player reconnect contract (docs/devices.md, "The player reconnect contract"), the
-// same rule as `signage simulate` (edge/simulate.py, reconnect_delay): exponential
+// same rule as `signage simulate` (simulator/screen.py, reconnect_delay): exponential
 // backoff with full jitter from 1 s to 60 s, a Retry-After as a floor, a `reconnect`
 // frame's after_ms exact. Pure: every input is an argument, so it is tested as is.
 
