@@ -4,16 +4,9 @@ versions also to the manifest feed (which records what each screen holds)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 from uuid import UUID
 
-from actors.ports.sessions import AckSink
-
-
-class ManifestAckSink(Protocol):
-    def manifest_acked(
-        self, tenant_id: UUID, device_id: UUID, version: int, at: datetime
-    ) -> None: ...
+from actors.ports.sessions import AckSink, ManifestAckSink
 
 
 class WithManifestAcks:

@@ -5,10 +5,9 @@ The active emergencies are queued by the tenant actor when the session registers
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-from uuid import UUID
 
 from actors.domain.manifest_plan import Manifest, ManifestSlice
+from actors.ports.manifests import OpeningManifests
 from actors.ports.sessions import Opening, SessionIdentity
 from actors.protocol import ManifestFrame, encode_text
 
@@ -29,10 +28,6 @@ class IdleOpening:
     async def opening(self, device: SessionIdentity, last_seq: int | None) -> Opening:
         frame = ManifestFrame.of(0, idle_manifest(datetime.now(UTC).replace(microsecond=0)))
         return Opening(manifest=encode_text(frame))
-
-
-class OpeningManifests(Protocol):
-    async def fetch(self, tenant_id: UUID, device_id: UUID) -> tuple[int, str] | None: ...
 
 
 class ManifestOpening:

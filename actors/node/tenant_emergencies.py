@@ -34,8 +34,8 @@ import msgspec
 from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot
 from actors.domain.emergency_board import BoardPosition, BoardSummary, EmergencyBoard, Fanout
 from actors.metrics import MetricsRegistry
+from actors.ports.emergencies import EmergencyFeed
 from actors.runtime import ActorRef
-from actors.services.emergency_feed import EmergencyFeed
 
 log = logging.getLogger("actors.emergencies")
 

@@ -11,6 +11,12 @@ and ``tx.<aggregate>`` are that transaction's repositories::
 
 Leaving the block commits; an exception rolls everything back, audit entry included.
 
+The live layer's ports sit with the aggregate they concern too: what the emergency watch
+reads (:class:`~actors.ports.emergencies.EmergencyFeed`), what the reconciler checks
+sessions against (:class:`~actors.ports.sessions.SessionDirectory`), what the manifest
+feed needs from the manifests use case (:class:`~actors.ports.manifests.ManifestSource`),
+the relay (:mod:`actors.ports.relay`).
+
 One module per aggregate. Adding a repository: a Protocol in the aggregate's module
 plus one attribute on :class:`~actors.ports.uow.Tx`, a module in ``store/repos/``
 plus one line in ``store/uow.py``.

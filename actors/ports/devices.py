@@ -150,3 +150,13 @@ class PresenceReader(Protocol):
     async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
         """Live sessions among ``device_ids``; unknown or offline devices are absent."""
         ...
+
+
+class CredentialSource(Protocol):
+    """A device's credentials read by the stored digest of its secret (a session's recheck;
+    :class:`~actors.usecases.credentials.CredentialLookups` implements it)."""
+
+    async def credential_of(self, digest: bytes) -> Credential:
+        """:raises Unauthenticated: for an unknown digest.
+        :raises Unavailable: when PostgreSQL cannot answer."""
+        ...

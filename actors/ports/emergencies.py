@@ -126,3 +126,30 @@ class EmergencyRepository(Protocol):
     ) -> list[Emergency]:
         """Newest first."""
         ...
+
+
+class EmergencyFeed(Protocol):
+    """Where a node's live layer reads the emergencies it may have missed (the emergency
+    watch, and a tenant actor's start)."""
+
+    async def snapshot(self, tenant_id: UUID, also: Sequence[UUID]) -> EmergencySnapshot:
+        """The tenant's emergencies now; ``also`` names emergencies the caller shows,
+        whose end it must learn of even if long ago.
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        ...
+
+    async def events_after(self, tenant_id: UUID, seq: int, limit: int) -> list[EmergencyEvent]:
+        """The tenant's outbox after ``seq``, in order, at most ``limit`` events.
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        ...
+
+    async def heads(self, tenant_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The last sequence number of each tenant that has one (one query).
+
+        :raises Unavailable: if PostgreSQL cannot be reached.
+        """
+        ...

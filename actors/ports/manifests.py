@@ -75,3 +75,50 @@ class ManifestRefresh(Protocol):
         """Schedule the recomputation of the manifests of ``scope``'s devices (merged
         with any pending one); changed manifests reach the screens within seconds."""
         ...
+
+
+class Recomputation(Protocol):
+    """What a recomputation returns that the manifest feed uses."""
+
+    @property
+    def frames(self) -> Mapping[UUID, tuple[int, str]]:
+        """The new ``(version, frame)`` of each device whose manifest changed."""
+        ...
+
+
+class StoredFrames(Protocol):
+    """What a tenant-wide read returns that the manifest feed uses."""
+
+    @property
+    def frames(self) -> Mapping[UUID, tuple[int, str]]:
+        """``(version, frame)`` of each approved device with a stored manifest."""
+        ...
+
+    @property
+    def unplanned(self) -> Sequence[UUID]:
+        """The approved devices without one yet."""
+        ...
+
+
+class ManifestSource(Protocol):
+    """What the manifest feed (:mod:`actors.services.manifest_feed`) needs from the
+    manifests use case (:class:`~actors.usecases.manifests.Manifests` implements it)."""
+
+    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputation: ...
+
+    async def frames(
+        self, tenant_id: UUID, known: Mapping[UUID, int]
+    ) -> dict[UUID, tuple[int, str]]: ...
+
+    async def current(self, tenant_id: UUID) -> StoredFrames: ...
+
+    async def claim_due(self, limit: int) -> list[UUID]: ...
+
+    async def record_acks(self, acks: list[tuple[UUID, UUID, int, datetime]]) -> int: ...
+
+
+class OpeningManifests(Protocol):
+    """A session's opening manifest, ``(version, frame)`` or ``None`` (implemented by
+    :meth:`~actors.services.manifest_feed.ManifestFeed.fetch`)."""
+
+    async def fetch(self, tenant_id: UUID, device_id: UUID) -> tuple[int, str] | None: ...

@@ -110,3 +110,23 @@ class SharedPresence(Protocol):
     async def lookup(self, tenant_id: UUID, device_ids: Sequence[UUID]) -> dict[UUID, Presence]:
         """Live sessions among ``device_ids``, on any node."""
         ...
+
+
+class SessionDirectory(Protocol):
+    """The truth about sessions, for reconciliation (implemented over PostgreSQL)."""
+
+    async def allowed(
+        self, tenant_id: UUID, device_ids: Sequence[UUID]
+    ) -> dict[UUID, SessionIdentity]:
+        """Which of ``device_ids`` may hold a session now (approved, tenant active), with
+        their current groups and time zone; the others must be closed."""
+        ...
+
+
+class ManifestAckSink(Protocol):
+    """Where manifest acknowledgements go besides the :class:`AckSink` (the manifest feed,
+    which records what each screen holds)."""
+
+    def manifest_acked(
+        self, tenant_id: UUID, device_id: UUID, version: int, at: datetime
+    ) -> None: ...

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Protocol
 from uuid import UUID
 
 import anyio
@@ -30,6 +29,7 @@ from actors.domain.devices import Credential
 from actors.errors import Unauthenticated, Unavailable
 from actors.metrics import MetricsRegistry
 from actors.node.messages import CloseSession
+from actors.ports.devices import CredentialSource
 from actors.protocol import CloseCode, Revoked, encode_text
 from actors.runtime import ActorRef, ActorStopped
 
@@ -38,14 +38,10 @@ log = logging.getLogger(__name__)
 _REVOKED = encode_text(Revoked())
 
 
-class Lookups(Protocol):
-    async def credential_of(self, digest: bytes) -> Credential: ...
-
-
 class CredentialRechecks:
     """A runtime service (see the module docstring); :meth:`request` never blocks."""
 
-    def __init__(self, lookups: Lookups, metrics: MetricsRegistry | None = None) -> None:
+    def __init__(self, lookups: CredentialSource, metrics: MetricsRegistry | None = None) -> None:
         self._lookups = lookups
         self._pending: list[tuple[bytes, UUID, ActorRef]] = []
         self._wake = anyio.Event()

@@ -8,7 +8,6 @@ they notice a gap; the watch service asks it for every tenant's head in one quer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 from uuid import UUID
 
 from actors.domain.emergencies import EmergencyEvent, EmergencySnapshot
@@ -18,32 +17,8 @@ from actors.ports.uow import UnitOfWork
 SNAPSHOT_RECENT_ENDED = 64
 
 
-class EmergencyFeed(Protocol):
-    async def snapshot(self, tenant_id: UUID, also: Sequence[UUID]) -> EmergencySnapshot:
-        """The tenant's emergencies now; ``also`` names emergencies the caller shows,
-        whose end it must learn of even if long ago.
-
-        :raises Unavailable: if PostgreSQL cannot be reached.
-        """
-        ...
-
-    async def events_after(self, tenant_id: UUID, seq: int, limit: int) -> list[EmergencyEvent]:
-        """The tenant's outbox after ``seq``, in order, at most ``limit`` events.
-
-        :raises Unavailable: if PostgreSQL cannot be reached.
-        """
-        ...
-
-    async def heads(self, tenant_ids: Sequence[UUID]) -> dict[UUID, int]:
-        """The last sequence number of each tenant that has one (one query).
-
-        :raises Unavailable: if PostgreSQL cannot be reached.
-        """
-        ...
-
-
 class StoreEmergencyFeed:
-    """Implements :class:`EmergencyFeed` over PostgreSQL."""
+    """Implements :class:`~actors.ports.emergencies.EmergencyFeed` over PostgreSQL."""
 
     def __init__(self, uow: UnitOfWork, recent_ended: int = SNAPSHOT_RECENT_ENDED) -> None:
         self._uow = uow

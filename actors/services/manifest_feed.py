@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -59,52 +59,13 @@ from actors.domain.manifest_batch import DeviceScope
 from actors.metrics import MetricsRegistry
 from actors.node.messages import Flush
 from actors.node.presence import SessionOwner
+from actors.ports.manifests import ManifestSource
 from actors.runtime import ActorStopped
 from actors.settings import ManifestSettings
 
 log = logging.getLogger(__name__)
 
 _FLUSH = Flush()
-
-
-class Recomputation(Protocol):
-    """What a recomputation returns that the feed uses."""
-
-    @property
-    def frames(self) -> Mapping[UUID, tuple[int, str]]:
-        """The new ``(version, frame)`` of each device whose manifest changed."""
-        ...
-
-
-class StoredFrames(Protocol):
-    """What a tenant-wide read returns that the feed uses."""
-
-    @property
-    def frames(self) -> Mapping[UUID, tuple[int, str]]:
-        """``(version, frame)`` of each approved device with a stored manifest."""
-        ...
-
-    @property
-    def unplanned(self) -> Sequence[UUID]:
-        """The approved devices without one yet."""
-        ...
-
-
-class ManifestSource(Protocol):
-    """What the feed needs from the manifests use case (:class:`~actors.usecases.
-    manifests.Manifests` implements it)."""
-
-    async def recompute(self, tenant_id: UUID, scope: DeviceScope) -> Recomputation: ...
-
-    async def frames(
-        self, tenant_id: UUID, known: Mapping[UUID, int]
-    ) -> dict[UUID, tuple[int, str]]: ...
-
-    async def current(self, tenant_id: UUID) -> StoredFrames: ...
-
-    async def claim_due(self, limit: int) -> list[UUID]: ...
-
-    async def record_acks(self, acks: list[tuple[UUID, UUID, int, datetime]]) -> int: ...
 
 
 class ManifestDelivery(Protocol):

@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from uuid import UUID
 
 import anyio
@@ -33,7 +32,7 @@ import anyio.abc
 import msgspec
 
 from actors.ports.relay import Resync
-from actors.ports.sessions import SessionIdentity
+from actors.ports.sessions import SessionDirectory, SessionIdentity
 from actors.runtime import ActorRef, ActorStopped
 from actors.settings import ReconcileSettings
 
@@ -41,17 +40,6 @@ log = logging.getLogger("actors.reconciler")
 
 _PERIODIC = Resync(reason="periodic reconciliation")
 _RELAY_GAP = Resync(reason="relay gap")
-
-
-class SessionDirectory(Protocol):
-    """The truth about sessions, for reconciliation (implemented over PostgreSQL)."""
-
-    async def allowed(
-        self, tenant_id: UUID, device_ids: Sequence[UUID]
-    ) -> dict[UUID, SessionIdentity]:
-        """Which of ``device_ids`` may hold a session now (approved, tenant active), with
-        their current groups and time zone; the others must be closed."""
-        ...
 
 
 class Reconciled(msgspec.Struct, frozen=True):

@@ -10,7 +10,7 @@ from actors.ports.uow import UnitOfWork
 
 
 class StoreDirectory:
-    """Implements :class:`~actors.services.reconciler.SessionDirectory`."""
+    """Implements :class:`~actors.ports.sessions.SessionDirectory`."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow

@@ -17,7 +17,8 @@ import pytest
 from actors.domain.manifest_batch import DeviceScope
 from actors.node.messages import Flush
 from actors.node.outbox import Outbox
-from actors.services.manifest_feed import ManifestFeed, Recomputation
+from actors.ports.manifests import Recomputation
+from actors.services.manifest_feed import ManifestFeed
 from actors.settings import ManifestSettings
 from tests.waiting import eventually
 

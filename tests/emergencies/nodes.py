@@ -31,12 +31,13 @@ from actors.node.presence import LocalPresence
 from actors.node.publisher import NodeEvents
 from actors.node.tenant_emergencies import NodeEmergencies
 from actors.node.wiring import NodeSessions
+from actors.ports.emergencies import EmergencyFeed
 from actors.ports.relay import RELAY_MESSAGES
 from actors.ports.sessions import SessionIdentity
 from actors.relay import LocalHub, LocalRelay, RelayCodec
 from actors.runtime import ActorRef, Runtime, RuntimeConfig
 from actors.services.emergency_acks import BatchedAcks
-from actors.services.emergency_feed import EmergencyFeed, StoreEmergencyFeed
+from actors.services.emergency_feed import StoreEmergencyFeed
 from actors.services.emergency_watch import EmergencyWatch
 from actors.services.reconciler import Reconciler
 from actors.services.session_directory import StoreDirectory
