@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from actors.domain.principal import AuditActor
 from edge.admin_cli import _services
 from store.migrations import migrate
 from tests.conftest import make_settings
+from tests.waiting import eventually_sync
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
@@ -94,17 +94,20 @@ class Server:
 
 
 def _wait_healthy(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
         try:
             with urllib.request.urlopen(f"{server.base_url}/health", timeout=1) as r:  # noqa: S310
-                if r.status == 200:
-                    return
+                return bool(r.status == 200)
         except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
-    raise TimeoutError(f"server not healthy within {START_TIMEOUT_S}s:\n{server.log()}")
+            return False
+
+    eventually_sync(
+        healthy,
+        timeout_s=START_TIMEOUT_S,
+        failure=lambda: f"server not healthy within {START_TIMEOUT_S}s:\n{server.log()}",
+    )
 
 
 @contextmanager

@@ -13,12 +13,13 @@ import random
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 from redis.crc import key_slot
+
+from tests.waiting import eventually_sync
 
 HOST = "127.0.0.1"
 #: A node's cluster bus listens on its port + this.
@@ -124,17 +125,23 @@ class ClusterNode:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def answers() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(f"redis-server on {self.port} exited: {self.log()}")
             try:
-                if command(self.port, "PING") == "PONG":
-                    self.id = command(self.port, "CLUSTER", "MYID")
-                    return
+                return command(self.port, "PING") == "PONG"
             except OSError:
-                time.sleep(0.02)  # polling a process we just started
-        raise TimeoutError(f"redis-server on {self.port} did not answer PING")
+                return False
+
+        eventually_sync(
+            answers,
+            timeout_s=START_TIMEOUT_S,
+            every_s=0.02,
+            failure=lambda: f"redis-server on {self.port} did not answer PING",
+        )
+        self.id = command(self.port, "CLUSTER", "MYID")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -263,13 +270,11 @@ class RedisClusterServers:
         return True
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.healthy():
-                return
-            time.sleep(0.1)  # polling other processes' cluster state
-        logs = "\n".join(f"--- {n.name}\n{n.log()}" for n in self.nodes)
-        raise TimeoutError(f"the Redis Cluster is not healthy after {timeout}s\n{logs}")
+        def logs() -> str:
+            logs = "\n".join(f"--- {n.name}\n{n.log()}" for n in self.nodes)
+            return f"the Redis Cluster is not healthy after {timeout}s\n{logs}"
+
+        eventually_sync(self.healthy, timeout_s=timeout, every_s=0.1, failure=logs)
 
     def kill_master_of(self, key: str) -> tuple[ClusterNode, ClusterNode]:
         """Kill the master serving ``key``; returns it and the replica that will take over."""
@@ -280,15 +285,18 @@ class RedisClusterServers:
 
     def wait_failed_over(self, key: str, to: ClusterNode) -> None:
         """Until ``to`` serves ``key``'s slot (bounded)."""
-        deadline = time.monotonic() + FAILOVER_TIMEOUT_S
-        while time.monotonic() < deadline:
+
+        def took_over() -> bool:
             try:
-                if self.master_of(key) is to:
-                    return
+                return self.master_of(key) is to
             except RuntimeError:
-                pass
-            time.sleep(0.05)  # polling the cluster's own failover
-        raise TimeoutError(f"{to.name} did not take over {key!r} in {FAILOVER_TIMEOUT_S}s")
+                return False
+
+        eventually_sync(
+            took_over,
+            timeout_s=FAILOVER_TIMEOUT_S,
+            failure=lambda: f"{to.name} did not take over {key!r} in {FAILOVER_TIMEOUT_S}s",
+        )
 
     def restart(self, node: ClusterNode) -> None:
         """Start a killed node again: it rejoins (as a replica of whoever took over)."""

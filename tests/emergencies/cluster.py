@@ -9,7 +9,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import psycopg
 
 from tests.servers import Server, create_admin, free_port, running_server
+from tests.waiting import eventually_sync
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 10.0
@@ -61,14 +61,19 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             try:
-                if self.command("PING") == "PONG":
-                    return
+                return self.command("PING") == "PONG"
             except OSError:
-                time.sleep(0.02)  # polling a process we just started
-        raise TimeoutError("redis-server did not answer PING")
+                return False
+
+        eventually_sync(
+            answers,
+            timeout_s=START_TIMEOUT_S,
+            every_s=0.02,
+            failure=lambda: "redis-server did not answer PING",
+        )
 
     def stop(self) -> None:
         if self.process is not None:

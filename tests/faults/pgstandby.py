@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 import psycopg
 
 from tests.servers import free_port
+from tests.waiting import eventually_sync
 
 HOST = "127.0.0.1"
 DATABASE = "signage"
@@ -95,11 +95,12 @@ class PgServer:
         pid = self.pid
         assert pid is not None, f"{self.name} is not running"
         os.kill(pid, signal.SIGQUIT)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(pid):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} (pid {pid}) did not stop")
-            time.sleep(0.02)  # polling a process we signalled
+        eventually_sync(
+            lambda: not _alive(pid),
+            timeout_s=STOP_TIMEOUT_S,
+            every_s=0.02,
+            failure=lambda: f"{self.name} (pid {pid}) did not stop",
+        )
 
     def stop(self) -> None:
         """Fast shutdown if it is still running (test teardown)."""
@@ -147,17 +148,22 @@ class PrimaryAndStandby:
 
     def wait_synchronous(self) -> None:
         """Until the primary reports the standby as its synchronous standby, streaming."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        seen: list[object] = []
+
+        def synchronous() -> bool:
             rows = self.primary.query(
                 "SELECT sync_state, state FROM pg_stat_replication WHERE application_name = %s",
                 (STANDBY_NAME,),
                 database="postgres",
             )
-            if rows == [("sync", "streaming")]:
-                return
-            time.sleep(0.05)  # polling the primary's view
-        raise TimeoutError(f"the standby never became synchronous: {rows}")
+            seen[:] = [rows]
+            return rows == [("sync", "streaming")]
+
+        eventually_sync(
+            synchronous,
+            timeout_s=START_TIMEOUT_S,
+            failure=lambda: f"the standby never became synchronous: {seen}",
+        )
 
 
 @contextmanager

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pytest
 
 from tests.packaging import nginx_conf
 from tests.servers import REPO, free_port, running_server
+from tests.waiting import eventually_sync
 
 DEPLOY = REPO / "deploy" / "nginx"
 MAIN_FILES = ("nginx.conf", "nginx-tls.conf")
@@ -205,19 +205,23 @@ def _self_signed(folder: Path) -> None:
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited {process.returncode}: {log.read_text()}")
         probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
             probe.connect()
-            return
         except OSError:
-            time.sleep(0.05)  # polling a process we just started
+            return False
         finally:
             probe.close()
-    raise TimeoutError(f"nginx not listening on {port}: {log.read_text()}")
+        return True
+
+    eventually_sync(
+        listening,
+        timeout_s=10,
+        failure=lambda: f"nginx not listening on {port}: {log.read_text()}",
+    )
 
 
 @pytest.fixture
